@@ -7,12 +7,15 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 #include <limits>
 #include <stdexcept>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "rounding/quantize_kernel.hpp"
 #include "rounding/round_pack.hpp"
 
 namespace fp8sim {
@@ -83,8 +86,9 @@ void scalar_element(const Format& f, In x, const QuantizeOptions& opt, std::uint
     c.saturated += cls != Class::nan && cls != Class::infinite;
   }
   if (x_finite && (cls != Class::nan && cls != Class::infinite)) {
-    const double e = v - static_cast<double>(x);
     ++c.error_count;
+    if (!opt.error_stats) return;
+    const double e = v - static_cast<double>(x);
     c.error_sum += e;
     c.error_sq += e * e;
     c.signal_sq += static_cast<double>(x) * static_cast<double>(x);
@@ -94,213 +98,18 @@ void scalar_element(const Format& f, In x, const QuantizeOptions& opt, std::uint
 
 // ---------------------------------------------------------------- SIMD kernel ----------
 
-// Constants of one (format, rounding) pair for the fp32 kernel.
-struct KParams {
-  int m, emin, emax, bias, sr_bits;
-  bool subn, ftz, ieee_target, neg_zero, nan_target;
-  std::uint32_t sign_mask, max_code, inf_code_pos;
-  std::uint32_t ovf_code[2], inf_in_code[2], nan_code_[2];
-  float ovf_val[2], inf_in_val[2];
-  std::uint32_t ovf_sat[2];
-  RandomKey key;
-};
+using detail::KParams;
 
-struct GroupSums {
-  std::uint32_t exact = 0, zeros_in = 0, uf0 = 0, subn = 0, ovf = 0, sat = 0, nan_in = 0,
-                inf_in = 0, nan_out = 0, inf_out = 0, err_n = 0;
-  double esum = 0, esq = 0, ssq = 0, emax = 0;
-};
-
-inline float pow2f(int e) {  // e in [-149, 127]
-  return std::bit_cast<float>(e >= -126 ? static_cast<std::uint32_t>(e + 127) << 23
-                                        : std::uint32_t{1} << (e + 149));
-}
-
-template <RoundingMode M>
-[[gnu::always_inline]] inline void kernel_group(const KParams& p, const float* __restrict x,
-                                                const std::uint32_t* __restrict rnd,
-                                                std::uint32_t* __restrict codes,
-                                                float* __restrict vals, GroupSums& g) {
-  std::uint32_t exact = 0, zeros_in = 0, uf0 = 0, subn = 0, ovf_n = 0, sat = 0, nan_in = 0,
-                inf_in = 0, nan_out = 0, inf_out = 0, err_n = 0;
-  double esum = 0, esq = 0, ssq = 0, emx = 0;
-  const int m = p.m;
-#pragma omp simd reduction(+ : exact, zeros_in, uf0, subn, ovf_n, sat, nan_in, inf_in, nan_out, \
-                               inf_out, err_n, esum, esq, ssq) reduction(max : emx)
-  for (int i = 0; i < 64; ++i) {
-    const float xf = x[i];
-    const std::uint32_t u = std::bit_cast<std::uint32_t>(xf);
-    const std::uint32_t sign = u >> 31;
-    const std::uint32_t a = u & 0x7fffffffu;
-    const std::uint32_t efield = a >> 23;
-    const std::uint32_t sig = efield ? ((a & 0x7fffffu) | 0x800000u) : (a & 0x7fffffu);
-    const int eeff = static_cast<int>(efield ? efield : 1u) - 127;
-    const bool is_nan = a > 0x7f800000u, is_inf = a == 0x7f800000u, is_zero = a == 0;
-    const bool tiny = efield == 0 || eeff < p.emin;
-    const int s = tiny ? (p.subn ? 23 - m + p.emin - eeff : 23 + p.emin - eeff) : 23 - m;
-    const int sc = s < 31 ? s : 31;
-    const std::uint32_t unit = (tiny && !p.subn) ? (1u << m) : 1u;
-    const std::uint32_t code_base =
-        tiny ? 0u : static_cast<std::uint32_t>(eeff + p.bias - 1) << m;
-    const std::uint32_t q = sig >> sc;
-    const std::uint32_t rem = sig & ((1u << sc) - 1u);
-    const bool inexact = rem != 0;
-    std::uint32_t up = 0;
-    if constexpr (M == RoundingMode::rne || M == RoundingMode::rna) {
-      const bool half = ((sig >> (sc - 1)) & 1u) != 0;
-      if constexpr (M == RoundingMode::rne) {
-        const bool below = (sig & ((1u << (sc - 1)) - 1u)) != 0;
-        const bool odd = ((unit == 1u ? code_base + q : q) & 1u) != 0;
-        up = half && (below || odd);
-      } else {
-        up = half;
-      }
-    } else if constexpr (M == RoundingMode::rup) {
-      up = inexact && !sign;
-    } else if constexpr (M == RoundingMode::rdn) {
-      up = inexact && sign;
-    } else if constexpr (M == RoundingMode::rto) {
-      const bool odd = ((unit == 1u ? code_base + q : q) & 1u) != 0;
-      up = inexact && !odd;
-    } else if constexpr (M == RoundingMode::sr) {
-      const int r = p.sr_bits;
-      const std::uint32_t maskr = r == 32 ? 0xffffffffu : (1u << r) - 1u;
-      const int d = s - r;
-      const std::uint32_t t =
-          d >= 0 ? (d >= 24 ? 0u : (sig >> d) & maskr) : (rem << (-d)) & maskr;
-      const std::uint32_t rv = rnd[i] >> (32 - r);
-      up = t > (maskr - rv);
-    }
-    std::uint32_t mag = code_base + (q + up) * unit;
-    const bool finite = !is_nan && !is_inf;
-    const bool flush = p.ftz && tiny;
-    const bool ovf = finite && !is_zero && !flush && (eeff > p.emax || mag > p.max_code);
-    if (flush || is_zero) mag = 0;
-    const int qe = tiny ? (p.subn ? p.emin - m : p.emin) : eeff - m;
-    float fv = static_cast<float>(static_cast<std::int32_t>(q + up)) * pow2f(qe);
-    if (flush || is_zero) fv = 0.0f;
-    const bool zero_out = mag == 0;
-    const std::uint32_t sbit = (sign && !(zero_out && !p.neg_zero)) ? p.sign_mask : 0u;
-    std::uint32_t code = mag | sbit;
-    float val = (sign && !(zero_out && !p.neg_zero)) ? -fv : fv;
-    if (ovf) {
-      code = p.ovf_code[sign];
-      val = p.ovf_val[sign];
-    }
-    if (is_inf) {
-      code = p.inf_in_code[sign];
-      val = p.inf_in_val[sign];
-    }
-    if (is_nan) {
-      code = p.ieee_target ? ((sign ? p.sign_mask : 0u) | p.inf_code_pos |
-                              ((a & 0x7fffffu) >> (23 - m)) | (1u << (m - 1)))
-                           : p.nan_code_[sign];
-      val = p.nan_target ? std::bit_cast<float>((sign << 31) | 0x7fc00000u) : 0.0f;
-    }
-    codes[i] = code;
-    vals[i] = val;
-    const bool val_nan = val != val;
-    const bool val_inf = (std::bit_cast<std::uint32_t>(val) & 0x7fffffffu) == 0x7f800000u;
-    exact += (is_nan && val_nan) || val == xf;
-    zeros_in += is_zero;
-    uf0 += finite && !is_zero && zero_out && !ovf;
-    subn += finite && !ovf && p.subn && mag != 0 && mag < (1u << m);
-    ovf_n += ovf;
-    sat += ovf && p.ovf_sat[sign];
-    nan_in += is_nan;
-    inf_in += is_inf;
-    nan_out += val_nan;
-    inf_out += val_inf;
-    const bool in_err = finite && !val_nan && !val_inf;
-    const double e = in_err ? static_cast<double>(val) - static_cast<double>(xf) : 0.0;
-    const double xd = in_err ? static_cast<double>(xf) : 0.0;
-    err_n += in_err;
-    esum += e;
-    esq += e * e;
-    ssq += xd * xd;
-    emx = std::max(emx, std::abs(e));
-  }
-  g.exact += exact;
-  g.zeros_in += zeros_in;
-  g.uf0 += uf0;
-  g.subn += subn;
-  g.ovf += ovf_n;
-  g.sat += sat;
-  g.nan_in += nan_in;
-  g.inf_in += inf_in;
-  g.nan_out += nan_out;
-  g.inf_out += inf_out;
-  g.err_n += err_n;
-  g.esum += esum;
-  g.esq += esq;
-  g.ssq += ssq;
-  g.emax = std::max(g.emax, emx);
-}
-
-template <RoundingMode M>
-inline void kernel_range_body(const KParams& p, const float* x, std::uint64_t n_groups,
-                              std::uint64_t first_group, std::uint32_t* codes, float* vals,
-                              QuantizeCounters& c) {
-  alignas(64) std::uint32_t rnd[64] = {};
-  alignas(64) std::uint32_t ctmp[64];
-  alignas(64) float vtmp[64];
-  GroupSums g;
-  for (std::uint64_t gi = 0; gi < n_groups; ++gi) {
-    if constexpr (M == RoundingMode::sr) random_group(p.key, first_group + gi, rnd);
-    std::uint32_t* cout = codes ? codes + 64 * gi : ctmp;
-    float* vout = vals ? vals + 64 * gi : vtmp;
-    kernel_group<M>(p, x + 64 * gi, rnd, cout, vout, g);
-    if ((gi & 1023) == 1023 || gi + 1 == n_groups) {  // flush 32-bit lane counters
-      c.count += 0;
-      c.exact += g.exact;
-      c.zeros_in += g.zeros_in;
-      c.underflow_to_zero += g.uf0;
-      c.subnormal_out += g.subn;
-      c.overflow += g.ovf;
-      c.saturated += g.sat;
-      c.nan_in += g.nan_in;
-      c.inf_in += g.inf_in;
-      c.nan_out += g.nan_out;
-      c.inf_out += g.inf_out;
-      c.error_count += g.err_n;
-      c.error_sum += g.esum;
-      c.error_sq += g.esq;
-      c.signal_sq += g.ssq;
-      c.max_abs_error = std::max(c.max_abs_error, g.emax);
-      g = GroupSums{};
-    }
-  }
-  c.count += 64 * n_groups;
-}
-
-#define FP8SIM_KERNEL(MODE)                                                                  \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void        \
-      kernel_range_##MODE(const KParams& p, const float* x, std::uint64_t n_groups,        \
-                          std::uint64_t first_group, std::uint32_t* codes, float* vals,    \
-                          QuantizeCounters& c) {                                           \
-    kernel_range_body<RoundingMode::MODE>(p, x, n_groups, first_group, codes, vals, c);    \
-  }
-FP8SIM_KERNEL(rne)
-FP8SIM_KERNEL(rna)
-FP8SIM_KERNEL(rtz)
-FP8SIM_KERNEL(rup)
-FP8SIM_KERNEL(rdn)
-FP8SIM_KERNEL(rto)
-FP8SIM_KERNEL(sr)
-#undef FP8SIM_KERNEL
-
+// Picks the kernel built for the best ISA level this CPU supports.
 void kernel_range(const KParams& p, RoundingMode mode, const float* x, std::uint64_t n_groups,
                   std::uint64_t first_group, std::uint32_t* codes, float* vals,
                   QuantizeCounters& c) {
-  switch (mode) {
-    case RoundingMode::rne: return kernel_range_rne(p, x, n_groups, first_group, codes, vals, c);
-    case RoundingMode::rna: return kernel_range_rna(p, x, n_groups, first_group, codes, vals, c);
-    case RoundingMode::rtz: return kernel_range_rtz(p, x, n_groups, first_group, codes, vals, c);
-    case RoundingMode::rup: return kernel_range_rup(p, x, n_groups, first_group, codes, vals, c);
-    case RoundingMode::rdn: return kernel_range_rdn(p, x, n_groups, first_group, codes, vals, c);
-    case RoundingMode::rto: return kernel_range_rto(p, x, n_groups, first_group, codes, vals, c);
-    case RoundingMode::sr: return kernel_range_sr(p, x, n_groups, first_group, codes, vals, c);
-  }
+  static const int level = __builtin_cpu_supports("x86-64-v4")   ? 4
+                           : __builtin_cpu_supports("x86-64-v3") ? 3
+                                                                  : 1;
+  if (level == 4) return detail::v4::kernel_range(p, mode, x, n_groups, first_group, codes, vals, c);
+  if (level == 3) return detail::v3::kernel_range(p, mode, x, n_groups, first_group, codes, vals, c);
+  detail::v1::kernel_range(p, mode, x, n_groups, first_group, codes, vals, c);
 }
 
 bool kernel_applies(const Format& f) {
@@ -315,6 +124,7 @@ KParams make_params(const Format& f, const QuantizeOptions& opt) {
   p.emax = f.emax();
   p.bias = f.bias;
   p.sr_bits = opt.round.sr_bits;
+  p.error_stats = opt.error_stats;
   p.subn = f.subnormals;
   p.ftz = opt.round.ftz;
   p.ieee_target = f.specials == Specials::ieee;
@@ -336,14 +146,15 @@ KParams make_params(const Format& f, const QuantizeOptions& opt) {
       Unrounded huge{s != 0, 1 << 20, 1, false};
       ovr = round_pack(f, huge, opt.round, 0);
     }
-    p.ovf_code[s] = static_cast<std::uint32_t>(ovr.code);
-    p.ovf_val[s] = static_cast<float>(to_double(f, ovr.code));
     const Class oc = classify(f, ovr.code);
-    p.ovf_sat[s] = oc != Class::nan && oc != Class::infinite;
     const Rounded ri = from_float(s ? -INFINITY : INFINITY, f, opt.round, 0);
-    p.inf_in_code[s] = static_cast<std::uint32_t>(ri.code);
-    p.inf_in_val[s] = static_cast<float>(to_double(f, ri.code));
-    p.nan_code_[s] = f.has_nan() ? static_cast<std::uint32_t>(nan_code(f, s != 0)) : 0;
+    const auto nc = f.has_nan() ? static_cast<std::uint32_t>(nan_code(f, s != 0)) : 0u;
+    (s ? p.ovf_code1 : p.ovf_code0) = static_cast<std::uint32_t>(ovr.code);
+    (s ? p.ovf_val1 : p.ovf_val0) = static_cast<float>(to_double(f, ovr.code));
+    (s ? p.ovf_sat1 : p.ovf_sat0) = oc != Class::nan && oc != Class::infinite;
+    (s ? p.inf_in_code1 : p.inf_in_code0) = static_cast<std::uint32_t>(ri.code);
+    (s ? p.inf_in_val1 : p.inf_in_val0) = static_cast<float>(to_double(f, ri.code));
+    (s ? p.nan_code1 : p.nan_code0) = nc;
   }
   return p;
 }

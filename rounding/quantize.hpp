@@ -49,6 +49,9 @@ struct QuantizeOptions {
   std::uint64_t first_index = 0;  ///< random-bit index of element 0
   int threads = 0;                ///< 0: all (OpenMP default); 1: serial
   bool allow_simd = true;         ///< false forces the scalar path (tests compare the two)
+  /// false skips the error statistics (error_*, signal_sq, max_abs_error stay 0; the
+  /// counts are still exact): the cheapest way to quantize a large tensor.
+  bool error_stats = true;
 };
 
 /// Quantizes `in` to `f`. `codes` (if non-empty) must have in.size() elements of a width

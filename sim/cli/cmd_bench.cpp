@@ -1,1 +1,182 @@
-// placeholder: being written
+// sim/cli/cmd_bench.cpp — `fp8sim bench quantize`: throughput of the array quantizer
+// against a native baseline measured in the same run (the CPU's own fp32 -> fp16
+// conversion, vcvtps2ph), which fp8sim's fp16 emulation must also equal bit for bit.
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "formats/formats.hpp"
+#include "rounding/rounding.hpp"
+#include "sim/cli/commands.hpp"
+
+namespace fp8sim::cli {
+
+namespace {
+
+__attribute__((target("avx2,f16c"))) void native_to_fp16_f16c(const float* in, std::uint16_t* out,
+                                                              std::size_t n) {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(in + i);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  for (; i < n; ++i) out[i] = _cvtss_sh(in[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+// Native baseline over `threads` threads. Returns false when the CPU lacks F16C.
+bool native_to_fp16(const float* in, std::uint16_t* out, std::size_t n, int threads) {
+  if (!__builtin_cpu_supports("f16c") || !__builtin_cpu_supports("avx2")) return false;
+  const std::size_t chunk = 1 << 16;
+  const std::size_t nchunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::size_t c = 0; c < nchunks; ++c) {
+    const std::size_t lo = c * chunk;
+    native_to_fp16_f16c(in + lo, out + lo, std::min(chunk, n - lo));
+  }
+  return true;
+}
+
+template <class F>
+double best_seconds(int repeats, F&& f) {
+  double best = 1e300;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    const auto t1 = std::chrono::steady_clock::now();
+    best = std::min(best, std::chrono::duration<double>(t1 - t0).count());
+  }
+  return best;
+}
+
+const char* isa_name() {
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return "x86-64-v4 (AVX-512)";
+  if (__builtin_cpu_supports("avx2")) return "x86-64-v3 (AVX2)";
+  return "x86-64 (scalar/SSE2)";
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, Context& ctx) {
+  auto* bench = app.add_subcommand("bench", "Benchmarks, measured against a native baseline in "
+                                            "the same run");
+  bench->require_subcommand(1);
+  auto* q = bench->add_subcommand(
+      "quantize", "fp32 -> e5m2 / e4m3fn, rne and sr:8, 1 and all threads: elements per second");
+  struct Opts {
+    int log2n = 24, repeats = 5, threads = 0;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  q->add_option("--log2n", o->log2n, "Array size 2^N")->check(CLI::Range(10, 28))
+      ->capture_default_str();
+  q->add_option("--repeats", o->repeats, "Timed repetitions (best is reported)")
+      ->check(CLI::Range(1, 100))->capture_default_str();
+  q->add_option("--threads", o->threads, "Threads for the parallel rows (0 = all cores)")
+      ->check(CLI::Range(0, 1024))->capture_default_str();
+  q->add_flag("--json", o->json, "Print the results as JSON");
+  q->callback([o, &ctx] {
+    const std::size_t n = std::size_t{1} << o->log2n;
+    const int all = o->threads > 0 ? o->threads : omp_get_max_threads();
+    std::vector<float> x(n);
+    std::mt19937_64 gen(42);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    for (auto& v : x) v = dist(gen);
+    std::vector<std::uint8_t> codes8(n);
+    std::vector<std::uint16_t> codes16(n), native16(n);
+
+    struct Row {
+      std::string name;
+      int threads;
+      double eps;
+    };
+    std::vector<Row> rows;
+    std::vector<int> thread_counts = {1};
+    if (all > 1) thread_counts.push_back(all);
+
+    // Native baseline and the bit-for-bit check of fp8sim's fp16 emulation against it.
+    const Format fp16 = parse_format("fp16");
+    bool have_native = false;
+    std::uint64_t fp16_mismatch = 0;
+    for (int t : thread_counts) {
+      double sec = best_seconds(o->repeats, [&] { have_native = native_to_fp16(x.data(), native16.data(), n, t); });
+      if (!have_native) break;
+      rows.push_back({"native fp32->fp16 (vcvtps2ph)", t, static_cast<double>(n) / sec});
+    }
+    for (int t : thread_counts) {
+      QuantizeOptions qo;
+      qo.threads = t;
+      double sec = best_seconds(o->repeats, [&] {
+        (void)quantize<float, std::uint16_t>(fp16, x, qo, codes16);
+      });
+      rows.push_back({"fp8sim fp32->fp16 rne", t, static_cast<double>(n) / sec});
+    }
+    if (have_native)
+      for (std::size_t i = 0; i < n; ++i) fp16_mismatch += codes16[i] != native16[i];
+
+    for (const char* fname : {"e5m2", "e4m3fn"}) {
+      const Format f = parse_format(fname);
+      for (const char* rname : {"rne", "sr:8"}) {
+        for (int t : thread_counts) {
+          QuantizeOptions qo;
+          qo.round = parse_rounding(rname);
+          qo.key = RandomKey{1, 0};
+          qo.threads = t;
+          double sec = best_seconds(o->repeats, [&] {
+            (void)quantize<float, std::uint8_t>(f, x, qo, codes8);
+          });
+          rows.push_back({fmt::format("fp8sim fp32->{} {}", fname, rname), t,
+                          static_cast<double>(n) / sec});
+        }
+      }
+    }
+    auto native_eps = [&](int t) {
+      for (const auto& r : rows)
+        if (r.name.starts_with("native") && r.threads == t) return r.eps;
+      return 0.0;
+    };
+    if (o->json) {
+      fmt::print("{{\"n\": {}, \"isa\": \"{}\", \"fp16_mismatches_vs_native\": {}, \"rows\": [",
+                 n, isa_name(), fp16_mismatch);
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        const double base = native_eps(rows[i].threads);
+        fmt::print("{}{{\"case\": {}, \"threads\": {}, \"elements_per_s\": {:.6g}, "
+                   "\"per_core\": {:.6g}, \"ratio_to_native\": {}}}",
+                   i ? ", " : "", json_string(rows[i].name), rows[i].threads, rows[i].eps,
+                   rows[i].eps / rows[i].threads,
+                   base > 0 ? fmt::format("{:.4f}", rows[i].eps / base) : "null");
+      }
+      fmt::print("]}}\n");
+    } else {
+      fmt::print("fp8sim bench quantize: 2^{} fp32 values ~ N(0,1), best of {}, ISA {}\n",
+                 o->log2n, o->repeats, isa_name());
+      fmt::print("{:<34} {:>7} {:>14} {:>14} {:>10}\n", "case", "threads", "Melem/s",
+                 "Melem/s/core", "x native");
+      for (const auto& r : rows) {
+        const double base = native_eps(r.threads);
+        fmt::print("{:<34} {:>7} {:>14.1f} {:>14.1f} {:>10}\n", r.name, r.threads, r.eps / 1e6,
+                   r.eps / 1e6 / r.threads, base > 0 ? fmt::format("{:.3f}", r.eps / base) : "-");
+      }
+      if (have_native)
+        fmt::print("fp8sim fp16 rne vs native vcvtps2ph: {} of {} codes differ\n", fp16_mismatch,
+                   n);
+      else
+        fmt::print("native baseline skipped: this CPU has no F16C/AVX2\n");
+      fmt::print("goal: >= 1000 Melem/s per core for rne\n");
+    }
+    if (fp16_mismatch) ctx.exit_status = 1;
+  });
+}
+
+}  // namespace fp8sim::cli

@@ -1,1 +1,70 @@
-int main() { return 0; }
+// sim/cli/main.cpp — the fp8sim command line: subcommands for formats, quantize,
+// vectors and bench. Bad input anywhere gives one line on stderr and exit status 2.
+#include <cstdio>
+#include <exception>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "formats/formats.hpp"
+#include "sim/cli/commands.hpp"
+
+int main(int argc, char** argv) {
+  using namespace fp8sim::cli;
+  CLI::App app{
+      "fp8sim: bit-accurate simulation of low-precision floating-point formats, rounding and "
+      "multiply-accumulate hardware.",
+      "fp8sim"};
+  app.set_version_flag("--version", "fp8sim 0.1.0");
+  app.require_subcommand(1);
+  app.footer(
+      "Examples:\n"
+      "  fp8sim formats                         every preset with its range\n"
+      "  fp8sim formats e4m3fn --table          every encoding of OCP E4M3\n"
+      "  fp8sim quantize --format e5m2 --rounding sr:8 --seed 1 0.1 1e-5 60000\n"
+      "  fp8sim vectors check --testfloat f16_mul --rounding rne FILE.tv\n"
+      "  fp8sim bench quantize\n"
+      "Run 'fp8sim SUBCOMMAND --help' for the options of each.");
+  Context ctx;
+  add_formats_command(app, ctx);
+  add_quantize_command(app, ctx);
+  add_vectors_command(app, ctx);
+  add_bench_command(app, ctx);
+  try {
+    if (argc > 1 && argv[1][0] != '-') {
+      bool known = false;
+      for (const auto* sub : app.get_subcommands({}))
+        if (sub->get_name() == argv[1]) known = true;
+      if (!known) {
+        fmt::print(stderr,
+                   "fp8sim: error: unknown command '{}' (allowed: formats, quantize, vectors, "
+                   "bench; run fp8sim --help)\n",
+                   argv[1]);
+        return 2;
+      }
+    }
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    return app.exit(CLI::CallForHelp());
+  } catch (const CLI::CallForAllHelp&) {
+    return app.exit(CLI::CallForAllHelp());
+  } catch (const CLI::CallForVersion&) {
+    std::puts("fp8sim 0.1.0");
+    return 0;
+  } catch (const CLI::Success&) {
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    fmt::print(stderr, "fp8sim: error: {} (run with --help for usage)\n", e.what());
+    return 2;
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "fp8sim: error: {}\n", e.what());
+    return 2;
+  } catch (const std::invalid_argument& e) {  // FormatError, bad rounding, bad vectors, ...
+    fmt::print(stderr, "fp8sim: error: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "fp8sim: internal error: {}\n", e.what());
+    return 3;
+  }
+  return ctx.exit_status;
+}

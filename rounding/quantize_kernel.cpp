@@ -1,0 +1,245 @@
+// rounding/quantize_kernel.cpp — the fp32 -> (<= 16-bit format) quantization kernel,
+// compiled once per ISA level (see quantize_kernel.hpp). Bit-for-bit the semantics of
+// round_pack; tests/exhaustive/test_quantize_kernel.cpp checks it against the scalar path.
+#include "rounding/quantize_kernel.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <type_traits>
+
+#ifndef FP8SIM_ISA
+#error "compile with -DFP8SIM_ISA=v4|v3|v1"
+#endif
+
+namespace fp8sim::detail::FP8SIM_ISA {
+
+namespace {
+
+// 16 lanes of 32 bits written with GCC vector extensions: every operation below is one
+// lane-wise instruction (AVX-512), two (AVX2) or four (SSE2), whatever the auto-vectoriser
+// thinks. Masks are -1 (true) / 0 (false) per lane.
+// Everything here is internal to one ISA build of this file: no vector crosses an ABI.
+#pragma GCC diagnostic ignored "-Wpsabi"
+using vu = std::uint32_t __attribute__((vector_size(64)));
+using vi = std::int32_t __attribute__((vector_size(64)));
+using vf = float __attribute__((vector_size(64)));
+using vd = double __attribute__((vector_size(64)));   // 8 doubles
+using vf8 = float __attribute__((vector_size(32)));   // 8 floats
+
+struct GroupSums {
+  vu exact{}, zeros_in{}, uf0{}, subn{}, ovf{}, sat{}, nan_in{}, inf_in{}, nan_out{}, inf_out{},
+      err_n{};
+  vd esum{}, esq{}, ssq{}, emax{};  // lanes 0-7 and 8-15 folded together
+};
+
+template <class V>
+[[gnu::always_inline]] inline V splat(typename std::remove_reference_t<decltype(V{}[0])> v) {
+  return V{} + v;
+}
+[[gnu::always_inline]] inline vu as_u(vi m) { return std::bit_cast<vu>(m); }
+[[gnu::always_inline]] inline vu ones(vi mask) { return as_u(mask) & 1u; }  // mask -> 0/1
+
+template <RoundingMode M>
+[[gnu::always_inline]] inline void kernel16(const KParams& p, const float* __restrict x,
+                                            const std::uint32_t* __restrict rnd,
+                                            std::uint32_t* __restrict codes,
+                                            float* __restrict vals, GroupSums& g) {
+  const int m = p.m;
+  vu u;
+  std::memcpy(&u, x, sizeof u);
+  const vu sign = u >> 31;
+  const vi neg = sign != 0u;
+  const vu a = u & 0x7fffffffu;
+  const vu efield = a >> 23;
+  const vu mant = a & 0x7fffffu;
+  const vi ef_zero = efield == 0u;
+  const vu sig = ef_zero ? mant : (mant | 0x800000u);
+  const vi eeff = std::bit_cast<vi>(efield) + (ef_zero & 1) - 127;  // max(field,1)-127
+  const vi is_nan = a > 0x7f800000u, is_inf = a == 0x7f800000u, is_zero = a == 0u;
+  const vi finite = a < 0x7f800000u;
+  const vi tiny = ef_zero | (eeff < p.emin);
+  const vi s_tiny = splat<vi>(p.subn ? 23 - m + p.emin : 23 + p.emin) - eeff;
+  const vi s = tiny ? s_tiny : splat<vi>(23 - m);
+  const vi sc = s < 31 ? s : splat<vi>(31);
+  const vu scu = as_u(sc);
+  const vu unit = p.subn ? splat<vu>(1u) : (tiny ? splat<vu>(1u << m) : splat<vu>(1u));
+  const vu code_base = tiny ? vu{} : as_u(eeff + (p.bias - 1)) << m;
+  const vu q = sig >> scu;
+  const vu rem = sig & ((splat<vu>(1u) << scu) - 1u);
+  const vi inexact = rem != 0u;
+  vu up{};
+  if constexpr (M == RoundingMode::rne || M == RoundingMode::rna) {
+    const vi half = ((sig >> (scu - 1u)) & 1u) != 0u;
+    if constexpr (M == RoundingMode::rne) {
+      const vi below = (sig & ((splat<vu>(1u) << (scu - 1u)) - 1u)) != 0u;
+      const vu par = p.subn ? (code_base + q) : (tiny ? q : code_base + q);
+      const vi odd = (par & 1u) != 0u;
+      up = ones(half & (below | odd));
+    } else {
+      up = ones(half);
+    }
+  } else if constexpr (M == RoundingMode::rup) {
+    up = ones(inexact & ~neg);
+  } else if constexpr (M == RoundingMode::rdn) {
+    up = ones(inexact & neg);
+  } else if constexpr (M == RoundingMode::rto) {
+    const vu par = p.subn ? (code_base + q) : (tiny ? q : code_base + q);
+    up = ones(inexact & ((par & 1u) == 0u));
+  } else if constexpr (M == RoundingMode::sr) {
+    const int r = p.sr_bits;
+    const std::uint32_t maskr = r == 32 ? 0xffffffffu : (1u << r) - 1u;
+    const vi d = s - r;
+    const vi dc = d < 24 ? d : splat<vi>(24);  // sig < 2^24: shifting by >= 24 gives 0
+    const vu t_hi = dc >= 24 ? vu{} : (sig >> as_u(dc)) & maskr;
+    const vu t_lo = (rem << as_u(-d)) & maskr;  // only used where d < 0, so -d in 1..31
+    const vu t = d >= 0 ? t_hi : t_lo;
+    vu rv;
+    std::memcpy(&rv, rnd, sizeof rv);
+    rv = rv >> (32 - r);
+    up = ones(t > (maskr - rv));
+  }
+  vu mag = code_base + (q + up) * unit;
+  const vi flush = p.ftz ? tiny : vi{};
+  const vi ovf = finite & ~is_zero & ~flush & ((eeff > p.emax) | (mag > p.max_code));
+  const vi zero_in_or_flush = flush | is_zero;
+  mag = zero_in_or_flush ? vu{} : mag;
+  const vi qe = tiny ? splat<vi>(p.subn ? p.emin - m : p.emin) : eeff - m;
+  const vu pow2 = qe >= -126 ? as_u(qe + 127) << 23 : splat<vu>(1u) << as_u(qe + 149);
+  const vf fq = __builtin_convertvector(std::bit_cast<vi>(q) + std::bit_cast<vi>(up),
+                                        vf);
+  const vf fmag = fq * std::bit_cast<vf>(pow2);
+  vu vbits = std::bit_cast<vu>(fmag);
+  vbits = zero_in_or_flush ? vu{} : vbits;
+  const vi zero_out = mag == 0u;
+  const vi negs = neg & ~(zero_out & (p.neg_zero ? vi{} : splat<vi>(-1)));
+  vu code = mag | (as_u(negs) & p.sign_mask);
+  vbits = vbits | (as_u(negs) & 0x80000000u);
+  const vu nan_code_in =
+      p.ieee_target ? ((neg ? splat<vu>(p.sign_mask) : vu{}) | p.inf_code_pos |
+                       (mant >> (23 - m)) | (1u << (m - 1)))
+                    : (neg ? splat<vu>(p.nan_code1) : splat<vu>(p.nan_code0));
+  const vu nan_bits = p.nan_target ? ((sign << 31) | 0x7fc00000u) : vu{};
+  code = ovf ? (neg ? splat<vu>(p.ovf_code1) : splat<vu>(p.ovf_code0)) : code;
+  vbits = ovf ? (neg ? splat<vu>(std::bit_cast<std::uint32_t>(p.ovf_val1))
+                     : splat<vu>(std::bit_cast<std::uint32_t>(p.ovf_val0)))
+              : vbits;
+  code = is_inf ? (neg ? splat<vu>(p.inf_in_code1) : splat<vu>(p.inf_in_code0)) : code;
+  vbits = is_inf ? (neg ? splat<vu>(std::bit_cast<std::uint32_t>(p.inf_in_val1))
+                        : splat<vu>(std::bit_cast<std::uint32_t>(p.inf_in_val0)))
+                 : vbits;
+  code = is_nan ? nan_code_in : code;
+  vbits = is_nan ? nan_bits : vbits;
+  std::memcpy(codes, &code, sizeof code);
+  std::memcpy(vals, &vbits, sizeof vbits);
+
+  const vf val = std::bit_cast<vf>(vbits);
+  const vf xv = std::bit_cast<vf>(u);
+  const vu vabs = vbits & 0x7fffffffu;
+  const vi val_nan = vabs > 0x7f800000u, val_inf = vabs == 0x7f800000u;
+  g.exact -= as_u((is_nan & val_nan) | (val == xv));
+  g.zeros_in -= as_u(is_zero);
+  g.uf0 -= as_u(finite & ~is_zero & zero_out & ~ovf);
+  if (p.subn) g.subn -= as_u(finite & ~ovf & (mag != 0u) & (mag < (1u << m)));
+  g.ovf -= as_u(ovf);
+  g.sat -= as_u(ovf & (neg ? splat<vi>(p.ovf_sat1 ? -1 : 0) : splat<vi>(p.ovf_sat0 ? -1 : 0)));
+  g.nan_in -= as_u(is_nan);
+  g.inf_in -= as_u(is_inf);
+  g.nan_out -= as_u(val_nan);
+  g.inf_out -= as_u(val_inf);
+  const vi in_err = finite & (vabs < 0x7f800000u);
+  g.err_n -= as_u(in_err);
+  // error statistics in double: (val - x) is exact there
+  if (!p.error_stats) return;
+  const vu valm = vbits & as_u(in_err);
+  const vu xm = u & as_u(in_err);
+  for (int half = 0; half < 2; ++half) {
+    vf8 vh, xh;
+    std::memcpy(&vh, reinterpret_cast<const char*>(&valm) + 32 * half, sizeof vh);
+    std::memcpy(&xh, reinterpret_cast<const char*>(&xm) + 32 * half, sizeof xh);
+    const vd vdh = __builtin_convertvector(vh, vd);
+    const vd xd = __builtin_convertvector(xh, vd);
+    const vd e = vdh - xd;
+    g.esum += e;
+    g.esq += e * e;
+    g.ssq += xd * xd;
+    const vd ae = e < 0 ? -e : e;
+    g.emax = ae > g.emax ? ae : g.emax;
+  }
+}
+
+template <RoundingMode M>
+[[gnu::always_inline]] inline void kernel_group(const KParams& p, const float* __restrict x,
+                                                const std::uint32_t* __restrict rnd,
+                                                std::uint32_t* __restrict codes,
+                                                float* __restrict vals, GroupSums& g) {
+  for (int k = 0; k < 4; ++k)
+    kernel16<M>(p, x + 16 * k, rnd + 16 * k, codes + 16 * k, vals + 16 * k, g);
+}
+
+template <RoundingMode M>
+[[gnu::always_inline]] inline void kernel_range_body(const KParams& p, const float* x, std::uint64_t n_groups,
+                              std::uint64_t first_group, std::uint32_t* codes, float* vals,
+                              QuantizeCounters& c) {
+  alignas(64) std::uint32_t rnd[64] = {};
+  alignas(64) std::uint32_t ctmp[64];
+  alignas(64) float vtmp[64];
+  GroupSums g;
+  for (std::uint64_t gi = 0; gi < n_groups; ++gi) {
+    if constexpr (M == RoundingMode::sr) random_group(p.key, first_group + gi, rnd);
+    std::uint32_t* cout = codes ? codes + 64 * gi : ctmp;
+    float* vout = vals ? vals + 64 * gi : vtmp;
+    kernel_group<M>(p, x + 64 * gi, rnd, cout, vout, g);
+    if ((gi & 1023) == 1023 || gi + 1 == n_groups) {  // flush 32-bit lane counters
+      auto sum = [](const vu& v) {
+        std::uint64_t t = 0;
+        for (int l = 0; l < 16; ++l) t += v[l];
+        return t;
+      };
+      c.exact += sum(g.exact);
+      c.zeros_in += sum(g.zeros_in);
+      c.underflow_to_zero += sum(g.uf0);
+      c.subnormal_out += sum(g.subn);
+      c.overflow += sum(g.ovf);
+      c.saturated += sum(g.sat);
+      c.nan_in += sum(g.nan_in);
+      c.inf_in += sum(g.inf_in);
+      c.nan_out += sum(g.nan_out);
+      c.inf_out += sum(g.inf_out);
+      c.error_count += sum(g.err_n);
+      for (int l = 0; l < 8; ++l) {
+        c.error_sum += g.esum[l];
+        c.error_sq += g.esq[l];
+        c.signal_sq += g.ssq[l];
+        c.max_abs_error = std::max(c.max_abs_error, g.emax[l]);
+      }
+      g = GroupSums{};
+    }
+  }
+  c.count += 64 * n_groups;
+}
+
+}  // namespace
+
+void kernel_range(const KParams& p, RoundingMode mode, const float* x, std::uint64_t n_groups,
+                  std::uint64_t first_group, std::uint32_t* codes, float* vals,
+                  QuantizeCounters& c) {
+  switch (mode) {
+    case RoundingMode::rne:
+      return kernel_range_body<RoundingMode::rne>(p, x, n_groups, first_group, codes, vals, c);
+    case RoundingMode::rna:
+      return kernel_range_body<RoundingMode::rna>(p, x, n_groups, first_group, codes, vals, c);
+    case RoundingMode::rtz:
+      return kernel_range_body<RoundingMode::rtz>(p, x, n_groups, first_group, codes, vals, c);
+    case RoundingMode::rup:
+      return kernel_range_body<RoundingMode::rup>(p, x, n_groups, first_group, codes, vals, c);
+    case RoundingMode::rdn:
+      return kernel_range_body<RoundingMode::rdn>(p, x, n_groups, first_group, codes, vals, c);
+    case RoundingMode::rto:
+      return kernel_range_body<RoundingMode::rto>(p, x, n_groups, first_group, codes, vals, c);
+    case RoundingMode::sr:
+      return kernel_range_body<RoundingMode::sr>(p, x, n_groups, first_group, codes, vals, c);
+  }
+}
+
+}  // namespace fp8sim::detail::FP8SIM_ISA

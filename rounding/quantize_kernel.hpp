@@ -1,0 +1,37 @@
+// rounding/quantize_kernel.hpp — internal: the branch-free fp32 quantization kernel.
+// quantize_kernel.cpp is compiled three times (-march=x86-64-v4, x86-64-v3 and the
+// baseline), each into its own namespace; quantize.cpp picks one at run time.
+#pragma once
+
+#include <cstdint>
+
+#include "rounding/quantize.hpp"
+#include "rounding/random_bits.hpp"
+#include "rounding/rounding_mode.hpp"
+
+namespace fp8sim::detail {
+
+// Constants of one (format, rounding) pair for the fp32 kernel.
+struct KParams {
+  int m, emin, emax, bias, sr_bits;
+  bool error_stats;
+  bool subn, ftz, ieee_target, neg_zero, nan_target;
+  std::uint32_t sign_mask, max_code, inf_code_pos;
+  std::uint32_t ovf_code0, ovf_code1, inf_in_code0, inf_in_code1, nan_code0, nan_code1;
+  float ovf_val0, ovf_val1, inf_in_val0, inf_in_val1;
+  bool ovf_sat0, ovf_sat1;
+  RandomKey key;
+};
+
+#define FP8SIM_DECLARE_KERNEL(ISA)                                                           \
+  namespace ISA {                                                                          \
+  void kernel_range(const KParams& p, RoundingMode mode, const float* x,                   \
+                    std::uint64_t n_groups, std::uint64_t first_group, std::uint32_t* codes, \
+                    float* vals, QuantizeCounters& c);                                     \
+  }
+FP8SIM_DECLARE_KERNEL(v4)
+FP8SIM_DECLARE_KERNEL(v3)
+FP8SIM_DECLARE_KERNEL(v1)
+#undef FP8SIM_DECLARE_KERNEL
+
+}  // namespace fp8sim::detail

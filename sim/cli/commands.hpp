@@ -1,0 +1,34 @@
+// sim/cli/commands.hpp — the subcommands of the fp8sim executable. Each add_* registers
+// its options and a callback on the parent CLI11 app.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace fp8sim::cli {
+
+/// Bad input from the user: main prints "fp8sim: error: <what>" and exits with status 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Shared between main and the commands: the process exit status a command asks for.
+struct Context {
+  int exit_status = 0;
+};
+
+void add_formats_command(CLI::App& app, Context& ctx);
+void add_quantize_command(CLI::App& app, Context& ctx);
+void add_vectors_command(CLI::App& app, Context& ctx);
+void add_bench_command(CLI::App& app, Context& ctx);
+
+/// Escapes a string for JSON output.
+std::string json_string(const std::string& s);
+/// A double as a JSON value: shortest round-trip decimal, or "nan"/"inf"/"-inf" strings.
+std::string json_number(double v);
+
+}  // namespace fp8sim::cli
