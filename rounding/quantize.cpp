@@ -155,6 +155,9 @@ KParams make_params(const Format& f, const QuantizeOptions& opt) {
     (s ? p.inf_in_code1 : p.inf_in_code0) = static_cast<std::uint32_t>(ri.code);
     (s ? p.inf_in_val1 : p.inf_in_val0) = static_cast<float>(to_double(f, ri.code));
     (s ? p.nan_code1 : p.nan_code0) = nc;
+    const Rounded rn = from_float(s ? -NAN : NAN, f, opt.round, 0);
+    (s ? p.nan_bits1 : p.nan_bits0) =
+        std::bit_cast<std::uint32_t>(static_cast<float>(to_double(f, rn.code)));
   }
   return p;
 }

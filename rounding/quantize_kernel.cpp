@@ -119,7 +119,7 @@ template <RoundingMode M>
       p.ieee_target ? ((neg ? splat<vu>(p.sign_mask) : vu{}) | p.inf_code_pos |
                        (mant >> (23 - m)) | (1u << (m - 1)))
                     : (neg ? splat<vu>(p.nan_code1) : splat<vu>(p.nan_code0));
-  const vu nan_bits = p.nan_target ? ((sign << 31) | 0x7fc00000u) : vu{};
+  const vu nan_bits = neg ? splat<vu>(p.nan_bits1) : splat<vu>(p.nan_bits0);
   code = ovf ? (neg ? splat<vu>(p.ovf_code1) : splat<vu>(p.ovf_code0)) : code;
   vbits = ovf ? (neg ? splat<vu>(std::bit_cast<std::uint32_t>(p.ovf_val1))
                      : splat<vu>(std::bit_cast<std::uint32_t>(p.ovf_val0)))

@@ -20,6 +20,7 @@ struct KParams {
   std::uint32_t ovf_code0, ovf_code1, inf_in_code0, inf_in_code1, nan_code0, nan_code1;
   float ovf_val0, ovf_val1, inf_in_val0, inf_in_val1;
   bool ovf_sat0, ovf_sat1;
+  std::uint32_t nan_bits0, nan_bits1;  ///< fp32 bits of the value of a NaN input's result
   RandomKey key;
 };
 
