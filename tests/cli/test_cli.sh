@@ -1,2 +1,95 @@
-#!/bin/sh
-exit 0
+#!/usr/bin/env bash
+# tests/cli/test_cli.sh — the fp8sim command line end to end: outputs, exit statuses and
+# error messages. Needs $FP8SIM_EXE and $FP8SIM_CONFORMANCE_DIR (set by meson).
+set -uo pipefail
+exe="${FP8SIM_EXE:?}"
+conf="${FP8SIM_CONFORMANCE_DIR:?}"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+
+# expect STATUS DESCRIPTION -- command...   (stdout in $tmp/out, stderr in $tmp/err)
+expect() {
+  local want="$1" what="$2"
+  shift 3
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local got=$?
+  if [ "$got" = "$want" ]; then ok; else bad "$what: exit $got, wanted $want"; sed 's/^/  /' "$tmp/err"; fi
+}
+contains() {  # contains FILE TEXT DESCRIPTION
+  if grep -qF -- "$2" "$1"; then ok; else bad "$3: '$2' not in $(basename "$1")"; sed 's/^/  /' "$1" | head -5; fi
+}
+
+# ---- formats
+expect 0 "formats lists presets" -- "$exe" formats
+contains "$tmp/out" "e4m3b11fnuz" "formats table"
+expect 0 "formats --json one name" -- "$exe" formats e4m3fn --json
+if /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["name"]=="e4m3fn" and d["max_finite"]==448 and d["min_normal"]==0.015625 and d["min_subnormal"]==0.001953125 and d["exp_bits"]==4 and d["man_bits"]==3 and d["bias"]==7' "$tmp/out" 2>/dev/null; then ok; else bad "formats --json fields"; fi
+expect 0 "formats --table" -- "$exe" formats e2m1 --table
+[ "$(grep -c ' normal\| subnormal\| zero' "$tmp/out")" -ge 16 ] && ok || bad "e2m1 table has 16 rows"
+expect 0 "formats --table --json" -- "$exe" formats e5m2 --table --json
+if /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); e=d["encodings"]; assert len(e)==256 and e[0x7c]["class"]=="inf" and e[0x7b]["value"]==57344' "$tmp/out" 2>/dev/null; then ok; else bad "formats --table --json"; fi
+expect 2 "unknown format" -- "$exe" formats e99m2
+contains "$tmp/err" "exponent bits = 99" "unknown format message"
+[ "$(wc -l <"$tmp/err")" = 1 ] && ok || bad "one line on stderr"
+expect 2 "table too large" -- "$exe" formats fp32 --table
+contains "$tmp/err" "at most 16 bits" "table too large message"
+
+# ---- quantize
+expect 0 "quantize csv" -- "$exe" quantize --format e4m3fn --csv 0.3 448 500
+[ "$(head -1 "$tmp/out")" = "input,code,value,error,flags" ] && ok || bad "csv header"
+contains "$tmp/out" "0.3,2a,0.3125," "csv row"
+contains "$tmp/out" "500,7f,nan,nan,overflow|inexact" "csv overflow row"
+contains "$tmp/err" "count 3" "counters on stderr"
+expect 0 "quantize json" -- "$exe" quantize --format e5m2 --json 1 1e-9
+if /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=d["rows"]; assert r[0]["code"]=="3c" and r[1]["flags"]=="underflow|inexact"' "$tmp/out" 2>/dev/null; then ok; else bad "quantize --json rows"; fi
+expect 0 "quantize sr reproducible" -- "$exe" quantize -f e5m2 -r sr:8 --seed 5 --csv 0.1 0.1 0.1 0.1 0.1 0.1
+cp "$tmp/out" "$tmp/sr1"
+"$exe" quantize -f e5m2 -r sr --sr-bits 8 --seed 5 --csv 0.1 0.1 0.1 0.1 0.1 0.1 >"$tmp/sr2" 2>/dev/null
+cmp -s "$tmp/sr1" "$tmp/sr2" && ok || bad "same seed, same output"
+printf '1.5 # comment\n2.5, 3.5\n' >"$tmp/in.txt"
+expect 0 "quantize --input file" -- "$exe" quantize -f e2m1 --input "$tmp/in.txt" --csv
+[ "$(wc -l <"$tmp/out")" = 4 ] && ok || bad "three rows from the file"
+expect 0 "quantize --input stdin" -- bash -c "printf '3f800000\n' | '$exe' quantize -f bf16 --input - --input-kind f32-bits --csv"
+contains "$tmp/out" "3f800000,3f80,1,0,none" "f32-bits row"
+expect 2 "quantize bad value" -- "$exe" quantize -f e5m2 abc
+contains "$tmp/err" "'abc'" "bad value named"
+expect 2 "quantize bad sr bits" -- "$exe" quantize -f e5m2 -r sr --sr-bits 0 1
+contains "$tmp/err" "1..32" "sr range"
+expect 2 "quantize missing file" -- "$exe" quantize -f e5m2 --input "$tmp/nope.txt"
+contains "$tmp/err" "nope.txt" "missing file named"
+expect 2 "quantize no format" -- "$exe" quantize 1
+expect 2 "quantize bad rounding" -- "$exe" quantize -f e5m2 -r nearest 1
+contains "$tmp/err" "rne, rna" "rounding choices listed"
+expect 2 "quantize no input" -- "$exe" quantize -f e5m2
+
+# ---- vectors check
+tv="$conf/testfloat/f16_mulAdd.rtz.tv"
+expect 0 "vectors check passes" -- "$exe" vectors check --testfloat f16_mulAdd --rounding rtz "$tv"
+tail -1 "$tmp/out" | grep -qE '^[0-9]+ passed, 0 failed$' && ok || bad "last line N passed, 0 failed"
+head -5 "$tv" >"$tmp/broken.tv"
+awk 'NR==2 {$4 = "0000"} {print}' "$tv" | head -5 >"$tmp/broken.tv"
+expect 1 "vectors check finds a mismatch" -- "$exe" vectors check --testfloat f16_mulAdd --rounding rtz "$tmp/broken.tv"
+contains "$tmp/out" "line 2" "mismatch line reported"
+contains "$tmp/out" "1 failed" "failure counted"
+expect 2 "vectors check missing file" -- "$exe" vectors check --testfloat f16_add "$tmp/none.tv"
+expect 2 "vectors check bad op" -- "$exe" vectors check --testfloat f8_add "$tv"
+contains "$tmp/err" "f16_add" "allowed ops listed"
+printf 'zz 3C00 3C00 00\n' >"$tmp/garbage.tv"
+expect 2 "vectors check malformed line" -- "$exe" vectors check --testfloat f16_add "$tmp/garbage.tv"
+contains "$tmp/err" "line 1" "malformed line named"
+
+# ---- general
+expect 0 "help" -- "$exe" --help
+contains "$tmp/out" "quantize" "help lists commands"
+expect 0 "quantize help" -- "$exe" quantize --help
+contains "$tmp/out" "--sr-bits" "quantize help"
+expect 2 "unknown command" -- "$exe" frobnicate
+contains "$tmp/err" "unknown command 'frobnicate'" "unknown command message"
+
+echo "cli: ${passed} passed, ${failed} failed"
+[ "$failed" = 0 ]
