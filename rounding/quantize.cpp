@@ -8,9 +8,9 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
-#include <type_traits>
 #include <limits>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -57,9 +57,8 @@ namespace {
 template <class In>
 void scalar_element(const Format& f, In x, const QuantizeOptions& opt, std::uint64_t index,
                     std::uint64_t& code_out, In& value_out, QuantizeCounters& c) {
-  const std::uint32_t rnd = opt.round.mode == RoundingMode::sr
-                                ? random_bits(opt.key, index, opt.round.sr_bits)
-                                : 0;
+  const std::uint32_t rnd =
+      opt.round.mode == RoundingMode::sr ? random_bits(opt.key, index, opt.round.sr_bits) : 0;
   Rounded r;
   if constexpr (std::is_same_v<In, float>) {
     r = from_float(x, f, opt.round, rnd);
@@ -106,9 +105,11 @@ void kernel_range(const KParams& p, RoundingMode mode, const float* x, std::uint
                   QuantizeCounters& c) {
   static const int level = __builtin_cpu_supports("x86-64-v4")   ? 4
                            : __builtin_cpu_supports("x86-64-v3") ? 3
-                                                                  : 1;
-  if (level == 4) return detail::v4::kernel_range(p, mode, x, n_groups, first_group, codes, vals, c);
-  if (level == 3) return detail::v3::kernel_range(p, mode, x, n_groups, first_group, codes, vals, c);
+                                                                 : 1;
+  if (level == 4)
+    return detail::v4::kernel_range(p, mode, x, n_groups, first_group, codes, vals, c);
+  if (level == 3)
+    return detail::v3::kernel_range(p, mode, x, n_groups, first_group, codes, vals, c);
   detail::v1::kernel_range(p, mode, x, n_groups, first_group, codes, vals, c);
 }
 
@@ -165,9 +166,9 @@ KParams make_params(const Format& f, const QuantizeOptions& opt) {
 template <class Code>
 void check_code_width(const Format& f) {
   if (static_cast<int>(sizeof(Code) * 8) < f.width())
-    throw std::invalid_argument(fmt::format(
-        "codes of format '{}' need {} bits; the output array holds {}-bit codes", f.name,
-        f.width(), sizeof(Code) * 8));
+    throw std::invalid_argument(
+        fmt::format("codes of format '{}' need {} bits; the output array holds {}-bit codes",
+                    f.name, f.width(), sizeof(Code) * 8));
 }
 
 }  // namespace
@@ -179,8 +180,8 @@ QuantizeCounters quantize(const Format& f, std::span<const In> in, const Quantiz
   if (!codes.empty()) {
     check_code_width<Code>(f);
     if (codes.size() != in.size())
-      throw std::invalid_argument(fmt::format("quantize: {} inputs but room for {} codes",
-                                              in.size(), codes.size()));
+      throw std::invalid_argument(
+          fmt::format("quantize: {} inputs but room for {} codes", in.size(), codes.size()));
   }
   if (!values.empty() && values.size() != in.size())
     throw std::invalid_argument(
@@ -240,8 +241,8 @@ QuantizeCounters quantize(const Format& f, std::span<const In> in, const Quantiz
         if constexpr (std::is_same_v<In, float>) vptr = values.data() + lo;
       }
       if constexpr (std::is_same_v<In, float>) {
-        kernel_range(params, opt.round.mode, in.data() + lo, groups,
-                     (opt.first_index + lo) / 64, cptr, vptr, c);
+        kernel_range(params, opt.round.mode, in.data() + lo, groups, (opt.first_index + lo) / 64,
+                     cptr, vptr, c);
       }
       if constexpr (!std::is_same_v<Code, std::uint32_t>) {
         if (!codes.empty())
@@ -254,10 +255,9 @@ QuantizeCounters quantize(const Format& f, std::span<const In> in, const Quantiz
   return total;
 }
 
-#define FP8SIM_INST(IN, CODE)                                                              \
-  template QuantizeCounters quantize<IN, CODE>(const Format&, std::span<const IN>,         \
-                                               const QuantizeOptions&, std::span<CODE>,    \
-                                               std::span<IN>);
+#define FP8SIM_INST(IN, CODE)                   \
+  template QuantizeCounters quantize<IN, CODE>( \
+      const Format&, std::span<const IN>, const QuantizeOptions&, std::span<CODE>, std::span<IN>);
 FP8SIM_INST(float, std::uint8_t)
 FP8SIM_INST(float, std::uint16_t)
 FP8SIM_INST(float, std::uint32_t)

@@ -24,8 +24,8 @@ namespace {
 using vu = std::uint32_t __attribute__((vector_size(64)));
 using vi = std::int32_t __attribute__((vector_size(64)));
 using vf = float __attribute__((vector_size(64)));
-using vd = double __attribute__((vector_size(64)));   // 8 doubles
-using vf8 = float __attribute__((vector_size(32)));   // 8 floats
+using vd = double __attribute__((vector_size(64)));  // 8 doubles
+using vf8 = float __attribute__((vector_size(32)));  // 8 floats
 
 struct GroupSums {
   vu exact{}, zeros_in{}, uf0{}, subn{}, ovf{}, sat{}, nan_in{}, inf_in{}, nan_out{}, inf_out{},
@@ -37,14 +37,25 @@ template <class V>
 [[gnu::always_inline]] inline V splat(typename std::remove_reference_t<decltype(V{}[0])> v) {
   return V{} + v;
 }
-[[gnu::always_inline]] inline vu as_u(vi m) { return std::bit_cast<vu>(m); }
-[[gnu::always_inline]] inline vu ones(vi mask) { return as_u(mask) & 1u; }  // mask -> 0/1
+[[gnu::always_inline]] inline vu as_u(vi m) {
+  return std::bit_cast<vu>(m);
+}
+[[gnu::always_inline]] inline vu ones(vi mask) {
+  return as_u(mask) & 1u;
+}  // mask -> 0/1
+
+// True if any lane of the mask is set.
+[[gnu::always_inline]] inline bool any(vi m) {
+  std::uint64_t w[8];
+  std::memcpy(w, &m, sizeof w);
+  return ((w[0] | w[1]) | (w[2] | w[3]) | (w[4] | w[5]) | (w[6] | w[7])) != 0;
+}
 
 template <RoundingMode M>
 [[gnu::always_inline]] inline void kernel16(const KParams& p, const float* __restrict x,
                                             const std::uint32_t* __restrict rnd,
-                                            std::uint32_t* __restrict codes,
-                                            float* __restrict vals, GroupSums& g) {
+                                            std::uint32_t* __restrict codes, float* __restrict vals,
+                                            GroupSums& g) {
   const int m = p.m;
   vu u;
   std::memcpy(&u, x, sizeof u);
@@ -106,8 +117,7 @@ template <RoundingMode M>
   mag = zero_in_or_flush ? vu{} : mag;
   const vi qe = tiny ? splat<vi>(p.subn ? p.emin - m : p.emin) : eeff - m;
   const vu pow2 = qe >= -126 ? as_u(qe + 127) << 23 : splat<vu>(1u) << as_u(qe + 149);
-  const vf fq = __builtin_convertvector(std::bit_cast<vi>(q) + std::bit_cast<vi>(up),
-                                        vf);
+  const vf fq = __builtin_convertvector(std::bit_cast<vi>(q) + std::bit_cast<vi>(up), vf);
   const vf fmag = fq * std::bit_cast<vf>(pow2);
   vu vbits = std::bit_cast<vu>(fmag);
   vbits = zero_in_or_flush ? vu{} : vbits;
@@ -115,21 +125,25 @@ template <RoundingMode M>
   const vi negs = neg & ~(zero_out & (p.neg_zero ? vi{} : splat<vi>(-1)));
   vu code = mag | (as_u(negs) & p.sign_mask);
   vbits = vbits | (as_u(negs) & 0x80000000u);
-  const vu nan_code_in =
-      p.ieee_target ? ((neg ? splat<vu>(p.sign_mask) : vu{}) | p.inf_code_pos |
-                       (mant >> (23 - m)) | (1u << (m - 1)))
-                    : (neg ? splat<vu>(p.nan_code1) : splat<vu>(p.nan_code0));
+  const vu nan_code_in = p.ieee_target ? ((neg ? splat<vu>(p.sign_mask) : vu{}) | p.inf_code_pos |
+                                          (mant >> (23 - m)) | (1u << (m - 1)))
+                                       : (neg ? splat<vu>(p.nan_code1) : splat<vu>(p.nan_code0));
   const vu nan_bits = neg ? splat<vu>(p.nan_bits1) : splat<vu>(p.nan_bits0);
-  code = ovf ? (neg ? splat<vu>(p.ovf_code1) : splat<vu>(p.ovf_code0)) : code;
-  vbits = ovf ? (neg ? splat<vu>(std::bit_cast<std::uint32_t>(p.ovf_val1))
-                     : splat<vu>(std::bit_cast<std::uint32_t>(p.ovf_val0)))
-              : vbits;
-  code = is_inf ? (neg ? splat<vu>(p.inf_in_code1) : splat<vu>(p.inf_in_code0)) : code;
-  vbits = is_inf ? (neg ? splat<vu>(std::bit_cast<std::uint32_t>(p.inf_in_val1))
-                        : splat<vu>(std::bit_cast<std::uint32_t>(p.inf_in_val0)))
-                 : vbits;
-  code = is_nan ? nan_code_in : code;
-  vbits = is_nan ? nan_bits : vbits;
+  // NaN, Inf and overflow are rare: their selects and counters run only when present.
+  const vi rare = is_nan | is_inf | ovf;
+  const bool any_rare = any(rare);
+  if (any_rare) {
+    code = ovf ? (neg ? splat<vu>(p.ovf_code1) : splat<vu>(p.ovf_code0)) : code;
+    vbits = ovf ? (neg ? splat<vu>(std::bit_cast<std::uint32_t>(p.ovf_val1))
+                       : splat<vu>(std::bit_cast<std::uint32_t>(p.ovf_val0)))
+                : vbits;
+    code = is_inf ? (neg ? splat<vu>(p.inf_in_code1) : splat<vu>(p.inf_in_code0)) : code;
+    vbits = is_inf ? (neg ? splat<vu>(std::bit_cast<std::uint32_t>(p.inf_in_val1))
+                          : splat<vu>(std::bit_cast<std::uint32_t>(p.inf_in_val0)))
+                   : vbits;
+    code = is_nan ? nan_code_in : code;
+    vbits = is_nan ? nan_bits : vbits;
+  }
   std::memcpy(codes, &code, sizeof code);
   std::memcpy(vals, &vbits, sizeof vbits);
 
@@ -141,12 +155,14 @@ template <RoundingMode M>
   g.zeros_in -= as_u(is_zero);
   g.uf0 -= as_u(finite & ~is_zero & zero_out & ~ovf);
   if (p.subn) g.subn -= as_u(finite & ~ovf & (mag != 0u) & (mag < (1u << m)));
-  g.ovf -= as_u(ovf);
-  g.sat -= as_u(ovf & (neg ? splat<vi>(p.ovf_sat1 ? -1 : 0) : splat<vi>(p.ovf_sat0 ? -1 : 0)));
-  g.nan_in -= as_u(is_nan);
-  g.inf_in -= as_u(is_inf);
-  g.nan_out -= as_u(val_nan);
-  g.inf_out -= as_u(val_inf);
+  if (any_rare) {
+    g.ovf -= as_u(ovf);
+    g.sat -= as_u(ovf & (neg ? splat<vi>(p.ovf_sat1 ? -1 : 0) : splat<vi>(p.ovf_sat0 ? -1 : 0)));
+    g.nan_in -= as_u(is_nan);
+    g.inf_in -= as_u(is_inf);
+    g.nan_out -= as_u(val_nan);
+    g.inf_out -= as_u(val_inf);
+  }
   const vi in_err = finite & (vabs < 0x7f800000u);
   g.err_n -= as_u(in_err);
   // error statistics in double: (val - x) is exact there
@@ -178,9 +194,11 @@ template <RoundingMode M>
 }
 
 template <RoundingMode M>
-[[gnu::always_inline]] inline void kernel_range_body(const KParams& p, const float* x, std::uint64_t n_groups,
-                              std::uint64_t first_group, std::uint32_t* codes, float* vals,
-                              QuantizeCounters& c) {
+[[gnu::always_inline]] inline void kernel_range_body(const KParams& p, const float* x,
+                                                     std::uint64_t n_groups,
+                                                     std::uint64_t first_group,
+                                                     std::uint32_t* codes, float* vals,
+                                                     QuantizeCounters& c) {
   alignas(64) std::uint32_t rnd[64] = {};
   alignas(64) std::uint32_t ctmp[64];
   alignas(64) float vtmp[64];

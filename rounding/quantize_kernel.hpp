@@ -24,11 +24,11 @@ struct KParams {
   RandomKey key;
 };
 
-#define FP8SIM_DECLARE_KERNEL(ISA)                                                           \
-  namespace ISA {                                                                          \
-  void kernel_range(const KParams& p, RoundingMode mode, const float* x,                   \
-                    std::uint64_t n_groups, std::uint64_t first_group, std::uint32_t* codes, \
-                    float* vals, QuantizeCounters& c);                                     \
+#define FP8SIM_DECLARE_KERNEL(ISA)                                                               \
+  namespace ISA {                                                                                \
+  void kernel_range(const KParams& p, RoundingMode mode, const float* x, std::uint64_t n_groups, \
+                    std::uint64_t first_group, std::uint32_t* codes, float* vals,                \
+                    QuantizeCounters& c);                                                        \
   }
 FP8SIM_DECLARE_KERNEL(v4)
 FP8SIM_DECLARE_KERNEL(v3)

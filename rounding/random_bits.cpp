@@ -8,10 +8,9 @@ namespace fp8sim {
 std::uint32_t random_word(const RandomKey& key, std::uint64_t index) {
   r123::Philox4x32 philox;
   const std::uint64_t ctr = ((index >> 6) << 4) | (index & 15);
-  const r123::Philox4x32::ctr_type c = {{static_cast<std::uint32_t>(ctr),
-                                         static_cast<std::uint32_t>(ctr >> 32),
-                                         static_cast<std::uint32_t>(key.stream),
-                                         static_cast<std::uint32_t>(key.stream >> 32)}};
+  const r123::Philox4x32::ctr_type c = {
+      {static_cast<std::uint32_t>(ctr), static_cast<std::uint32_t>(ctr >> 32),
+       static_cast<std::uint32_t>(key.stream), static_cast<std::uint32_t>(key.stream >> 32)}};
   const r123::Philox4x32::key_type k = {
       {static_cast<std::uint32_t>(key.seed), static_cast<std::uint32_t>(key.seed >> 32)}};
   return philox(c, k)[(index >> 4) & 3];

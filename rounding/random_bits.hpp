@@ -2,7 +2,8 @@
 //
 // Every random word is a pure function of (seed, stream, index): Philox4x32-10
 // (Random123) with key = (seed low 32, seed high 32) and counter
-//   ctr = ( ((i >> 6) << 4) | (i & 15)  as 64 bits: low word, high word ; stream low ; stream high )
+//   ctr = ( ((i >> 6) << 4) | (i & 15)  as 64 bits: low word, high word ; stream low ; stream high
+//   )
 // and the word taken is number (i >> 4) & 3 of the four Philox outputs. (One Philox block
 // thus serves elements i, i+16, i+32, i+48 of a 64-element group, which lets the SIMD
 // kernels draw 16 lanes at once.) An r-bit random integer is the top r bits of the word.

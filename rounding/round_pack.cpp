@@ -13,21 +13,22 @@ int msb_index(u128 v) {
   return 63 - std::countl_zero(static_cast<std::uint64_t>(v));
 }
 
-u128 shr(u128 v, std::int64_t n) { return n >= 128 ? 0 : v >> n; }
+u128 shr(u128 v, std::int64_t n) {
+  return n >= 128 ? 0 : v >> n;
+}
 u128 low_bits(u128 v, std::int64_t n) {
   return n >= 128 ? v : v & ((u128{1} << n) - 1);
 }
 
 // The rounding decision for dropping the low `s` (>= 1) bits of `sig`.
 struct Decision {
-  u128 q = 0;         // truncated magnitude, in units of the quantum
-  bool up = false;    // add one unit
+  u128 q = 0;       // truncated magnitude, in units of the quantum
+  bool up = false;  // add one unit
   bool inexact = false;
 };
 
 Decision decide(u128 sig, bool sticky, std::int64_t s, const RoundSpec& r, bool sign,
-                bool odd_lsb_of(u128 q, const void* ctx), const void* ctx,
-                std::uint32_t random) {
+                bool odd_lsb_of(u128 q, const void* ctx), const void* ctx, std::uint32_t random) {
   Decision d;
   d.q = shr(sig, s);
   const u128 rem = low_bits(sig, s);
@@ -77,7 +78,9 @@ bool code_is_odd(u128 q, const void* ctx) {
   if (c->unit != 1) return (q & 1) != 0;  // no-subnormal region: parity of q (0 is even)
   return ((c->code_base + static_cast<std::int64_t>(q)) & 1) != 0;
 }
-bool q_is_odd(u128 q, const void*) { return (q & 1) != 0; }
+bool q_is_odd(u128 q, const void*) {
+  return (q & 1) != 0;
+}
 
 Rounded overflow_result(const Format& f, bool sign, const RoundSpec& r) {
   const Flags fl = kOverflow | kInexact;
@@ -107,8 +110,7 @@ std::uint64_t with_sign(const Format& f, bool sign, std::uint64_t mag) {
 
 }  // namespace
 
-Rounded round_pack(const Format& f, const Unrounded& x, const RoundSpec& r,
-                   std::uint32_t random) {
+Rounded round_pack(const Format& f, const Unrounded& x, const RoundSpec& r, std::uint32_t random) {
   if (x.sig == 0 && !x.sticky) {
     if (!f.has_zero) return {nan_code(f), kInvalid};
     return {zero_code(f, x.sign), 0};

@@ -12,13 +12,20 @@ namespace fp8sim {
 
 std::string_view to_string(RoundingMode m) {
   switch (m) {
-    case RoundingMode::rne: return "rne";
-    case RoundingMode::rna: return "rna";
-    case RoundingMode::rtz: return "rtz";
-    case RoundingMode::rup: return "rup";
-    case RoundingMode::rdn: return "rdn";
-    case RoundingMode::rto: return "rto";
-    case RoundingMode::sr: return "sr";
+    case RoundingMode::rne:
+      return "rne";
+    case RoundingMode::rna:
+      return "rna";
+    case RoundingMode::rtz:
+      return "rtz";
+    case RoundingMode::rup:
+      return "rup";
+    case RoundingMode::rdn:
+      return "rdn";
+    case RoundingMode::rto:
+      return "rto";
+    case RoundingMode::sr:
+      return "sr";
   }
   return "?";
 }
@@ -30,8 +37,8 @@ std::string to_string(const RoundSpec& r) {
 
 void validate(const RoundSpec& r) {
   if (r.mode == RoundingMode::sr && (r.sr_bits < 1 || r.sr_bits > 32))
-    throw std::invalid_argument(fmt::format(
-        "stochastic rounding bits r = {} is out of range (allowed: 1..32)", r.sr_bits));
+    throw std::invalid_argument(
+        fmt::format("stochastic rounding bits r = {} is out of range (allowed: 1..32)", r.sr_bits));
 }
 
 RoundSpec parse_rounding(std::string_view text, RoundSpec base) {
@@ -50,8 +57,8 @@ RoundSpec parse_rounding(std::string_view text, RoundSpec base) {
     base.mode = mode;
     if (!bits.empty()) {
       if (mode != RoundingMode::sr)
-        throw std::invalid_argument(fmt::format(
-            "rounding '{}': only 'sr' takes a bit count (e.g. sr:8)", text));
+        throw std::invalid_argument(
+            fmt::format("rounding '{}': only 'sr' takes a bit count (e.g. sr:8)", text));
       int r = 0;
       auto [p, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), r);
       if (ec != std::errc{} || p != bits.data() + bits.size())
