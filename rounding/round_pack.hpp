@@ -11,6 +11,7 @@
 namespace fp8sim {
 
 __extension__ typedef unsigned __int128 u128;  // GCC extension, exact 128-bit significands
+__extension__ typedef __int128 i128;
 
 /// An exact finite value (-1)^sign * (sig + sticky*epsilon) * 2^exp, where the optional
 /// sticky bit says "something non-zero, smaller than one unit of sig's LSB, was dropped".

@@ -61,7 +61,8 @@ double best_seconds(int repeats, F&& f) {
 }
 
 const char* isa_name() {
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return "x86-64-v4 (AVX-512)";
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
+    return "x86-64-v4 (AVX-512)";
   if (__builtin_cpu_supports("avx2")) return "x86-64-v3 (AVX2)";
   return "x86-64 (scalar/SSE2)";
 }
@@ -69,8 +70,9 @@ const char* isa_name() {
 }  // namespace
 
 void add_bench_command(CLI::App& app, Context& ctx) {
-  auto* bench = app.add_subcommand("bench", "Benchmarks, measured against a native baseline in "
-                                            "the same run");
+  auto* bench = app.add_subcommand("bench",
+                                   "Benchmarks, measured against a native baseline in "
+                                   "the same run");
   bench->require_subcommand(1);
   auto* q = bench->add_subcommand(
       "quantize", "fp32 -> e5m2 / e4m3fn, rne and sr:8, 1 and all threads: elements per second");
@@ -79,12 +81,15 @@ void add_bench_command(CLI::App& app, Context& ctx) {
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
-  q->add_option("--log2n", o->log2n, "Array size 2^N")->check(CLI::Range(10, 28))
+  q->add_option("--log2n", o->log2n, "Array size 2^N")
+      ->check(CLI::Range(10, 28))
       ->capture_default_str();
   q->add_option("--repeats", o->repeats, "Timed repetitions (best is reported)")
-      ->check(CLI::Range(1, 100))->capture_default_str();
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
   q->add_option("--threads", o->threads, "Threads for the parallel rows (0 = all cores)")
-      ->check(CLI::Range(0, 1024))->capture_default_str();
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
   q->add_flag("--json", o->json, "Print the results as JSON");
   q->callback([o, &ctx] {
     const std::size_t n = std::size_t{1} << o->log2n;
@@ -110,16 +115,16 @@ void add_bench_command(CLI::App& app, Context& ctx) {
     bool have_native = false;
     std::uint64_t fp16_mismatch = 0;
     for (int t : thread_counts) {
-      double sec = best_seconds(o->repeats, [&] { have_native = native_to_fp16(x.data(), native16.data(), n, t); });
+      double sec = best_seconds(
+          o->repeats, [&] { have_native = native_to_fp16(x.data(), native16.data(), n, t); });
       if (!have_native) break;
       rows.push_back({"native fp32->fp16 (vcvtps2ph)", t, static_cast<double>(n) / sec});
     }
     for (int t : thread_counts) {
       QuantizeOptions qo;
       qo.threads = t;
-      double sec = best_seconds(o->repeats, [&] {
-        (void)quantize<float, std::uint16_t>(fp16, x, qo, codes16);
-      });
+      double sec = best_seconds(
+          o->repeats, [&] { (void)quantize<float, std::uint16_t>(fp16, x, qo, codes16); });
       rows.push_back({"fp8sim fp32->fp16 rne", t, static_cast<double>(n) / sec});
     }
     if (have_native)
@@ -133,11 +138,10 @@ void add_bench_command(CLI::App& app, Context& ctx) {
           qo.round = parse_rounding(rname);
           qo.key = RandomKey{1, 0};
           qo.threads = t;
-          double sec = best_seconds(o->repeats, [&] {
-            (void)quantize<float, std::uint8_t>(f, x, qo, codes8);
-          });
-          rows.push_back({fmt::format("fp8sim fp32->{} {}", fname, rname), t,
-                          static_cast<double>(n) / sec});
+          double sec = best_seconds(o->repeats,
+                                    [&] { (void)quantize<float, std::uint8_t>(f, x, qo, codes8); });
+          rows.push_back(
+              {fmt::format("fp8sim fp32->{} {}", fname, rname), t, static_cast<double>(n) / sec});
         }
       }
     }
@@ -147,20 +151,21 @@ void add_bench_command(CLI::App& app, Context& ctx) {
       return 0.0;
     };
     if (o->json) {
-      fmt::print("{{\"n\": {}, \"isa\": \"{}\", \"fp16_mismatches_vs_native\": {}, \"rows\": [",
-                 n, isa_name(), fp16_mismatch);
+      fmt::print("{{\"n\": {}, \"isa\": \"{}\", \"fp16_mismatches_vs_native\": {}, \"rows\": [", n,
+                 isa_name(), fp16_mismatch);
       for (std::size_t i = 0; i < rows.size(); ++i) {
         const double base = native_eps(rows[i].threads);
-        fmt::print("{}{{\"case\": {}, \"threads\": {}, \"elements_per_s\": {:.6g}, "
-                   "\"per_core\": {:.6g}, \"ratio_to_native\": {}}}",
-                   i ? ", " : "", json_string(rows[i].name), rows[i].threads, rows[i].eps,
-                   rows[i].eps / rows[i].threads,
-                   base > 0 ? fmt::format("{:.4f}", rows[i].eps / base) : "null");
+        fmt::print(
+            "{}{{\"case\": {}, \"threads\": {}, \"elements_per_s\": {:.6g}, "
+            "\"per_core\": {:.6g}, \"ratio_to_native\": {}}}",
+            i ? ", " : "", json_string(rows[i].name), rows[i].threads, rows[i].eps,
+            rows[i].eps / rows[i].threads,
+            base > 0 ? fmt::format("{:.4f}", rows[i].eps / base) : "null");
       }
       fmt::print("]}}\n");
     } else {
-      fmt::print("fp8sim bench quantize: 2^{} fp32 values ~ N(0,1), best of {}, ISA {}\n",
-                 o->log2n, o->repeats, isa_name());
+      fmt::print("fp8sim bench quantize: 2^{} fp32 values ~ N(0,1), best of {}, ISA {}\n", o->log2n,
+                 o->repeats, isa_name());
       fmt::print("{:<34} {:>7} {:>14} {:>14} {:>10}\n", "case", "threads", "Melem/s",
                  "Melem/s/core", "x native");
       for (const auto& r : rows) {

@@ -117,8 +117,9 @@ void add_formats_command(CLI::App& app, Context&) {
                 "List every encoding: code, sign, exponent field, fraction field, value, class "
                 "(formats of at most 16 bits)");
   cmd->add_flag("--json", opts->json, "Print JSON (one object for one name, else an array)");
-  cmd->footer("Examples:\n  fp8sim formats\n  fp8sim formats e4m3fn e5m2 --json\n"
-              "  fp8sim formats e5m7 --table\n  fp8sim formats e4m3b11fnuz-sat");
+  cmd->footer(
+      "Examples:\n  fp8sim formats\n  fp8sim formats e4m3fn e5m2 --json\n"
+      "  fp8sim formats e5m7 --table\n  fp8sim formats e4m3b11fnuz-sat");
   cmd->callback([opts] {
     std::vector<Format> formats;
     if (opts->names.empty()) {
@@ -149,11 +150,12 @@ void add_formats_command(CLI::App& app, Context&) {
                  "min subnormal", "binades");
       for (const auto& f : formats) {
         const auto p = properties(f);
-        fmt::print("{:<12} {:>4} {:>3} {:>3} {:>5} {:>5} {:>4} {:>24} {:>14.6g} {:>14.6g} "
-                   "{:>8.2f}\n",
-                   f.name, f.width(), f.exp_bits, f.man_bits, f.bias, to_string(f.specials),
-                   f.subnormals ? "yes" : "no", p.max_finite, p.min_normal, p.min_subnormal,
-                   p.dynamic_range_binades);
+        fmt::print(
+            "{:<12} {:>4} {:>3} {:>3} {:>5} {:>5} {:>4} {:>24} {:>14.6g} {:>14.6g} "
+            "{:>8.2f}\n",
+            f.name, f.width(), f.exp_bits, f.man_bits, f.bias, to_string(f.specials),
+            f.subnormals ? "yes" : "no", p.max_finite, p.min_normal, p.min_subnormal,
+            p.dynamic_range_binades);
       }
       return;
     }

@@ -35,12 +35,12 @@ std::string counters_text(const QuantizeCounters& c) {
                    pct(c.subnormal_out));
   s += fmt::format("overflow {} ({:.2f}%), of which saturated {}\n", c.overflow, pct(c.overflow),
                    c.saturated);
-  s += fmt::format("NaN in {} out {}  Inf in {} out {}\n", c.nan_in, c.nan_out, c.inf_in,
-                   c.inf_out);
-  s += fmt::format("error over {} finite values: mean {:.6g}  rms {:.6g}  max abs {:.6g}  SQNR {}\n",
-                   c.error_count, c.error_mean(), c.error_rms(), c.max_abs_error,
-                   std::isinf(c.sqnr_db()) ? std::string("inf dB")
-                                           : fmt::format("{:.2f} dB", c.sqnr_db()));
+  s +=
+      fmt::format("NaN in {} out {}  Inf in {} out {}\n", c.nan_in, c.nan_out, c.inf_in, c.inf_out);
+  s += fmt::format(
+      "error over {} finite values: mean {:.6g}  rms {:.6g}  max abs {:.6g}  SQNR {}\n",
+      c.error_count, c.error_mean(), c.error_rms(), c.max_abs_error,
+      std::isinf(c.sqnr_db()) ? std::string("inf dB") : fmt::format("{:.2f} dB", c.sqnr_db()));
   return s;
 }
 
@@ -50,18 +50,18 @@ std::string counters_json(const QuantizeCounters& c) {
       "\"subnormal_out\": {}, \"overflow\": {}, \"saturated\": {}, \"nan_in\": {}, "
       "\"nan_out\": {}, \"inf_in\": {}, \"inf_out\": {}, \"error_count\": {}, "
       "\"error_mean\": {}, \"error_rms\": {}, \"max_abs_error\": {}, \"sqnr_db\": {}}}",
-      c.count, c.exact, c.zeros_in, c.underflow_to_zero, c.subnormal_out, c.overflow,
-      c.saturated, c.nan_in, c.nan_out, c.inf_in, c.inf_out, c.error_count,
-      json_number(c.error_mean()), json_number(c.error_rms()), json_number(c.max_abs_error),
-      json_number(c.sqnr_db()));
+      c.count, c.exact, c.zeros_in, c.underflow_to_zero, c.subnormal_out, c.overflow, c.saturated,
+      c.nan_in, c.nan_out, c.inf_in, c.inf_out, c.error_count, json_number(c.error_mean()),
+      json_number(c.error_rms()), json_number(c.max_abs_error), json_number(c.sqnr_db()));
 }
 
 }  // namespace
 
 void add_quantize_command(CLI::App& app, Context&) {
   auto* cmd = app.add_subcommand(
-      "quantize", "Round numbers into a format: code, value, error and flags per input, then "
-                  "counters (underflow, overflow, SQNR, ...).");
+      "quantize",
+      "Round numbers into a format: code, value, error and flags per input, then "
+      "counters (underflow, overflow, SQNR, ...).");
   struct Opts {
     std::string format, rounding = "rne", tininess = "after", input, input_kind = "decimal";
     int sr_bits = -1;
@@ -78,8 +78,9 @@ void add_quantize_command(CLI::App& app, Context&) {
                   "rne (ties to even), rna (ties away), rtz, rup (to +Inf), rdn (to -Inf), rto "
                   "(round to odd), sr or sr:R (stochastic, R random bits)")
       ->capture_default_str();
-  cmd->add_option("--sr-bits", o->sr_bits, "Random bits r for stochastic rounding, 1..32 "
-                                            "(default 8)");
+  cmd->add_option("--sr-bits", o->sr_bits,
+                  "Random bits r for stochastic rounding, 1..32 "
+                  "(default 8)");
   cmd->add_option("--seed", o->seed, "Seed of the random bits (input i uses index i)")
       ->capture_default_str();
   cmd->add_option("--tininess", o->tininess, "Underflow detection: before or after rounding")
@@ -104,11 +105,11 @@ void add_quantize_command(CLI::App& app, Context&) {
     RoundSpec spec = parse_rounding(o->rounding);
     if (o->sr_bits != -1) {
       if (spec.mode != RoundingMode::sr)
-        throw UsageError(fmt::format("--sr-bits {} needs --rounding sr (got '{}')", o->sr_bits,
-                                     o->rounding));
+        throw UsageError(
+            fmt::format("--sr-bits {} needs --rounding sr (got '{}')", o->sr_bits, o->rounding));
       if (o->rounding.find(':') != std::string::npos && spec.sr_bits != o->sr_bits)
-        throw UsageError(fmt::format("--rounding {} and --sr-bits {} disagree", o->rounding,
-                                     o->sr_bits));
+        throw UsageError(
+            fmt::format("--rounding {} and --sr-bits {} disagree", o->rounding, o->sr_bits));
       spec.sr_bits = o->sr_bits;
       validate(spec);
     }
@@ -138,8 +139,9 @@ void add_quantize_command(CLI::App& app, Context&) {
     }
     const int hex = (f.width() + 3) / 4;
     if (o->csv) fmt::print("input,code,value,error,flags\n");
-    if (o->json) fmt::print("{{\"format\": {}, \"rounding\": \"{}\", \"rows\": [", json_string(f.name),
-                            to_string(spec));
+    if (o->json)
+      fmt::print("{{\"format\": {}, \"rounding\": \"{}\", \"rows\": [", json_string(f.name),
+                 to_string(spec));
     if (!o->csv && !o->json)
       fmt::print("{:>24} {:>{}} {:>24} {:>14} {}\n", "input", "code", std::max(hex, 4), "value",
                  "error", "flags");
@@ -158,10 +160,11 @@ void add_quantize_command(CLI::App& app, Context&) {
         fmt::print("{},{},{},{},{}\n", in.text[i], code, num_text(v), num_text(err),
                    flags_to_string(r.flags));
       } else if (o->json) {
-        fmt::print("{}{{\"input\": {}, \"code\": \"{}\", \"value\": {}, \"error\": {}, "
-                   "\"flags\": \"{}\"}}",
-                   i ? ", " : "", json_string(in.text[i]), code, json_number(v),
-                   json_number(err), flags_to_string(r.flags));
+        fmt::print(
+            "{}{{\"input\": {}, \"code\": \"{}\", \"value\": {}, \"error\": {}, "
+            "\"flags\": \"{}\"}}",
+            i ? ", " : "", json_string(in.text[i]), code, json_number(v), json_number(err),
+            flags_to_string(r.flags));
       } else {
         fmt::print("{:>24} {:>{}} {:>24} {:>14} {}\n", in.text[i], code, std::max(hex, 4),
                    num_text(v), std::isnan(err) ? "-" : fmt::format("{:.6g}", err),

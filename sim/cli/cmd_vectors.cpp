@@ -37,20 +37,24 @@ void add_vectors_command(CLI::App& app, Context& ctx) {
     std::size_t max_report = 20;
   };
   auto o = std::make_shared<Opts>();
-  check->add_option("--testfloat", o->op,
-                    "Operation: {f16,f32,f64}_{add,sub,mul,mulAdd} or X_to_Y for X,Y in "
-                    "f16/f32/f64")
+  check
+      ->add_option("--testfloat", o->op,
+                   "Operation: {f16,f32,f64}_{add,sub,mul,mulAdd} or X_to_Y for X,Y in "
+                   "f16/f32/f64")
       ->required();
-  check->add_option("-r,--rounding", o->rounding,
-                    "rne, rna, rtz, rup, rdn, rto (TestFloat names near_even, near_maxMag, "
-                    "minMag, max, min, odd work too)")
+  check
+      ->add_option("-r,--rounding", o->rounding,
+                   "rne, rna, rtz, rup, rdn, rto (TestFloat names near_even, near_maxMag, "
+                   "minMag, max, min, odd work too)")
       ->capture_default_str();
   check->add_option("--tininess", o->tininess, "before or after rounding")->capture_default_str();
   check->add_flag("--exact-nan", o->exact_nan,
                   "NaN results must match bit for bit (default: any NaN matches any NaN)");
   check->add_option("--max-report", o->max_report, "Mismatches to print")->capture_default_str();
-  check->add_option("file", o->file, "Vector file (one case per line: operands, result, flags "
-                                     "in hex)")
+  check
+      ->add_option("file", o->file,
+                   "Vector file (one case per line: operands, result, flags "
+                   "in hex)")
       ->required();
   check->footer(
       "Prints each mismatch (the first --max-report) and a last line 'N passed, N failed'.\n"
@@ -60,8 +64,9 @@ void add_vectors_command(CLI::App& app, Context& ctx) {
   check->callback([o, &ctx] {
     RoundSpec spec = parse_rounding(normalise_rounding(o->rounding));
     if (spec.mode == RoundingMode::sr)
-      throw UsageError("TestFloat vectors have no stochastic rounding (allowed: rne, rna, rtz, "
-                       "rup, rdn, rto)");
+      throw UsageError(
+          "TestFloat vectors have no stochastic rounding (allowed: rne, rna, rtz, "
+          "rup, rdn, rto)");
     if (o->tininess == "before") {
       spec.tininess = Tininess::before;
     } else if (o->tininess != "after") {

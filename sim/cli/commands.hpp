@@ -25,6 +25,7 @@ void add_formats_command(CLI::App& app, Context& ctx);
 void add_quantize_command(CLI::App& app, Context& ctx);
 void add_vectors_command(CLI::App& app, Context& ctx);
 void add_bench_command(CLI::App& app, Context& ctx);
+void add_mac_command(CLI::App& app, Context& ctx);
 
 /// Escapes a string for JSON output.
 std::string json_string(const std::string& s);

@@ -20,9 +20,12 @@ namespace {
 
 std::string kind_name(InputKind k) {
   switch (k) {
-    case InputKind::decimal: return "a decimal number";
-    case InputKind::f32_bits: return "fp32 bits (8 hex digits)";
-    case InputKind::f64_bits: return "fp64 bits (16 hex digits)";
+    case InputKind::decimal:
+      return "a decimal number";
+    case InputKind::f32_bits:
+      return "fp32 bits (8 hex digits)";
+    case InputKind::f64_bits:
+      return "fp64 bits (16 hex digits)";
   }
   return "?";
 }
@@ -88,7 +91,8 @@ InputKind parse_input_kind(const std::string& s) {
   if (s == "decimal") return InputKind::decimal;
   if (s == "f32-bits") return InputKind::f32_bits;
   if (s == "f64-bits") return InputKind::f64_bits;
-  throw UsageError(fmt::format("unknown input kind '{}' (allowed: decimal, f32-bits, f64-bits)", s));
+  throw UsageError(
+      fmt::format("unknown input kind '{}' (allowed: decimal, f32-bits, f64-bits)", s));
 }
 
 InputValues read_inputs(const std::vector<std::string>& values, const std::string& file,

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   Context ctx;
   add_formats_command(app, ctx);
   add_quantize_command(app, ctx);
+  add_mac_command(app, ctx);
   add_vectors_command(app, ctx);
   add_bench_command(app, ctx);
   try {
@@ -37,8 +38,8 @@ int main(int argc, char** argv) {
         if (sub->get_name() == argv[1]) known = true;
       if (!known) {
         fmt::print(stderr,
-                   "fp8sim: error: unknown command '{}' (allowed: formats, quantize, vectors, "
-                   "bench; run fp8sim --help)\n",
+                   "fp8sim: error: unknown command '{}' (allowed: formats, quantize, mac, "
+                   "vectors, bench; run fp8sim --help)\n",
                    argv[1]);
         return 2;
       }
