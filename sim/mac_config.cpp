@@ -68,12 +68,15 @@ void parse_structure(MacConfig& m, std::string_view v) {
     nargs(0, 0);
     m.structure = Structure::sequential;
   } else if (kind == "chunked") {
-    nargs(1, 3);
+    nargs(1, 4);  // the outer rounding may itself be "sr:R"
     m.structure = Structure::sequential;
     m.chunk = parse_int("chunked length", parts[1], 1, 1 << 30);
     if (parts.size() > 2) m.outer = fmt_of("chunked outer format", parts[2]);
-    if (parts.size() > 3)
-      m.outer_round = round_of("chunked outer rounding", parts[3], m.outer_round);
+    if (parts.size() > 3) {
+      const std::string r =
+          parts.size() > 4 ? fmt::format("{}:{}", parts[3], parts[4]) : std::string(parts[3]);
+      m.outer_round = round_of("chunked outer rounding", r, m.outer_round);
+    }
   } else if (kind == "multiterm") {
     nargs(1, 3);
     m.structure = Structure::multiterm;

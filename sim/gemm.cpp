@@ -1,0 +1,399 @@
+// sim/gemm.cpp — the GEMM engine: picks a kernel for the MacConfig, packs the inputs once,
+// splits the outputs over threads by tiles (each output's reduction order never changes)
+// and finishes each output (code, output conversion, flags).
+#include "sim/gemm.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "rounding/round_pack.hpp"
+#include "sim/gemm_kernels.hpp"
+
+namespace fp8sim {
+
+namespace {
+
+int isa_level() {
+  static const int level = __builtin_cpu_supports("x86-64-v4")   ? 4
+                           : __builtin_cpu_supports("x86-64-v3") ? 3
+                                                                 : 1;
+  return level;
+}
+
+void run_fp32_tile(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,
+                   std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, float* out,
+                   std::uint32_t* inexact) {
+  switch (isa_level()) {
+    case 4:
+      return detail::v4::fp32_tile(A, B, C0, K, N, i0, i1, j0, j1, out, inexact);
+    case 3:
+      return detail::v3::fp32_tile(A, B, C0, K, N, i0, i1, j0, j1, out, inexact);
+    default:
+      return detail::v1::fp32_tile(A, B, C0, K, N, i0, i1, j0, j1, out, inexact);
+  }
+}
+
+void run_emulated_tile(const detail::EmuParams& p, const double* A, const double* B,
+                       const double* C0, std::size_t i0, std::size_t i1, std::size_t j0,
+                       std::size_t j1, const detail::TileOut& out) {
+  switch (isa_level()) {
+    case 4:
+      return detail::v4::emulated_tile(p, A, B, C0, i0, i1, j0, j1, out);
+    case 3:
+      return detail::v3::emulated_tile(p, A, B, C0, i0, i1, j0, j1, out);
+    default:
+      return detail::v1::emulated_tile(p, A, B, C0, i0, i1, j0, j1, out);
+  }
+}
+
+// Lowest exponent of a non-zero value of f (its min subnormal) and of its max finite.
+int min_exp(const Format& f) {
+  return f.subnormals ? f.emin() - f.man_bits : f.emin();
+}
+
+bool is_plain_ieee_binary32(const Format& f) {
+  return f.exp_bits == 8 && f.man_bits == 23 && f.bias == 127 && f.specials == Specials::ieee &&
+         f.subnormals && f.overflow == Overflow::ieee;
+}
+
+// Values of f are exactly binary32 values.
+bool fits_fp32(const Format& f) {
+  return f.man_bits <= 23 && min_exp(f) >= -149 && f.emax() <= 127;
+}
+
+// The accumulator-like format can be emulated on binary64 with round-to-odd.
+bool emulable(const Format& f, const RoundSpec& r) {
+  const int extra = r.mode == RoundingMode::sr ? r.sr_bits : 2;
+  return f.man_bits + 1 + extra <= 52 + (r.mode == RoundingMode::sr ? 0 : 1) &&
+         min_exp(f) >= -900 && f.emax() <= 1000 && f.has_zero && f.is_signed;
+}
+
+enum class Kernel { fp32, emulated, reference };
+
+Kernel choose(const MacConfig& m) {
+  const int prod_sig = (m.a.man_bits + 1) + (m.b.man_bits + 1);
+  const int prod_min = min_exp(m.a) + min_exp(m.b);
+  const Format& cf = m.c ? *m.c : m.acc;
+  if (m.structure == Structure::sequential && m.chunk == 0 && !m.product &&
+      is_plain_ieee_binary32(m.acc) && m.acc_round.mode == RoundingMode::rne && !m.acc_round.ftz &&
+      prod_sig <= 24 && prod_min >= -149 && m.a.emax() + m.b.emax() + 2 <= 127 && fits_fp32(cf))
+    return Kernel::fp32;
+  const bool seq_or_mt =
+      m.structure == Structure::sequential || m.structure == Structure::multiterm;
+  bool ok = seq_or_mt && emulable(m.acc, m.acc_round) && prod_min >= -900 &&
+            m.a.emax() + m.b.emax() + 2 <= 1000 && cf.man_bits <= 52 && min_exp(cf) >= -900 &&
+            cf.emax() <= 1000;
+  if (m.chunk)
+    ok = ok && emulable(m.outer, m.outer_round) && (m.outer.has_inf() || !m.acc.has_inf());
+  if (m.product) ok = ok && emulable(*m.product, m.product_round);
+  if (m.structure == Structure::multiterm) {
+    int lg = 0;
+    while ((1 << lg) < m.terms + 1) ++lg;
+    ok = ok && m.terms <= 64 && m.align_bits + 2 + lg <= 62 && m.align_bits >= 1;
+  }
+  return ok ? Kernel::emulated : Kernel::reference;
+}
+
+std::string kernel_name(Kernel k, const MacConfig& m) {
+  switch (k) {
+    case Kernel::fp32:
+      return "fp32-fma";
+    case Kernel::emulated:
+      return m.structure == Structure::multiterm ? "multiterm" : "emulated";
+    case Kernel::reference:
+      break;
+  }
+  return "reference";
+}
+
+detail::RoundTarget target(const Format& f, const RoundSpec& r) {
+  detail::RoundTarget t;
+  t.m = f.man_bits;
+  t.emin = f.emin();
+  t.emax = f.emax();
+  t.bias = f.bias;
+  t.subn = f.subnormals;
+  t.neg_zero = f.has_negative_zero();
+  t.max_finite = to_double(f, f.max_finite_code());
+  t.mode = static_cast<int>(r.mode);
+  t.sr_bits = r.sr_bits;
+  t.ftz = r.ftz;
+  t.tiny_before = r.tininess == Tininess::before;
+  for (int s = 0; s < 2; ++s) {
+    const Rounded o = round_pack(f, Unrounded{s != 0, f.emax() + 4, 1, false}, r, 0);
+    t.ovf_val[s] = to_double(f, o.code);
+    t.ovf_nan[s] = classify(f, o.code) == Class::nan;
+  }
+  return t;
+}
+
+double value_of(const Format& f, std::uint64_t code, bool ftz) {
+  if (ftz && classify(f, code) == Class::subnormal) return sign_of(f, code) ? -0.0 : 0.0;
+  return to_double(f, code);
+}
+
+bool finite_code(const Format& f, std::uint64_t code) {
+  const Class c = classify(f, code);
+  return c != Class::nan && c != Class::infinite;
+}
+
+}  // namespace
+
+std::string gemm_kernel_name(const MacConfig& m) {
+  return kernel_name(choose(m), m);
+}
+
+GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
+                std::span<const std::uint64_t> A, std::span<const std::uint64_t> B,
+                std::span<const std::uint64_t> C0, const GemmOptions& opt) {
+  validate(m);
+  if (A.size() != M * K)
+    throw std::invalid_argument(
+        fmt::format("gemm: A has {} codes, expected M*K = {}", A.size(), M * K));
+  if (B.size() != K * N)
+    throw std::invalid_argument(
+        fmt::format("gemm: B has {} codes, expected K*N = {}", B.size(), K * N));
+  if (!C0.empty() && C0.size() != M * N)
+    throw std::invalid_argument(
+        fmt::format("gemm: C has {} codes, expected M*N = {}", C0.size(), M * N));
+  const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
+  const Format& cf = m.c ? *m.c : m.acc;
+  const Format& rf = result_format(m);
+
+  Kernel kernel = opt.allow_fast && K > 0 ? choose(m) : Kernel::reference;
+  // Non-finite inputs take the reference path (they are rare and full of IEEE corner cases).
+  double amax = 0, bmax = 0;
+  if (kernel != Kernel::reference) {
+    for (auto c : A) {
+      if (!finite_code(m.a, c)) kernel = Kernel::reference;
+      amax = std::max(amax, std::abs(to_double(m.a, c)));
+    }
+    for (auto c : B) {
+      if (!finite_code(m.b, c)) kernel = Kernel::reference;
+      bmax = std::max(bmax, std::abs(to_double(m.b, c)));
+    }
+    for (auto c : C0)
+      if (!finite_code(cf, c)) kernel = Kernel::reference;
+    // a product format must not overflow (its Inf/NaN corner cases stay on the reference)
+    if (m.product && amax * bmax >= to_double(*m.product, m.product->max_finite_code()))
+      kernel = Kernel::reference;
+  }
+
+  GemmResult res;
+  res.kernel = kernel_name(kernel, m);
+  res.codes.assign(M * N, 0);
+  if (opt.flags) res.flags.assign(M * N, 0);
+  std::vector<MacCounts> counts(static_cast<std::size_t>(threads));
+
+  const std::size_t tm = opt.tile_m > 0 ? static_cast<std::size_t>(opt.tile_m) : 64;
+  const std::size_t tn = opt.tile_n > 0 ? static_cast<std::size_t>(opt.tile_n) : 256;
+  const std::size_t tiles_m = (M + tm - 1) / tm, tiles_n = (N + tn - 1) / tn;
+  const std::size_t n_tiles = tiles_m * tiles_n;
+  std::vector<std::uint8_t> redo;  // outputs a fast kernel hands back to the reference
+
+  if (kernel == Kernel::reference) {
+    std::vector<std::uint64_t> Bt(N * K);
+    for (std::size_t k = 0; k < K; ++k)
+      for (std::size_t j = 0; j < N; ++j) Bt[j * K + k] = B[k * N + j];
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
+    for (std::size_t t = 0; t < n_tiles; ++t) {
+      MacCounts& cnt = counts[static_cast<std::size_t>(omp_get_thread_num())];
+      const std::size_t i0 = (t / tiles_n) * tm, j0 = (t % tiles_n) * tn;
+      for (std::size_t i = i0; i < std::min(M, i0 + tm); ++i)
+        for (std::size_t j = j0; j < std::min(N, j0 + tn); ++j) {
+          const std::optional<std::uint64_t> c =
+              C0.empty() ? std::nullopt : std::optional<std::uint64_t>(C0[i * N + j]);
+          const MacResult r =
+              mac_dot(m, A.subspan(i * K, K), std::span<const std::uint64_t>(Bt).subspan(j * K, K),
+                      c, opt.seed, opt.output_offset + i * N + j);
+          res.codes[i * N + j] = r.code;
+          if (opt.flags) res.flags[i * N + j] = r.flags;
+          cnt.merge(r.counts);
+        }
+    }
+  } else if (kernel == Kernel::fp32) {
+    std::vector<float> Af(M * K), Bf(K * N), Cf(C0.size()), out(M * N);
+    std::vector<std::uint32_t> inexact(opt.flags ? M * N : 0);
+    for (std::size_t x = 0; x < A.size(); ++x)
+      Af[x] = static_cast<float>(value_of(m.a, A[x], m.ftz_inputs));
+    for (std::size_t x = 0; x < B.size(); ++x)
+      Bf[x] = static_cast<float>(value_of(m.b, B[x], m.ftz_inputs));
+    for (std::size_t x = 0; x < C0.size(); ++x) Cf[x] = static_cast<float>(to_double(cf, C0[x]));
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
+    for (std::size_t t = 0; t < n_tiles; ++t) {
+      const std::size_t i0 = (t / tiles_n) * tm, j0 = (t % tiles_n) * tn;
+      run_fp32_tile(Af.data(), Bf.data(), C0.empty() ? nullptr : Cf.data(), K, N, i0,
+                    std::min(M, i0 + tm), j0, std::min(N, j0 + tn), out.data(),
+                    opt.flags ? inexact.data() : nullptr);
+    }
+    for (std::size_t o = 0; o < M * N; ++o) {
+      res.codes[o] = std::bit_cast<std::uint32_t>(out[o]);
+      if (std::isinf(out[o])) redo.resize(M * N), redo[o] = 1;  // overflowed: reference
+      if (opt.flags) {
+        res.flags[o] = inexact[o] ? kInexact : 0;
+        counts[0].inexact += inexact[o];
+        counts[0].steps += K;
+      }
+    }
+  } else {
+    std::vector<double> Ad(M * K), Bd(K * N), Cd(C0.size()), out(M * N);
+    for (std::size_t x = 0; x < A.size(); ++x) Ad[x] = value_of(m.a, A[x], m.ftz_inputs);
+    for (std::size_t x = 0; x < B.size(); ++x) Bd[x] = value_of(m.b, B[x], m.ftz_inputs);
+    for (std::size_t x = 0; x < C0.size(); ++x) Cd[x] = to_double(cf, C0[x]);
+    detail::EmuParams p;
+    p.acc = target(m.acc, m.acc_round);
+    p.outer = target(m.outer, m.outer_round);
+    if (m.product) p.prod = target(*m.product, m.product_round);
+    p.has_prod = m.product.has_value();
+    p.chunk = static_cast<std::size_t>(m.chunk);
+    p.multiterm = m.structure == Structure::multiterm;
+    p.terms = m.terms;
+    p.align = m.align_bits;
+    p.carry = m.carry_bits;
+    p.flags = opt.flags;
+    p.seed = opt.seed;
+    p.output_offset = opt.output_offset;
+    p.M = M;
+    p.N = N;
+    p.K = K;
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
+    for (std::size_t t = 0; t < n_tiles; ++t) {
+      MacCounts& cnt = counts[static_cast<std::size_t>(omp_get_thread_num())];
+      const std::size_t i0 = (t / tiles_n) * tm, j0 = (t % tiles_n) * tn;
+      const detail::TileOut to{out.data(), opt.flags ? res.flags.data() : nullptr,
+                               opt.flags ? &cnt : nullptr};
+      run_emulated_tile(p, Ad.data(), Bd.data(), C0.empty() ? nullptr : Cd.data(), i0,
+                        std::min(M, i0 + tm), j0, std::min(N, j0 + tn), to);
+    }
+    // steps per output: every product rounding, accumulator rounding and outer rounding
+    std::uint64_t steps = m.product ? K : 0;
+    if (m.chunk) {
+      const std::uint64_t nch =
+          (K + static_cast<std::uint64_t>(m.chunk) - 1) / static_cast<std::uint64_t>(m.chunk);
+      steps += nch;
+      if (m.structure == Structure::multiterm) {
+        for (std::uint64_t c = 0; c < nch; ++c) {
+          const std::uint64_t len = std::min<std::uint64_t>(
+              static_cast<std::uint64_t>(m.chunk), K - c * static_cast<std::uint64_t>(m.chunk));
+          steps +=
+              (len + static_cast<std::uint64_t>(m.terms) - 1) / static_cast<std::uint64_t>(m.terms);
+        }
+      } else {
+        steps += K;
+      }
+    } else {
+      steps += m.structure == Structure::multiterm ? (K + static_cast<std::uint64_t>(m.terms) - 1) /
+                                                         static_cast<std::uint64_t>(m.terms)
+                                                   : K;
+    }
+    const Format& vf = m.chunk ? m.outer : m.acc;
+    for (std::size_t o = 0; o < M * N; ++o) {
+      if (std::isnan(out[o])) {
+        res.codes[o] = nan_code(vf, true);
+      } else {
+        res.codes[o] = from_double(out[o], vf, RoundSpec{}).code;  // exact
+      }
+      if (opt.flags) counts[0].steps += steps;
+    }
+  }
+
+  // Outputs a fast kernel could not finish exactly go through the reference model.
+  if (!redo.empty()) {
+    std::vector<std::uint64_t> col(K);
+    for (std::size_t o = 0; o < M * N; ++o) {
+      if (!redo[o]) continue;
+      const std::size_t i = o / N, j = o % N;
+      for (std::size_t k = 0; k < K; ++k) col[k] = B[k * N + j];
+      const std::optional<std::uint64_t> c =
+          C0.empty() ? std::nullopt : std::optional<std::uint64_t>(C0[o]);
+      const MacResult r = mac_dot(m, A.subspan(i * K, K), col, c, opt.seed, opt.output_offset + o);
+      if (opt.flags) {
+        counts[0].inexact -= res.flags[o] ? 0 : 0;
+        res.flags[o] = r.flags;
+      }
+      res.codes[o] = r.code;
+    }
+  }
+
+  // Output conversion and the result's NaN rule (done here for the fast kernels; mac_dot
+  // already did it for the reference).
+  if (kernel != Kernel::reference && m.out) {
+    const Format& from = m.chunk ? m.outer : m.acc;
+    for (std::size_t o = 0; o < M * N; ++o) {
+      const std::uint32_t rnd =
+          m.out_round.mode == RoundingMode::sr
+              ? random_bits(mac_random_key(opt.seed, RandomSite::out, opt.output_offset + o), 0,
+                            m.out_round.sr_bits)
+              : 0;
+      const Rounded r = convert(from, res.codes[o], *m.out, m.out_round, rnd);
+      res.codes[o] = classify(rf, r.code) == Class::nan ? nan_code(rf, true) : r.code;
+      if (opt.flags) {
+        res.flags[o] |= r.flags;
+        counts[0].add(r.flags);
+      }
+    }
+  }
+  for (const auto& c : counts) res.counts.merge(c);
+  if (!opt.flags) res.counts = MacCounts{};
+  return res;
+}
+
+GemmResult conv2d(const MacConfig& m, const Conv2dShape& s, std::span<const std::uint64_t> input,
+                  std::span<const std::uint64_t> weights, const GemmOptions& opt) {
+  if (s.kh > s.h + 2 * s.pad || s.kw > s.w + 2 * s.pad || s.stride == 0)
+    throw std::invalid_argument("conv2d: kernel larger than the padded input, or stride 0");
+  if (input.size() != s.batch * s.in_ch * s.h * s.w)
+    throw std::invalid_argument(fmt::format("conv2d: input has {} codes, expected {}", input.size(),
+                                            s.batch * s.in_ch * s.h * s.w));
+  const std::size_t Kd = s.in_ch * s.kh * s.kw;
+  if (weights.size() != s.out_ch * Kd)
+    throw std::invalid_argument(
+        fmt::format("conv2d: weights have {} codes, expected {}", weights.size(), s.out_ch * Kd));
+  const std::size_t oh = s.out_h(), ow = s.out_w(), P = oh * ow;
+  const std::uint64_t zero = zero_code(m.b, false);
+  GemmResult all;
+  all.codes.resize(s.batch * s.out_ch * P);
+  if (opt.flags) all.flags.resize(all.codes.size());
+  std::vector<std::uint64_t> cols(Kd * P);
+  for (std::size_t n = 0; n < s.batch; ++n) {
+    // im2col: row (c, ky, kx), column (y, x)
+    for (std::size_t c = 0; c < s.in_ch; ++c)
+      for (std::size_t ky = 0; ky < s.kh; ++ky)
+        for (std::size_t kx = 0; kx < s.kw; ++kx) {
+          const std::size_t row = (c * s.kh + ky) * s.kw + kx;
+          for (std::size_t y = 0; y < oh; ++y)
+            for (std::size_t x = 0; x < ow; ++x) {
+              const auto iy = static_cast<std::ptrdiff_t>(y * s.stride + ky) -
+                              static_cast<std::ptrdiff_t>(s.pad);
+              const auto ix = static_cast<std::ptrdiff_t>(x * s.stride + kx) -
+                              static_cast<std::ptrdiff_t>(s.pad);
+              const bool inside = iy >= 0 && ix >= 0 && iy < static_cast<std::ptrdiff_t>(s.h) &&
+                                  ix < static_cast<std::ptrdiff_t>(s.w);
+              cols[row * P + y * ow + x] =
+                  inside ? input[((n * s.in_ch + c) * s.h + static_cast<std::size_t>(iy)) * s.w +
+                                 static_cast<std::size_t>(ix)]
+                         : zero;
+            }
+        }
+    GemmOptions o = opt;
+    o.output_offset = opt.output_offset + n * s.out_ch * P;
+    GemmResult r = gemm(m, s.out_ch, P, Kd, weights, cols, {}, o);
+    std::copy(r.codes.begin(), r.codes.end(),
+              all.codes.begin() + static_cast<std::ptrdiff_t>(n * s.out_ch * P));
+    if (opt.flags)
+      std::copy(r.flags.begin(), r.flags.end(),
+                all.flags.begin() + static_cast<std::ptrdiff_t>(n * s.out_ch * P));
+    all.counts.merge(r.counts);
+    all.kernel = r.kernel;
+  }
+  return all;
+}
+
+}  // namespace fp8sim

@@ -1,0 +1,61 @@
+// sim/gemm_kernels.hpp — internal: the GEMM kernels, compiled once per x86-64 ISA level
+// (gemm_kernels.cpp with -march=x86-64-v4 / -v3 / baseline) and chosen at run time by
+// sim/gemm.cpp. Values travel as binary64 (every input, product and accumulator value is
+// exactly a double: sim/gemm.cpp checks the configuration before choosing a kernel).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "rounding/flags.hpp"
+#include "rounding/random_bits.hpp"
+#include "sim/mac.hpp"
+
+namespace fp8sim::detail {
+
+/// A target format and its rounding, in the form the vector rounding routine needs.
+struct RoundTarget {
+  int m = 0, emin = 0, emax = 0, bias = 0;
+  bool subn = true, neg_zero = true;
+  double max_finite = 0;
+  int mode = 0;  // RoundingMode
+  int sr_bits = 8;
+  bool ftz = false, tiny_before = false;
+  double ovf_val[2] = {0, 0};  // result of an overflow, by sign (Inf, max or NaN)
+  bool ovf_nan[2] = {false, false};
+};
+
+struct EmuParams {
+  RoundTarget acc, outer, prod;
+  bool has_prod = false;
+  std::size_t chunk = 0;  // 0: no chunking
+  bool multiterm = false;
+  int terms = 4, align = 24, carry = 2;
+  bool flags = true;
+  std::uint64_t seed = 0, output_offset = 0;
+  std::size_t M = 0, N = 0, K = 0;
+};
+
+/// Per-output results of a tile: value (binary64, exactly the accumulator/outer value),
+/// flags and counts.
+struct TileOut {
+  double* value;  // M*N
+  Flags* flags;   // M*N or null
+  MacCounts* counts;
+};
+
+#define FP8SIM_DECLARE_GEMM_KERNELS(ISA)                                                        \
+  namespace ISA {                                                                               \
+  void fp32_tile(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N, \
+                 std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, float* out,    \
+                 std::uint32_t* inexact_steps);                                                 \
+  void emulated_tile(const EmuParams& p, const double* A, const double* B, const double* C0,    \
+                     std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1,            \
+                     const TileOut& out);                                                       \
+  }
+FP8SIM_DECLARE_GEMM_KERNELS(v4)
+FP8SIM_DECLARE_GEMM_KERNELS(v3)
+FP8SIM_DECLARE_GEMM_KERNELS(v1)
+#undef FP8SIM_DECLARE_GEMM_KERNELS
+
+}  // namespace fp8sim::detail

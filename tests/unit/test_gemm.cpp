@@ -1,0 +1,218 @@
+// tests/unit/test_gemm.cpp — the GEMM engine's fast kernels against the reference MAC
+// model (mac_dot per output): codes, flags and counts, bit for bit; any thread count and
+// tile size; convolution lowering.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <ios>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "rounding/rounding.hpp"
+#include "sim/gemm.hpp"
+
+using namespace fp8sim;
+
+namespace {
+
+// Random finite codes of f: values spread over many binades (log-normal magnitudes),
+// some exact zeros and subnormals.
+std::vector<std::uint64_t> random_codes(const Format& f, std::size_t n, std::uint64_t seed,
+                                        double sigma = 3.0) {
+  std::mt19937_64 g(seed);
+  std::normal_distribution<double> e(0.0, sigma);
+  std::uniform_int_distribution<int> pick(0, 19);
+  std::uniform_int_distribution<std::uint64_t> raw(0, f.code_mask());
+  std::vector<std::uint64_t> v(n);
+  for (auto& c : v) {
+    const int k = pick(g);
+    if (k == 0) {
+      c = zero_code(f, g() & 1);
+    } else if (k == 1) {  // any finite encoding, subnormals included
+      do c = raw(g);
+      while (classify(f, c) == Class::nan || classify(f, c) == Class::infinite);
+    } else {
+      const double x = std::exp2(e(g)) * ((g() & 1) ? -1 : 1);
+      c = from_double(x, f, RoundSpec{}).code;
+      if (classify(f, c) == Class::nan || classify(f, c) == Class::infinite)
+        c = max_finite_code_signed(f, x < 0);
+    }
+  }
+  return v;
+}
+
+void check_same(const GemmResult& fast, const GemmResult& ref, const MacConfig& m) {
+  REQUIRE(fast.codes.size() == ref.codes.size());
+  std::size_t bad = 0;
+  for (std::size_t o = 0; o < ref.codes.size() && bad < 5; ++o) {
+    if (fast.codes[o] != ref.codes[o] || fast.flags[o] != ref.flags[o]) {
+      ++bad;
+      FAIL_CHECK(to_string(m) << " output " << o << ": kernel " << fast.kernel << " code 0x"
+                              << std::hex << fast.codes[o] << " flags " << int(fast.flags[o])
+                              << ", reference code 0x" << ref.codes[o] << " flags "
+                              << int(ref.flags[o]));
+    }
+  }
+  CHECK(bad == 0);
+  CHECK(fast.counts.steps == ref.counts.steps);
+  CHECK(fast.counts.inexact == ref.counts.inexact);
+  CHECK(fast.counts.underflow == ref.counts.underflow);
+  CHECK(fast.counts.overflow == ref.counts.overflow);
+  CHECK(fast.counts.swamped == ref.counts.swamped);
+  CHECK(fast.counts.carry_overflow == ref.counts.carry_overflow);
+}
+
+const char* kConfigs[] = {
+    "fp32-fma",
+    "ab=e4m3fn,acc=fp32,round=rne",
+    "ab=fp16,acc=fp32,round=rne,c=fp32",
+    "ab=e5m2,acc=fp16,round=rne",
+    "ab=e5m2,acc=fp16,round=rtz",
+    "ab=e5m2,acc=fp16,round=rup",
+    "ab=e5m2,acc=fp16,round=rdn",
+    "ab=e5m2,acc=fp16,round=rna",
+    "ab=e5m2,acc=fp16,round=rto",
+    "ab=e5m2,acc=bf16,round=sr:8",
+    "ab=e4m3fn,acc=bf16,round=sr:1",
+    "ab=e4m3fn,acc=fp16,round=sr:13,tininess=before",
+    "ab=e5m2,acc=e5m7,round=rne,ftz=1",
+    "ab=e5m2,acc=e5m7-sat,round=rne",
+    "ab=e5m2,acc=e5m2,round=rne",
+    "ab=e5m2,acc=e4m3fn,round=rne",
+    "ab=e5m2,acc=fp32,round=rtz",
+    "ab=bf16,acc=fp32,round=rne",
+    "ab=bf16,acc=bf16,round=sr:16",
+    "ab=e5m2,acc=fp32,round=sr:20",
+    "wang2018",
+    "ab=e5m2,acc=fp16,round=rne,struct=chunked:16:fp32:rne",
+    "ab=e5m2,acc=fp16,round=sr:8,struct=chunked:7:bf16:sr:4",
+    "tensorcore-v100",
+    "fp8-tensorcore",
+    "ab=e4m3fn,acc=bf16,round=sr:8,struct=multiterm:4:13:2",
+    "ab=e5m2,acc=fp16,round=rne,struct=multiterm:8:10:1",
+    "ab=e5m2,acc=fp32,round=rne,struct=multiterm:3:30:3,chunk=10,outer=fp32",
+    "ab=e5m2,acc=fp32,round=rne,prod=e5m2,prod_round=rne",
+    "ab=e4m3fn,acc=fp16,round=rne,prod=fp16,prod_round=sr:8",
+    "ab=e5m2,acc=fp32,round=rne,out=e5m2,out_round=sr:8",
+    "mellempudi2019",
+    "ab=e5m2,acc=fp16,round=rne,ftz_in=1",
+};
+
+}  // namespace
+
+TEST_CASE("gemm.fast_kernels_equal_reference_model") {
+  const std::size_t M = 7, N = 21, K = 45;
+  for (const char* spec_c : kConfigs) {
+    const std::string spec = spec_c;
+    CAPTURE(spec);
+    const MacConfig m = parse_mac(spec);
+    const auto A = random_codes(m.a, M * K, 1);
+    const auto B = random_codes(m.b, K * N, 2);
+    const Format& cf = m.c ? *m.c : m.acc;
+    for (bool with_c : {false, true}) {
+      const auto C = with_c ? random_codes(cf, M * N, 3) : std::vector<std::uint64_t>{};
+      GemmOptions fast;
+      fast.seed = 99;
+      fast.threads = 2;
+      GemmOptions ref = fast;
+      ref.allow_fast = false;
+      const GemmResult rf = gemm(m, M, N, K, A, B, C, ref);
+      const GemmResult ff = gemm(m, M, N, K, A, B, C, fast);
+      CHECK(rf.kernel == "reference");
+      check_same(ff, rf, m);
+    }
+  }
+}
+
+TEST_CASE("gemm.kernel_choice") {
+  CHECK(gemm_kernel_name(parse_mac("fp32-fma")) == "fp32-fma");
+  CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=fp16")) == "emulated");
+  CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=bf16,round=sr:8")) == "emulated");
+  CHECK(gemm_kernel_name(parse_mac("tensorcore-v100")) == "multiterm");
+  CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=fp32,struct=pairwise")) == "reference");
+}
+
+TEST_CASE("gemm.same_result_for_any_threads_and_tiles") {
+  const MacConfig m = parse_mac("ab=e5m2,acc=bf16,round=sr:8");
+  const std::size_t M = 33, N = 70, K = 130;
+  const auto A = random_codes(m.a, M * K, 5);
+  const auto B = random_codes(m.b, K * N, 6);
+  GemmOptions o;
+  o.seed = 3;
+  o.threads = 1;
+  const GemmResult base = gemm(m, M, N, K, A, B, {}, o);
+  for (int t : {2, 8}) {
+    for (int tile : {1, 5, 64}) {
+      o.threads = t;
+      o.tile_m = tile;
+      o.tile_n = tile * 3;
+      const GemmResult r = gemm(m, M, N, K, A, B, {}, o);
+      CHECK(r.codes == base.codes);
+      CHECK(r.flags == base.flags);
+    }
+  }
+}
+
+TEST_CASE("gemm.special_inputs_and_lengths") {
+  const MacConfig m = parse_mac("ab=e5m2,acc=fp16,round=rne");
+  for (std::size_t K : {0u, 1u, 2u, 3u, 127u, 128u, 129u}) {
+    CAPTURE(K);
+    auto A = random_codes(m.a, 3 * K, 7);
+    auto B = random_codes(m.b, K * 4, 8);
+    if (K > 2) {
+      A[1] = 0x7c;      // +Inf
+      B[5] = 0x7e;      // NaN
+      A[K + 1] = 0xfc;  // -Inf
+    }
+    GemmOptions ref;
+    ref.allow_fast = false;
+    const GemmResult rf = gemm(m, 3, 4, K, A, B, {}, ref);
+    const GemmResult ff = gemm(m, 3, 4, K, A, B, {}, {});
+    CHECK(ff.codes == rf.codes);
+    CHECK(ff.flags == rf.flags);
+  }
+}
+
+TEST_CASE("gemm.conv2d_equals_direct_dot_products") {
+  const MacConfig m = parse_mac("ab=e4m3fn,acc=fp16,round=sr:8");
+  Conv2dShape s;
+  s.batch = 2;
+  s.in_ch = 3;
+  s.h = 7;
+  s.w = 6;
+  s.out_ch = 4;
+  s.kh = 3;
+  s.kw = 2;
+  s.stride = 2;
+  s.pad = 1;
+  const auto in = random_codes(m.b, s.batch * s.in_ch * s.h * s.w, 9, 1.0);
+  const auto wt = random_codes(m.a, s.out_ch * s.in_ch * s.kh * s.kw, 10, 1.0);
+  GemmOptions o;
+  o.seed = 4;
+  const GemmResult r = conv2d(m, s, in, wt, o);
+  const std::size_t oh = s.out_h(), ow = s.out_w();
+  std::size_t checked = 0;
+  for (std::size_t n = 0; n < s.batch; ++n)
+    for (std::size_t oc = 0; oc < s.out_ch; ++oc)
+      for (std::size_t y = 0; y < oh; ++y)
+        for (std::size_t x = 0; x < ow; ++x) {
+          std::vector<std::uint64_t> a, b;
+          for (std::size_t c = 0; c < s.in_ch; ++c)
+            for (std::size_t ky = 0; ky < s.kh; ++ky)
+              for (std::size_t kx = 0; kx < s.kw; ++kx) {
+                a.push_back(wt[((oc * s.in_ch + c) * s.kh + ky) * s.kw + kx]);
+                const long iy = long(y * s.stride + ky) - long(s.pad);
+                const long ix = long(x * s.stride + kx) - long(s.pad);
+                const bool in_img = iy >= 0 && ix >= 0 && iy < long(s.h) && ix < long(s.w);
+                b.push_back(
+                    in_img ? in[((n * s.in_ch + c) * s.h + std::size_t(iy)) * s.w + std::size_t(ix)]
+                           : 0);
+              }
+          const std::size_t o_idx = ((n * s.out_ch + oc) * oh + y) * ow + x;
+          const MacResult d = mac_dot(m, a, b, std::nullopt, 4, o_idx);
+          CHECK(r.codes[o_idx] == d.code);
+          ++checked;
+        }
+  CHECK(checked == r.codes.size());
+}
