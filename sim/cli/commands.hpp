@@ -26,6 +26,7 @@ void add_quantize_command(CLI::App& app, Context& ctx);
 void add_vectors_command(CLI::App& app, Context& ctx);
 void add_bench_command(CLI::App& app, Context& ctx);
 void add_mac_command(CLI::App& app, Context& ctx);
+void add_gemm_command(CLI::App& app, Context& ctx);
 
 /// Escapes a string for JSON output.
 std::string json_string(const std::string& s);

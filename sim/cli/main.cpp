@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   add_formats_command(app, ctx);
   add_quantize_command(app, ctx);
   add_mac_command(app, ctx);
+  add_gemm_command(app, ctx);
   add_vectors_command(app, ctx);
   add_bench_command(app, ctx);
   try {
@@ -39,7 +40,7 @@ int main(int argc, char** argv) {
       if (!known) {
         fmt::print(stderr,
                    "fp8sim: error: unknown command '{}' (allowed: formats, quantize, mac, "
-                   "vectors, bench; run fp8sim --help)\n",
+                   "gemm, vectors, bench; run fp8sim --help)\n",
                    argv[1]);
         return 2;
       }
