@@ -19,8 +19,8 @@ namespace fp8sim {
 
 /// a*b + c with one rounding; a, b, c and the result may each have their own format.
 [[nodiscard]] Rounded fma(const Format& fa, std::uint64_t a, const Format& fb, std::uint64_t b,
-                          const Format& fc, std::uint64_t c, const Format& out,
-                          const RoundSpec& r, std::uint32_t random = 0);
+                          const Format& fc, std::uint64_t c, const Format& out, const RoundSpec& r,
+                          std::uint32_t random = 0);
 
 /// Same-format conveniences.
 [[nodiscard]] Rounded fma(const Format& f, std::uint64_t a, std::uint64_t b, std::uint64_t c,

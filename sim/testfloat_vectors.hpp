@@ -14,10 +14,10 @@
 namespace fp8sim {
 
 struct VectorMismatch {
-  std::uint64_t line = 0;   ///< 1-based line number in the file
-  std::string input;        ///< the line as read
-  std::string expected;     ///< "RESULT FLAGS" from the file
-  std::string got;          ///< "RESULT FLAGS" from fp8sim
+  std::uint64_t line = 0;  ///< 1-based line number in the file
+  std::string input;       ///< the line as read
+  std::string expected;    ///< "RESULT FLAGS" from the file
+  std::string got;         ///< "RESULT FLAGS" from fp8sim
 };
 
 struct VectorCheckResult {
