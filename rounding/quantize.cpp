@@ -101,8 +101,7 @@ using detail::KParams;
 
 // Picks the kernel built for the best ISA level this CPU supports.
 void kernel_range(const KParams& p, RoundingMode mode, const float* x, std::uint64_t n_groups,
-                  std::uint64_t first_group, std::uint32_t* codes, float* vals,
-                  QuantizeCounters& c) {
+                  std::uint64_t first_group, void* codes, float* vals, QuantizeCounters& c) {
   static const int level = __builtin_cpu_supports("x86-64-v4")   ? 4
                            : __builtin_cpu_supports("x86-64-v3") ? 3
                                                                  : 1;
@@ -189,7 +188,10 @@ QuantizeCounters quantize(const Format& f, std::span<const In> in, const Quantiz
   const std::uint64_t n = in.size();
   const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
   const bool simd = std::is_same_v<In, float> && opt.allow_simd && kernel_applies(f);
-  const KParams params = simd ? make_params(f, opt) : KParams{};
+  // the kernel writes 1-, 2- or 4-byte codes itself; 8-byte codes go through a buffer
+  constexpr int kDirect = sizeof(Code) <= 4 ? static_cast<int>(sizeof(Code)) : 4;
+  KParams params = simd ? make_params(f, opt) : KParams{};
+  params.code_bytes = kDirect;
 
   auto scalar_range = [&](std::uint64_t lo, std::uint64_t hi, QuantizeCounters& c) {
     for (std::uint64_t i = lo; i < hi; ++i) {
@@ -227,9 +229,9 @@ QuantizeCounters quantize(const Format& f, std::span<const In> in, const Quantiz
         continue;
       }
       const std::uint64_t groups = (hi - lo) / 64;
-      std::uint32_t* cptr = nullptr;
+      void* cptr = nullptr;
       if (!codes.empty()) {
-        if constexpr (std::is_same_v<Code, std::uint32_t>) {
+        if constexpr (sizeof(Code) <= 4) {
           cptr = codes.data() + lo;
         } else {
           cbuf.resize(hi - lo);
@@ -244,7 +246,7 @@ QuantizeCounters quantize(const Format& f, std::span<const In> in, const Quantiz
         kernel_range(params, opt.round.mode, in.data() + lo, groups, (opt.first_index + lo) / 64,
                      cptr, vptr, c);
       }
-      if constexpr (!std::is_same_v<Code, std::uint32_t>) {
+      if constexpr (sizeof(Code) > 4) {
         if (!codes.empty())
           for (std::uint64_t i = lo; i < hi; ++i) codes[i] = static_cast<Code>(cbuf[i - lo]);
       }

@@ -24,6 +24,8 @@ namespace {
 using vu = std::uint32_t __attribute__((vector_size(64)));
 using vi = std::int32_t __attribute__((vector_size(64)));
 using vf = float __attribute__((vector_size(64)));
+using v16u8 = std::uint8_t __attribute__((vector_size(16)));
+using v16u16 = std::uint16_t __attribute__((vector_size(32)));
 using vd = double __attribute__((vector_size(64)));  // 8 doubles
 using vf8 = float __attribute__((vector_size(32)));  // 8 floats
 
@@ -54,7 +56,7 @@ template <class V>
 template <RoundingMode M>
 [[gnu::always_inline]] inline void kernel16(const KParams& p, const float* __restrict x,
                                             const std::uint32_t* __restrict rnd,
-                                            std::uint32_t* __restrict codes, float* __restrict vals,
+                                            char* __restrict codes, float* __restrict vals,
                                             GroupSums& g) {
   const int m = p.m;
   vu u;
@@ -144,7 +146,20 @@ template <RoundingMode M>
     code = is_nan ? nan_code_in : code;
     vbits = is_nan ? nan_bits : vbits;
   }
-  std::memcpy(codes, &code, sizeof code);
+  switch (p.code_bytes) {  // store the codes at the caller's width
+    case 1: {
+      const v16u8 c8 = __builtin_convertvector(code, v16u8);
+      std::memcpy(codes, &c8, sizeof c8);
+      break;
+    }
+    case 2: {
+      const v16u16 c16 = __builtin_convertvector(code, v16u16);
+      std::memcpy(codes, &c16, sizeof c16);
+      break;
+    }
+    default:
+      std::memcpy(codes, &code, sizeof code);
+  }
   std::memcpy(vals, &vbits, sizeof vbits);
 
   const vf val = std::bit_cast<vf>(vbits);
@@ -187,25 +202,26 @@ template <RoundingMode M>
 template <RoundingMode M>
 [[gnu::always_inline]] inline void kernel_group(const KParams& p, const float* __restrict x,
                                                 const std::uint32_t* __restrict rnd,
-                                                std::uint32_t* __restrict codes,
-                                                float* __restrict vals, GroupSums& g) {
+                                                char* __restrict codes, float* __restrict vals,
+                                                GroupSums& g) {
   for (int k = 0; k < 4; ++k)
-    kernel16<M>(p, x + 16 * k, rnd + 16 * k, codes + 16 * k, vals + 16 * k, g);
+    kernel16<M>(p, x + 16 * k, rnd + 16 * k, codes + 16 * k * p.code_bytes, vals + 16 * k, g);
 }
 
 template <RoundingMode M>
 [[gnu::always_inline]] inline void kernel_range_body(const KParams& p, const float* x,
                                                      std::uint64_t n_groups,
-                                                     std::uint64_t first_group,
-                                                     std::uint32_t* codes, float* vals,
-                                                     QuantizeCounters& c) {
+                                                     std::uint64_t first_group, void* codes,
+                                                     float* vals, QuantizeCounters& c) {
   alignas(64) std::uint32_t rnd[64] = {};
-  alignas(64) std::uint32_t ctmp[64];
+  alignas(64) char ctmp[64 * 4];
   alignas(64) float vtmp[64];
   GroupSums g;
   for (std::uint64_t gi = 0; gi < n_groups; ++gi) {
     if constexpr (M == RoundingMode::sr) random_group(p.key, first_group + gi, rnd);
-    std::uint32_t* cout = codes ? codes + 64 * gi : ctmp;
+    char* cout =
+        codes ? static_cast<char*>(codes) + 64 * gi * static_cast<std::uint64_t>(p.code_bytes)
+              : ctmp;
     float* vout = vals ? vals + 64 * gi : vtmp;
     kernel_group<M>(p, x + 64 * gi, rnd, cout, vout, g);
     if ((gi & 1023) == 1023 || gi + 1 == n_groups) {  // flush 32-bit lane counters
@@ -240,8 +256,7 @@ template <RoundingMode M>
 }  // namespace
 
 void kernel_range(const KParams& p, RoundingMode mode, const float* x, std::uint64_t n_groups,
-                  std::uint64_t first_group, std::uint32_t* codes, float* vals,
-                  QuantizeCounters& c) {
+                  std::uint64_t first_group, void* codes, float* vals, QuantizeCounters& c) {
   switch (mode) {
     case RoundingMode::rne:
       return kernel_range_body<RoundingMode::rne>(p, x, n_groups, first_group, codes, vals, c);

@@ -15,6 +15,7 @@ namespace fp8sim::detail {
 struct KParams {
   int m, emin, emax, bias, sr_bits;
   bool error_stats;
+  int code_bytes;  ///< width of the caller's code array: 1, 2 or 4
   bool subn, ftz, ieee_target, neg_zero, nan_target;
   std::uint32_t sign_mask, max_code, inf_code_pos;
   std::uint32_t ovf_code0, ovf_code1, inf_in_code0, inf_in_code1, nan_code0, nan_code1;
@@ -27,8 +28,7 @@ struct KParams {
 #define FP8SIM_DECLARE_KERNEL(ISA)                                                               \
   namespace ISA {                                                                                \
   void kernel_range(const KParams& p, RoundingMode mode, const float* x, std::uint64_t n_groups, \
-                    std::uint64_t first_group, std::uint32_t* codes, float* vals,                \
-                    QuantizeCounters& c);                                                        \
+                    std::uint64_t first_group, void* codes, float* vals, QuantizeCounters& c);   \
   }
 FP8SIM_DECLARE_KERNEL(v4)
 FP8SIM_DECLARE_KERNEL(v3)

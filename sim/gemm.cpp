@@ -134,14 +134,44 @@ detail::RoundTarget target(const Format& f, const RoundSpec& r) {
   return t;
 }
 
-double value_of(const Format& f, std::uint64_t code, bool ftz) {
-  if (ftz && classify(f, code) == Class::subnormal) return sign_of(f, code) ? -0.0 : 0.0;
-  return to_double(f, code);
-}
+// Values of many codes of one format: a lookup table for formats of <= 16 bits.
+class Decoder {
+ public:
+  Decoder(const Format& f, std::size_t uses, bool ftz) : f_(f), ftz_(ftz) {
+    if (f.width() <= 16 && uses > (std::size_t{4} << f.width())) {
+      table_.resize(std::size_t{1} << f.width());
+      for (std::uint64_t c = 0; c < table_.size(); ++c) table_[c] = slow(c);
+    }
+  }
+  double operator()(std::uint64_t code) const { return table_.empty() ? slow(code) : table_[code]; }
 
-bool finite_code(const Format& f, std::uint64_t code) {
-  const Class c = classify(f, code);
-  return c != Class::nan && c != Class::infinite;
+ private:
+  double slow(std::uint64_t code) const {
+    const Class c = classify(f_, code);
+    if (ftz_ && c == Class::subnormal) return sign_of(f_, code) ? -0.0 : 0.0;
+    return to_double(f_, code);
+  }
+  const Format& f_;
+  bool ftz_;
+  std::vector<double> table_;
+};
+
+// The code of a value known to be exactly representable in f (or NaN / +-Inf).
+std::uint64_t encode_exact(const Format& f, double v) {
+  if (std::isnan(v)) return nan_code(f, true);
+  const bool neg = std::signbit(v);
+  const std::uint64_t sgn = neg ? f.sign_mask() : 0;
+  if (std::isinf(v)) return f.has_inf() ? inf_code(f, neg) : from_double(v, f, RoundSpec{}).code;
+  if (v == 0) return zero_code(f, neg);
+  const double a = std::abs(v);
+  const int E = std::ilogb(a);
+  if (E < f.emin()) {  // subnormal: a = q * 2^(emin - m)
+    const auto q = static_cast<std::uint64_t>(std::ldexp(a, f.man_bits - f.emin()));
+    return sgn | q;
+  }
+  const std::uint64_t bits = std::bit_cast<std::uint64_t>(a);
+  const std::uint64_t frac = (bits & 0x000fffffffffffffull) >> (52 - f.man_bits);
+  return sgn | (static_cast<std::uint64_t>(E + f.bias) << f.man_bits) | frac;
 }
 
 }  // namespace
@@ -170,17 +200,14 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
   Kernel kernel = opt.allow_fast && K > 0 ? choose(m) : Kernel::reference;
   // Non-finite inputs take the reference path (they are rare and full of IEEE corner cases).
   double amax = 0, bmax = 0;
+  const Decoder dec_a(m.a, A.size(), m.ftz_inputs), dec_b(m.b, B.size(), m.ftz_inputs);
+  const Decoder dec_c(cf, C0.size(), false);
   if (kernel != Kernel::reference) {
-    for (auto c : A) {
-      if (!finite_code(m.a, c)) kernel = Kernel::reference;
-      amax = std::max(amax, std::abs(to_double(m.a, c)));
-    }
-    for (auto c : B) {
-      if (!finite_code(m.b, c)) kernel = Kernel::reference;
-      bmax = std::max(bmax, std::abs(to_double(m.b, c)));
-    }
+    for (auto c : A) amax = std::max(amax, std::abs(dec_a(c)));
+    for (auto c : B) bmax = std::max(bmax, std::abs(dec_b(c)));
+    if (!std::isfinite(amax) || !std::isfinite(bmax)) kernel = Kernel::reference;  // NaN/Inf
     for (auto c : C0)
-      if (!finite_code(cf, c)) kernel = Kernel::reference;
+      if (!std::isfinite(dec_c(c))) kernel = Kernel::reference;
     // a product format must not overflow (its Inf/NaN corner cases stay on the reference)
     if (m.product && amax * bmax >= to_double(*m.product, m.product->max_finite_code()))
       kernel = Kernel::reference;
@@ -221,11 +248,9 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
   } else if (kernel == Kernel::fp32) {
     std::vector<float> Af(M * K), Bf(K * N), Cf(C0.size()), out(M * N);
     std::vector<std::uint32_t> inexact(opt.flags ? M * N : 0);
-    for (std::size_t x = 0; x < A.size(); ++x)
-      Af[x] = static_cast<float>(value_of(m.a, A[x], m.ftz_inputs));
-    for (std::size_t x = 0; x < B.size(); ++x)
-      Bf[x] = static_cast<float>(value_of(m.b, B[x], m.ftz_inputs));
-    for (std::size_t x = 0; x < C0.size(); ++x) Cf[x] = static_cast<float>(to_double(cf, C0[x]));
+    for (std::size_t x = 0; x < A.size(); ++x) Af[x] = static_cast<float>(dec_a(A[x]));
+    for (std::size_t x = 0; x < B.size(); ++x) Bf[x] = static_cast<float>(dec_b(B[x]));
+    for (std::size_t x = 0; x < C0.size(); ++x) Cf[x] = static_cast<float>(dec_c(C0[x]));
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
     for (std::size_t t = 0; t < n_tiles; ++t) {
       const std::size_t i0 = (t / tiles_n) * tm, j0 = (t % tiles_n) * tn;
@@ -244,9 +269,9 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
     }
   } else {
     std::vector<double> Ad(M * K), Bd(K * N), Cd(C0.size()), out(M * N);
-    for (std::size_t x = 0; x < A.size(); ++x) Ad[x] = value_of(m.a, A[x], m.ftz_inputs);
-    for (std::size_t x = 0; x < B.size(); ++x) Bd[x] = value_of(m.b, B[x], m.ftz_inputs);
-    for (std::size_t x = 0; x < C0.size(); ++x) Cd[x] = to_double(cf, C0[x]);
+    for (std::size_t x = 0; x < A.size(); ++x) Ad[x] = dec_a(A[x]);
+    for (std::size_t x = 0; x < B.size(); ++x) Bd[x] = dec_b(B[x]);
+    for (std::size_t x = 0; x < C0.size(); ++x) Cd[x] = dec_c(C0[x]);
     detail::EmuParams p;
     p.acc = target(m.acc, m.acc_round);
     p.outer = target(m.outer, m.outer_round);
@@ -295,11 +320,7 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
     }
     const Format& vf = m.chunk ? m.outer : m.acc;
     for (std::size_t o = 0; o < M * N; ++o) {
-      if (std::isnan(out[o])) {
-        res.codes[o] = nan_code(vf, true);
-      } else {
-        res.codes[o] = from_double(out[o], vf, RoundSpec{}).code;  // exact
-      }
+      res.codes[o] = encode_exact(vf, out[o]);
       if (opt.flags) counts[0].steps += steps;
     }
   }

@@ -47,9 +47,10 @@ std::vector<double> read_npy(const std::string& path, std::size_t& rows, std::si
   const bool f4 = header.find("'<f4'") != std::string::npos;
   const bool f8 = header.find("'<f8'") != std::string::npos;
   if (!f4 && !f8)
-    throw UsageError(fmt::format("'{}': only little-endian float32/float64 .npy arrays are "
-                                 "supported (header: {})",
-                                 path, header));
+    throw UsageError(
+        fmt::format("'{}': only little-endian float32/float64 .npy arrays are "
+                    "supported (header: {})",
+                    path, header));
   if (header.find("'fortran_order': True") != std::string::npos)
     throw UsageError(fmt::format("'{}': Fortran-order arrays are not supported", path));
   const auto lp = header.find('('), rp = header.find(')');
@@ -63,7 +64,8 @@ std::vector<double> read_npy(const std::string& path, std::size_t& rows, std::si
     p += used;
   }
   if (dims.size() != 2)
-    throw UsageError(fmt::format("'{}': expected a 2-D array, got {} dimensions", path, dims.size()));
+    throw UsageError(
+        fmt::format("'{}': expected a 2-D array, got {} dimensions", path, dims.size()));
   rows = dims[0];
   cols = dims[1];
   std::vector<double> v(rows * cols);
@@ -123,9 +125,15 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
     bool check_golden = false, json = false, no_flags = false;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("--m", o->m, "Rows of A and C")->check(CLI::Range(1, 1 << 20))->capture_default_str();
-  cmd->add_option("--n", o->n, "Columns of B and C")->check(CLI::Range(1, 1 << 20))->capture_default_str();
-  cmd->add_option("--k", o->k, "Columns of A, rows of B")->check(CLI::Range(0, 1 << 24))->capture_default_str();
+  cmd->add_option("--m", o->m, "Rows of A and C")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  cmd->add_option("--n", o->n, "Columns of B and C")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  cmd->add_option("--k", o->k, "Columns of A, rows of B")
+      ->check(CLI::Range(0, 1 << 24))
+      ->capture_default_str();
   cmd->add_option("-m,--mac", o->mac, "MAC spec (see 'fp8sim mac --help')")->capture_default_str();
   cmd->add_option("--dist", o->dist, "Random inputs: normal, uniform, lognormal[:SIGMA]")
       ->capture_default_str();
@@ -214,23 +222,29 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
         ++golden_checked;
         if (g.code != r.codes[o2] || (go.flags && g.flags != r.flags[o2])) {
           if (golden_bad < 10)
-            fmt::print(stderr, "golden mismatch at ({}, {}): engine {:#x} flags {}, golden {:#x} flags {}\n",
-                       i, j, r.codes[o2], go.flags ? flags_to_string(r.flags[o2]) : "-", g.code,
-                       flags_to_string(g.flags));
+            fmt::print(
+                stderr,
+                "golden mismatch at ({}, {}): engine {:#x} flags {}, golden {:#x} flags {}\n", i, j,
+                r.codes[o2], go.flags ? flags_to_string(r.flags[o2]) : "-", g.code,
+                flags_to_string(g.flags));
           ++golden_bad;
         }
       }
       if (golden_bad) ctx.exit_status = 1;
     }
-    const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+    const double flops =
+        2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
     if (o->json) {
       fmt::print(
           "{{\"mac\": {}, \"kernel\": \"{}\", \"m\": {}, \"n\": {}, \"k\": {}, \"seconds\": {}, "
           "\"gflops\": {}, \"max_rel_error\": {}, \"mean_rel_error\": {}, \"max_ulp_error\": {}, "
-          "\"mean_ulp_error\": {}, \"nonfinite\": {}, \"inexact_steps\": {}, \"overflow_steps\": {}, "
-          "\"underflow_steps\": {}, \"swamped\": {}, \"golden_checked\": {}, \"golden_mismatches\": {}}}\n",
-          json_string(to_string(m)), r.kernel, M, N, K, json_number(sec), json_number(flops / sec / 1e9),
-          json_number(max_rel), json_number(n_err ? sum_rel / double(n_err) : 0), json_number(max_ulp),
+          "\"mean_ulp_error\": {}, \"nonfinite\": {}, \"inexact_steps\": {}, \"overflow_steps\": "
+          "{}, "
+          "\"underflow_steps\": {}, \"swamped\": {}, \"golden_checked\": {}, "
+          "\"golden_mismatches\": {}}}\n",
+          json_string(to_string(m)), r.kernel, M, N, K, json_number(sec),
+          json_number(flops / sec / 1e9), json_number(max_rel),
+          json_number(n_err ? sum_rel / double(n_err) : 0), json_number(max_ulp),
           json_number(n_err ? sum_ulp / double(n_err) : 0), nonfinite, r.counts.inexact,
           r.counts.overflow, r.counts.underflow, r.counts.swamped, golden_checked, golden_bad);
       return;
@@ -240,12 +254,15 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
     fmt::print("time    {:.4f} s   {:.2f} GFLOP/s   {:.3g} MAC/s\n", sec, flops / sec / 1e9,
                flops / 2 / sec);
     fmt::print("error vs fp64 reference ({} finite outputs, {} non-finite):\n", n_err, nonfinite);
-    fmt::print("  relative  max {:.4g}  mean {:.4g}\n", max_rel, n_err ? sum_rel / double(n_err) : 0.0);
-    fmt::print("  ulps of {} max {:.4g}  mean {:.4g}\n", rf.name, max_ulp, n_err ? sum_ulp / double(n_err) : 0.0);
+    fmt::print("  relative  max {:.4g}  mean {:.4g}\n", max_rel,
+               n_err ? sum_rel / double(n_err) : 0.0);
+    fmt::print("  ulps of {} max {:.4g}  mean {:.4g}\n", rf.name, max_ulp,
+               n_err ? sum_ulp / double(n_err) : 0.0);
     if (go.flags)
-      fmt::print("steps   {} roundings: {} inexact, {} underflow, {} overflow, {} swamped products\n",
-                 r.counts.steps, r.counts.inexact, r.counts.underflow, r.counts.overflow,
-                 r.counts.swamped);
+      fmt::print(
+          "steps   {} roundings: {} inexact, {} underflow, {} overflow, {} swamped products\n",
+          r.counts.steps, r.counts.inexact, r.counts.underflow, r.counts.overflow,
+          r.counts.swamped);
     if (o->check_golden)
       fmt::print("golden  {} outputs checked, {} mismatches\n", golden_checked, golden_bad);
   });

@@ -27,6 +27,7 @@ void add_vectors_command(CLI::App& app, Context& ctx);
 void add_bench_command(CLI::App& app, Context& ctx);
 void add_mac_command(CLI::App& app, Context& ctx);
 void add_gemm_command(CLI::App& app, Context& ctx);
+void add_bench_gemm_command(CLI::App& bench, Context& ctx);
 
 /// Escapes a string for JSON output.
 std::string json_string(const std::string& s);
