@@ -78,9 +78,6 @@ bool code_is_odd(u128 q, const void* ctx) {
   if (c->unit != 1) return (q & 1) != 0;  // no-subnormal region: parity of q (0 is even)
   return ((c->code_base + static_cast<std::int64_t>(q)) & 1) != 0;
 }
-bool q_is_odd(u128 q, const void*) {
-  return (q & 1) != 0;
-}
 
 Rounded overflow_result(const Format& f, bool sign, const RoundSpec& r) {
   const Flags fl = kOverflow | kInexact;
@@ -161,7 +158,9 @@ Rounded round_pack(const Format& f, const Unrounded& x, const RoundSpec& r, std:
       // 2^emin. Stochastic rounding reuses the same random bits.
       const std::int64_t s2 = (E - m) - x.exp;
       if (s2 > 0) {
-        const Decision d2 = decide(x.sig, x.sticky, s2, r, x.sign, q_is_odd, nullptr, random);
+        // parity of the encoding this binade would have (matters when man_bits == 0)
+        const ParityCtx ctx2{&f, (E + f.bias - 1) * (std::int64_t{1} << m), 1};
+        const Decision d2 = decide(x.sig, x.sticky, s2, r, x.sign, code_is_odd, &ctx2, random);
         tiny = (d2.q + (d2.up ? 1 : 0)) < (u128{1} << (m + 1));
       }
     }
