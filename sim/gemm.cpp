@@ -277,6 +277,9 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
     p.outer = target(m.outer, m.outer_round);
     if (m.product) p.prod = target(*m.product, m.product_round);
     p.has_prod = m.product.has_value();
+    p.acc_fast = m.acc.man_bits >= 1 && !m.acc_round.ftz &&
+                 m.acc_round.tininess == Tininess::after &&
+                 (m.acc_round.mode == RoundingMode::rne || m.acc_round.mode == RoundingMode::sr);
     p.chunk = static_cast<std::size_t>(m.chunk);
     p.multiterm = m.structure == Structure::multiterm;
     p.terms = m.terms;

@@ -343,6 +343,71 @@ struct Lanes {
   return fin ? r : nf;
 }
 
+// True if any lane of the mask is set.
+[[gnu::always_inline]] inline bool any(vi m) {
+#if defined(__AVX512F__)
+  const __m512i v = std::bit_cast<__m512i>(m);
+  return _mm512_test_epi64_mask(v, v) != 0;
+#elif defined(__AVX2__)
+  __m256i h[2];
+  std::memcpy(h, &m, sizeof h);
+  const __m256i o = _mm256_or_si256(h[0], h[1]);
+  return !_mm256_testz_si256(o, o);
+#else
+  std::uint64_t w[8];
+  std::memcpy(w, &m, sizeof w);
+  return ((w[0] | w[1]) | (w[2] | w[3]) | (w[4] | w[5]) | (w[6] | w[7])) != 0;
+#endif
+}
+
+// The common case of add_round, for rne and sr with man_bits >= 1: every lane's exact sum
+// in the normal range of t, no overflow. The rounding uses the FPU: adding and subtracting
+// c = 1.5 * 2^(E+52-m) rounds to a multiple of the quantum 2^(E-m) to nearest even. Lanes
+// outside the common case send the whole vector to add_round. kFlags: also inexact flags.
+template <bool kFlags>
+[[gnu::always_inline]] inline vd add_round_fast(const RoundTarget& t, vd s, vd p, vu rnd,
+                                                Lanes& ln) {
+  const bool sr = t.mode == 6;
+  vd hi, lo{};
+  if (sr || kFlags) {
+    two_sum(s, p, hi, lo);
+  } else {
+    hi = s + p;  // RNE twice (53 >= 2*(m+1)+2 bits) equals RNE once; no flags needed
+  }
+  vi lo_nz{};
+  const vd x = sr ? to_odd(hi, lo, lo_nz) : hi;
+  const vu xb = std::bit_cast<vu>(x);
+  const vu sign = xb & kSign;
+  const vi E = as_i((xb >> 52) & 0x7ffu) - 1023;
+  const vi special = (E < t.emin) | (E > t.emax) | ((s - s) != 0.0);  // tiny, zero, huge, Inf/NaN
+  if (any(special)) return add_round(t, s, p, rnd, ln);
+  const vi qe = E - t.m;
+  const vd q = pow2(qe);
+  const vd c = std::bit_cast<vd>(as_u(qe + (1023 + 52)) << 52 | (std::uint64_t{1} << 51) | sign);
+  const vd rne = (x + c) - c;
+  vd r;
+  if (!sr) {
+    r = rne;
+  } else {
+    const vd ax = std::bit_cast<vd>(xb & ~kSign);
+    const vd arne = std::bit_cast<vd>(std::bit_cast<vu>(rne) & ~kSign);
+    const vd atz = arne > ax ? arne - q : arne;  // truncated magnitude
+    const vd scale = pow2(splat<vi>(t.sr_bits) - qe);
+    const vu tt = std::bit_cast<vu>(__builtin_convertvector((ax - atz) * scale, vi));
+    const std::uint64_t maskr = (std::uint64_t{1} << t.sr_bits) - 1u;
+    const vu rv = rnd >> (32 - t.sr_bits);
+    const vi up = tt > (maskr - rv);
+    r = std::bit_cast<vd>(std::bit_cast<vu>(up ? atz + q : atz) | sign);
+  }
+  const vd ar = std::bit_cast<vd>(std::bit_cast<vu>(r) & ~kSign);
+  if (any(ar > t.max_finite)) return add_round(t, s, p, rnd, ln);
+  if constexpr (kFlags) {
+    const vu fi = as_u((r != x) | (lo != 0.0)) & 1u;
+    ln.add(fi, vu{}, vu{});
+  }
+  return r;
+}
+
 struct Rng {
   std::uint32_t w[L8][64];
   std::uint64_t group = ~std::uint64_t{0};
@@ -430,6 +495,47 @@ struct Rng {
   return fin ? r : s;
 }
 
+// The plain sequential MAC (no chunks, no product rounding, rne or sr): NV vectors of 8
+// outputs advance together so that their dependency chains overlap.
+template <int NV, bool kFlags>
+void sequential_fast(const EmuParams& p, const double* A, const double* B, const double* C0,
+                     std::size_t i, std::size_t j, const TileOut& out) {
+  const std::size_t K = p.K, N = p.N;
+  const bool sr = p.acc.mode == 6;
+  vd s[NV];
+  Lanes ln[NV];
+  Rng rng[NV];
+  for (int v = 0; v < NV; ++v) {
+    s[v] = vd{};
+    if (C0) std::memcpy(&s[v], C0 + i * N + j + 8 * v, sizeof(vd));
+  }
+  for (std::size_t k = 0; k < K; ++k) {
+    const vd a = vd{} + A[i * K + k];
+    for (int v = 0; v < NV; ++v) {
+      vd b;
+      std::memcpy(&b, B + k * N + j + 8 * v, sizeof b);
+      vu rnd{};
+      if (sr) {
+        rng[v].fill(p, RandomSite::acc, i * N + j + 8 * static_cast<std::size_t>(v), k);
+        rnd = rng[v].at(k);
+      }
+      s[v] = add_round_fast<kFlags>(p.acc, s[v], a * b, rnd, ln[v]);
+    }
+  }
+  for (int v = 0; v < NV; ++v)
+    for (int l = 0; l < L8; ++l) {
+      const std::size_t o =
+          i * N + j + 8 * static_cast<std::size_t>(v) + static_cast<std::size_t>(l);
+      out.value[o] = s[v][l];
+      if (out.flags) out.flags[o] = static_cast<Flags>(ln[v].flags[l]);
+      if (out.counts) {
+        out.counts->inexact += ln[v].n_inexact[l];
+        out.counts->underflow += ln[v].n_underflow[l];
+        out.counts->overflow += ln[v].n_overflow[l];
+      }
+    }
+}
+
 }  // namespace
 
 void emulated_tile(const EmuParams& p, const double* A, const double* B, const double* C0,
@@ -439,7 +545,18 @@ void emulated_tile(const EmuParams& p, const double* A, const double* B, const d
   Rng rng_acc, rng_outer, rng_prod;
   std::uint64_t inex_total = 0, unf_total = 0, ovf_total = 0, swamp_total = 0, carry_total = 0;
   for (std::size_t i = i0; i < i1; ++i) {
-    for (std::size_t j = j0; j < j1; j += L8) {
+    std::size_t jf = j0;
+    if (p.acc_fast && !p.has_prod && !p.chunk && !p.multiterm) {
+      constexpr std::size_t kW = 4 * L8;
+      for (; jf + kW <= j1; jf += kW) {
+        if (p.flags) {
+          sequential_fast<4, true>(p, A, B, C0, i, jf, out);
+        } else {
+          sequential_fast<4, false>(p, A, B, C0, i, jf, out);
+        }
+      }
+    }
+    for (std::size_t j = jf; j < j1; j += L8) {
       const std::size_t lanes = std::min<std::size_t>(L8, j1 - j);
       const std::size_t o0 = i * N + j;
       rng_acc.group = rng_outer.group = rng_prod.group = ~std::uint64_t{0};
@@ -501,7 +618,12 @@ void emulated_tile(const EmuParams& p, const double* A, const double* B, const d
             rng_acc.fill(p, RandomSite::acc, o0, k);
             rnd = rng_acc.at(k);
           }
-          s = add_round(p.acc, s, prod, rnd, ln);
+          if (p.acc_fast) {
+            s = p.flags ? add_round_fast<true>(p.acc, s, prod, rnd, ln)
+                        : add_round_fast<false>(p.acc, s, prod, rnd, ln);
+          } else {
+            s = add_round(p.acc, s, prod, rnd, ln);
+          }
         }
         if (p.chunk && ++in_chunk == p.chunk) {
           if (p.multiterm) flush_group();

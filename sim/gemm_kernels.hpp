@@ -28,6 +28,7 @@ struct RoundTarget {
 struct EmuParams {
   RoundTarget acc, outer, prod;
   bool has_prod = false;
+  bool acc_fast = false;  // acc rounding is rne or sr with man_bits >= 1 (FPU fast path)
   std::size_t chunk = 0;  // 0: no chunking
   bool multiterm = false;
   int terms = 4, align = 24, carry = 2;
