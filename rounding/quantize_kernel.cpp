@@ -53,7 +53,7 @@ template <class V>
   return ((w[0] | w[1]) | (w[2] | w[3]) | (w[4] | w[5]) | (w[6] | w[7])) != 0;
 }
 
-template <RoundingMode M>
+template <RoundingMode M, bool kValues>
 [[gnu::always_inline]] inline void kernel16(const KParams& p, const float* __restrict x,
                                             const std::uint32_t* __restrict rnd,
                                             char* __restrict codes, float* __restrict vals,
@@ -117,16 +117,21 @@ template <RoundingMode M>
   const vi ovf = finite & ~is_zero & ~flush & ((eeff > p.emax) | (mag > p.max_code));
   const vi zero_in_or_flush = flush | is_zero;
   mag = zero_in_or_flush ? vu{} : mag;
-  const vi qe = tiny ? splat<vi>(p.subn ? p.emin - m : p.emin) : eeff - m;
-  const vu pow2 = qe >= -126 ? as_u(qe + 127) << 23 : splat<vu>(1u) << as_u(qe + 149);
-  const vf fq = __builtin_convertvector(std::bit_cast<vi>(q) + std::bit_cast<vi>(up), vf);
-  const vf fmag = fq * std::bit_cast<vf>(pow2);
-  vu vbits = std::bit_cast<vu>(fmag);
-  vbits = zero_in_or_flush ? vu{} : vbits;
   const vi zero_out = mag == 0u;
   const vi negs = neg & ~(zero_out & (p.neg_zero ? vi{} : splat<vi>(-1)));
   vu code = mag | (as_u(negs) & p.sign_mask);
-  vbits = vbits | (as_u(negs) & 0x80000000u);
+  // dequantized values: (q + up) * 2^qe with the sign (skipped when nobody needs them)
+  auto values = [&] {
+    const vi qe = tiny ? splat<vi>(p.subn ? p.emin - m : p.emin) : eeff - m;
+    const vu pow2 = qe >= -126 ? as_u(qe + 127) << 23 : splat<vu>(1u) << as_u(qe + 149);
+    const vf fq = __builtin_convertvector(std::bit_cast<vi>(q) + std::bit_cast<vi>(up), vf);
+    const vf fmag = fq * std::bit_cast<vf>(pow2);
+    vu vb = std::bit_cast<vu>(fmag);
+    vb = zero_in_or_flush ? vu{} : vb;
+    return vb | (as_u(negs) & 0x80000000u);
+  };
+  vu vbits{};
+  if constexpr (kValues) vbits = values();
   const vu nan_code_in = p.ieee_target ? ((neg ? splat<vu>(p.sign_mask) : vu{}) | p.inf_code_pos |
                                           (mant >> (23 - m)) | (1u << (m - 1)))
                                        : (neg ? splat<vu>(p.nan_code1) : splat<vu>(p.nan_code0));
@@ -135,6 +140,7 @@ template <RoundingMode M>
   const vi rare = is_nan | is_inf | ovf;
   const bool any_rare = any(rare);
   if (any_rare) {
+    if constexpr (!kValues) vbits = values();
     code = ovf ? (neg ? splat<vu>(p.ovf_code1) : splat<vu>(p.ovf_code0)) : code;
     vbits = ovf ? (neg ? splat<vu>(std::bit_cast<std::uint32_t>(p.ovf_val1))
                        : splat<vu>(std::bit_cast<std::uint32_t>(p.ovf_val0)))
@@ -160,13 +166,16 @@ template <RoundingMode M>
     default:
       std::memcpy(codes, &code, sizeof code);
   }
-  std::memcpy(vals, &vbits, sizeof vbits);
+  if constexpr (kValues) std::memcpy(vals, &vbits, sizeof vbits);
 
   const vf val = std::bit_cast<vf>(vbits);
   const vf xv = std::bit_cast<vf>(u);
   const vu vabs = vbits & 0x7fffffffu;
   const vi val_nan = vabs > 0x7f800000u, val_inf = vabs == 0x7f800000u;
-  g.exact -= as_u((is_nan & val_nan) | (val == xv));
+  // exact: the value comes back unchanged (NaN -> NaN counts); without rare lanes that is
+  // "nothing discarded and not flushed"
+  g.exact -=
+      any_rare ? as_u((is_nan & val_nan) | (val == xv)) : as_u((~inexact & ~flush) | is_zero);
   g.zeros_in -= as_u(is_zero);
   g.uf0 -= as_u(finite & ~is_zero & zero_out & ~ovf);
   if (p.subn) g.subn -= as_u(finite & ~ovf & (mag != 0u) & (mag < (1u << m)));
@@ -178,10 +187,10 @@ template <RoundingMode M>
     g.nan_out -= as_u(val_nan);
     g.inf_out -= as_u(val_inf);
   }
-  const vi in_err = finite & (vabs < 0x7f800000u);
+  const vi in_err = any_rare ? finite & (vabs < 0x7f800000u) : finite;
   g.err_n -= as_u(in_err);
   // error statistics in double: (val - x) is exact there
-  if (!p.error_stats) return;
+  if (!kValues || !p.error_stats) return;
   const vu valm = vbits & as_u(in_err);
   const vu xm = u & as_u(in_err);
   for (int half = 0; half < 2; ++half) {
@@ -199,13 +208,14 @@ template <RoundingMode M>
   }
 }
 
-template <RoundingMode M>
+template <RoundingMode M, bool kValues>
 [[gnu::always_inline]] inline void kernel_group(const KParams& p, const float* __restrict x,
                                                 const std::uint32_t* __restrict rnd,
                                                 char* __restrict codes, float* __restrict vals,
                                                 GroupSums& g) {
   for (int k = 0; k < 4; ++k)
-    kernel16<M>(p, x + 16 * k, rnd + 16 * k, codes + 16 * k * p.code_bytes, vals + 16 * k, g);
+    kernel16<M, kValues>(p, x + 16 * k, rnd + 16 * k, codes + 16 * k * p.code_bytes, vals + 16 * k,
+                         g);
 }
 
 template <RoundingMode M>
@@ -223,7 +233,11 @@ template <RoundingMode M>
         codes ? static_cast<char*>(codes) + 64 * gi * static_cast<std::uint64_t>(p.code_bytes)
               : ctmp;
     float* vout = vals ? vals + 64 * gi : vtmp;
-    kernel_group<M>(p, x + 64 * gi, rnd, cout, vout, g);
+    if (vals || p.error_stats) {
+      kernel_group<M, true>(p, x + 64 * gi, rnd, cout, vout, g);
+    } else {
+      kernel_group<M, false>(p, x + 64 * gi, rnd, cout, vout, g);
+    }
     if ((gi & 1023) == 1023 || gi + 1 == n_groups) {  // flush 32-bit lane counters
       auto sum = [](const vu& v) {
         std::uint64_t t = 0;

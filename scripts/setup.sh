@@ -27,12 +27,22 @@ fp8sim_install_packages() {
   fi
 }
 
-# fp8sim_build DIR [meson options...]
+# fp8sim_build DIR [meson options...] [-- ninja targets...]
 fp8sim_build() {
   local dir="$1"
   shift
+  local opts=() targets=()
+  while (($#)); do
+    if [ "$1" = "--" ]; then
+      shift
+      targets=("$@")
+      break
+    fi
+    opts+=("$1")
+    shift
+  done
   if [ ! -f "$FP8SIM_ROOT/$dir/build.ninja" ]; then
-    meson setup "$FP8SIM_ROOT/$dir" "$FP8SIM_ROOT" "$@"
+    meson setup "$FP8SIM_ROOT/$dir" "$FP8SIM_ROOT" "${opts[@]}"
   fi
-  ninja -C "$FP8SIM_ROOT/$dir"
+  ninja -C "$FP8SIM_ROOT/$dir" "${targets[@]}"
 }

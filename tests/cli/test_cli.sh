@@ -67,6 +67,27 @@ expect 2 "quantize bad rounding" -- "$exe" quantize -f e5m2 -r nearest 1
 contains "$tmp/err" "rne, rna" "rounding choices listed"
 expect 2 "quantize no input" -- "$exe" quantize -f e5m2
 
+# ---- mac and gemm
+expect 0 "mac json" -- "$exe" mac --mac fp32-fma --a "1 2 3" --b "0.5 0.25 1" --json
+if /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["result"]==4 and d["result_bits"]=="40800000" and d["flags"]=="none"' "$tmp/out" 2>/dev/null; then ok; else bad "mac --json fields"; fi
+expect 0 "mac trace" -- "$exe" mac --mac "ab=e4m3fn,acc=bf16,round=sr:8,struct=multiterm:4:13:2" --a "1 1 1 1 1" --b "0.01 0.01 0.01 0.01 100" --trace
+contains "$tmp/out" "aligned to 2^" "multiterm alignment traced"
+contains "$tmp/out" "random bits" "random bits traced"
+contains "$tmp/out" "not representable in e4m3fn" "rounded operands noted"
+expect 0 "mac overflow to inf" -- "$exe" mac --mac "ab=e5m2,acc=e5m2" --a "57344 57344" --b "2 2" --json
+contains "$tmp/out" '"result": "inf"' "inf result as a string"
+expect 2 "mac bad key" -- "$exe" mac --mac "ab=e5m2,accu=fp16" --a 1 --b 1
+contains "$tmp/err" "unknown key 'accu'" "bad key named"
+expect 2 "mac bad structure" -- "$exe" mac --mac "struct=tree" --a 1 --b 1
+contains "$tmp/err" "multiterm" "structures listed"
+expect 2 "mac length mismatch" -- "$exe" mac --a "1 2" --b "1"
+expect 2 "mac unknown preset" -- "$exe" mac --mac volta --a 1 --b 1
+contains "$tmp/err" "tensorcore-v100" "presets listed"
+expect 0 "gemm json" -- "$exe" gemm --m 16 --n 40 --k 64 --mac "ab=e5m2,acc=fp16" --json --check-golden
+if /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["kernel"]=="emulated" and d["golden_mismatches"]==0 and d["golden_checked"]==640 and d["max_rel_error"] < 1' "$tmp/out" 2>/dev/null; then ok; else bad "gemm --json / --check-golden"; cat "$tmp/out"; fi
+expect 2 "gemm bad dist" -- "$exe" gemm --m 4 --n 4 --k 4 --dist cauchy
+contains "$tmp/err" "lognormal" "distributions listed"
+
 # ---- vectors check
 tv="$conf/testfloat/f16_mulAdd.rtz.tv"
 expect 0 "vectors check passes" -- "$exe" vectors check --testfloat f16_mulAdd --rounding rtz "$tv"
