@@ -203,9 +203,18 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
   const Decoder dec_a(m.a, A.size(), m.ftz_inputs), dec_b(m.b, B.size(), m.ftz_inputs);
   const Decoder dec_c(cf, C0.size(), false);
   if (kernel != Kernel::reference) {
-    for (auto c : A) amax = std::max(amax, std::abs(dec_a(c)));
-    for (auto c : B) bmax = std::max(bmax, std::abs(dec_b(c)));
-    if (!std::isfinite(amax) || !std::isfinite(bmax)) kernel = Kernel::reference;  // NaN/Inf
+    bool nonfinite = false;  // (std::max would skip NaNs: test every value)
+    for (auto c : A) {
+      const double v = std::abs(dec_a(c));
+      nonfinite |= !std::isfinite(v);
+      amax = std::max(amax, v);
+    }
+    for (auto c : B) {
+      const double v = std::abs(dec_b(c));
+      nonfinite |= !std::isfinite(v);
+      bmax = std::max(bmax, v);
+    }
+    if (nonfinite) kernel = Kernel::reference;
     for (auto c : C0)
       if (!std::isfinite(dec_c(c))) kernel = Kernel::reference;
     // a product format must not overflow (its Inf/NaN corner cases stay on the reference)

@@ -245,10 +245,12 @@ Val Dot::multiterm(std::span<const Val> p, Val start, std::uint64_t& group) {
     // specials
     bool any_nan = false, pos_inf = false, neg_inf = false, all_zero = true, all_neg = true,
          any_neg = false;
+    bool any_snan = false;
     for (const Val& t : terms) {
       const Class c = classify(*t.f, t.code);
       const bool neg = sign_of(*t.f, t.code);
       any_nan |= c == Class::nan;
+      any_snan |= is_signaling_nan(*t.f, t.code);
       pos_inf |= c == Class::infinite && !neg;
       neg_inf |= c == Class::infinite && neg;
       all_zero &= c == Class::zero;
@@ -261,6 +263,7 @@ Val Dot::multiterm(std::span<const Val> p, Val start, std::uint64_t& group) {
     if (any_nan || pos_inf || neg_inf) {
       Flags f = 0;
       std::uint64_t code;
+      if (any_snan) f |= kInvalid;
       if (any_nan || (pos_inf && neg_inf)) {
         if (!any_nan) f |= kInvalid;
         code = nan_code(m_.acc, true);
@@ -374,10 +377,12 @@ Val Dot::kulisch(std::span<const Val> p, std::optional<Val> c) {
   bool any_nan = false, pos_inf = false, neg_inf = false, all_zero = true, all_neg = true,
        any_neg = false;
   Dyadic total;
+  bool any_snan = false;
   for (const Val& t : all) {
     const Class cl = classify(*t.f, t.code);
     const bool neg = sign_of(*t.f, t.code);
     any_nan |= cl == Class::nan;
+    any_snan |= is_signaling_nan(*t.f, t.code);
     pos_inf |= cl == Class::infinite && !neg;
     neg_inf |= cl == Class::infinite && neg;
     all_zero &= cl == Class::zero;
@@ -385,7 +390,7 @@ Val Dot::kulisch(std::span<const Val> p, std::optional<Val> c) {
     any_neg |= neg;
     if (cl != Class::nan && cl != Class::infinite) total = add(total, dyadic_of(*t.f, t.code));
   }
-  Flags f = 0;
+  Flags f = any_snan ? kInvalid : 0;
   std::uint64_t code;
   if (any_nan || (pos_inf && neg_inf)) {
     if (!any_nan) f |= kInvalid;
@@ -469,6 +474,9 @@ MacResult Dot::run(std::span<const std::uint64_t> a, std::span<const std::uint64
     result = outer;
   } else {
     const Val start = cv ? *cv : Val{&m_.acc, zero_code(m_.acc, false)};
+    // Whether the result came out of a rounding into the accumulator; if not (no
+    // products, C alone, a single pairwise leaf) it is converted into it at step K.
+    bool rounded = !p.empty();
     switch (m_.structure) {
       case Structure::sequential:
         result = sequential(ps, start, 0);
@@ -479,23 +487,31 @@ MacResult Dot::run(std::span<const std::uint64_t> a, std::span<const std::uint64
         break;
       }
       case Structure::pairwise: {
-        Val t = p.empty() ? Val{&m_.acc, zero_code(m_.acc, false)} : pairwise(ps);
-        if (cv) {
-          t = sum(t, *cv, m_.acc, m_.acc_round, RandomSite::acc, pair_step_++, "pairwise + C");
+        if (p.empty()) {
+          result = start;
+        } else {
+          Val t = pairwise(ps);
+          rounded = p.size() >= 2;
+          if (cv) {
+            t = sum(t, *cv, m_.acc, m_.acc_round, RandomSite::acc, pair_step_++, "pairwise + C");
+            rounded = true;
+          }
+          result = t;
         }
-        result = t;
         break;
       }
       case Structure::exact:
         result = kulisch(ps, cv);
+        rounded = true;
         break;
     }
-    // a value that never went through a rounding into acc (no products, or one pairwise
-    // leaf, or C alone) is converted now
-    if (result.f != &m_.acc) {
+    if (!rounded) {
       const Rounded r = convert(*result.f, result.code, m_.acc, m_.acc_round,
                                 rnd(RandomSite::acc, p.size(), m_.acc_round));
       note_flags(r.flags);
+      if (trace_)
+        log(fmt::format("convert into the accumulator: {}  flags {}", describe(m_.acc, r.code),
+                        flags_to_string(r.flags)));
       result = Val{&m_.acc, r.code};
     }
   }
