@@ -3,6 +3,8 @@
 // round_pack; tests/exhaustive/test_quantize_kernel.cpp checks it against the scalar path.
 #include "rounding/quantize_kernel.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -48,9 +50,19 @@ template <class V>
 
 // True if any lane of the mask is set.
 [[gnu::always_inline]] inline bool any(vi m) {
+#if defined(__AVX512F__)
+  const __m512i v = std::bit_cast<__m512i>(m);
+  return _mm512_test_epi32_mask(v, v) != 0;
+#elif defined(__AVX2__)
+  __m256i h[2];
+  std::memcpy(h, &m, sizeof h);
+  const __m256i o = _mm256_or_si256(h[0], h[1]);
+  return !_mm256_testz_si256(o, o);
+#else
   std::uint64_t w[8];
   std::memcpy(w, &m, sizeof w);
   return ((w[0] | w[1]) | (w[2] | w[3]) | (w[4] | w[5]) | (w[6] | w[7])) != 0;
+#endif
 }
 
 template <RoundingMode M, bool kValues>
@@ -76,7 +88,8 @@ template <RoundingMode M, bool kValues>
   const vi s = tiny ? s_tiny : splat<vi>(23 - m);
   const vi sc = s < 31 ? s : splat<vi>(31);
   const vu scu = as_u(sc);
-  const vu unit = p.subn ? splat<vu>(1u) : (tiny ? splat<vu>(1u << m) : splat<vu>(1u));
+  // code step per unit of q: 1, or 2^m below min normal without subnormals
+  const vu unit_shift = p.subn ? vu{} : (tiny ? splat<vu>(static_cast<std::uint32_t>(m)) : vu{});
   const vu code_base = tiny ? vu{} : as_u(eeff + (p.bias - 1)) << m;
   const vu q = sig >> scu;
   const vu rem = sig & ((splat<vu>(1u) << scu) - 1u);
@@ -112,7 +125,7 @@ template <RoundingMode M, bool kValues>
     rv = rv >> (32 - r);
     up = ones(t > (maskr - rv));
   }
-  vu mag = code_base + (q + up) * unit;
+  vu mag = code_base + ((q + up) << unit_shift);
   const vi flush = p.ftz ? tiny : vi{};
   const vi ovf = finite & ~is_zero & ~flush & ((eeff > p.emax) | (mag > p.max_code));
   const vi zero_in_or_flush = flush | is_zero;
