@@ -303,8 +303,10 @@ Val Dot::multiterm(std::span<const Val> p, Val start, std::uint64_t& group) {
         const u128 mag = d.sig;
         u128 kept;
         bool truncated = false;
-        if (d.exp >= L) {
-          kept = mag << (d.exp - L);
+        if (mag == 0) {
+          kept = 0;  // a zero term (its exponent field means nothing)
+        } else if (d.exp >= L) {
+          kept = mag << (d.exp - L);  // d.exp - L <= align_bits: the largest term sets L
         } else {
           const std::int64_t sh = L - d.exp;
           kept = sh >= 128 ? 0 : mag >> sh;

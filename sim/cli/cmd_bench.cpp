@@ -134,15 +134,20 @@ void add_bench_command(CLI::App& app, Context& ctx) {
     for (const char* fname : {"e5m2", "e4m3fn"}) {
       const Format f = parse_format(fname);
       for (const char* rname : {"rne", "sr:8"}) {
-        for (int t : thread_counts) {
-          QuantizeOptions qo;
-          qo.round = parse_rounding(rname);
-          qo.key = RandomKey{1, 0};
-          qo.threads = t;
-          double sec = best_seconds(o->repeats,
-                                    [&] { (void)quantize<float, std::uint8_t>(f, x, qo, codes8); });
-          rows.push_back(
-              {fmt::format("fp8sim fp32->{} {}", fname, rname), t, static_cast<double>(n) / sec});
+        for (bool stats : {false, true}) {
+          for (int t : thread_counts) {
+            QuantizeOptions qo;
+            qo.round = parse_rounding(rname);
+            qo.key = RandomKey{1, 0};
+            qo.threads = t;
+            qo.error_stats = stats;
+            double sec = best_seconds(o->repeats, [&] {
+              (void)quantize<float, std::uint8_t>(f, x, qo, codes8);
+            });
+            rows.push_back({fmt::format("fp8sim fp32->{} {}{}", fname, rname,
+                                        stats ? " +error stats" : ""),
+                            t, static_cast<double>(n) / sec});
+          }
         }
       }
     }
@@ -167,11 +172,11 @@ void add_bench_command(CLI::App& app, Context& ctx) {
     } else {
       fmt::print("fp8sim bench quantize: 2^{} fp32 values ~ N(0,1), best of {}, ISA {}\n", o->log2n,
                  o->repeats, isa_name());
-      fmt::print("{:<34} {:>7} {:>14} {:>14} {:>10}\n", "case", "threads", "Melem/s",
+      fmt::print("{:<40} {:>7} {:>14} {:>14} {:>10}\n", "case", "threads", "Melem/s",
                  "Melem/s/core", "x native");
       for (const auto& r : rows) {
         const double base = native_eps(r.threads);
-        fmt::print("{:<34} {:>7} {:>14.1f} {:>14.1f} {:>10}\n", r.name, r.threads, r.eps / 1e6,
+        fmt::print("{:<40} {:>7} {:>14.1f} {:>14.1f} {:>10}\n", r.name, r.threads, r.eps / 1e6,
                    r.eps / 1e6 / r.threads, base > 0 ? fmt::format("{:.3f}", r.eps / base) : "-");
       }
       if (have_native)
@@ -179,6 +184,8 @@ void add_bench_command(CLI::App& app, Context& ctx) {
                    n);
       else
         fmt::print("native baseline skipped: this CPU has no F16C/AVX2\n");
+      fmt::print("rows count zeros, underflow, subnormals, overflow, NaN/Inf, exact; '+error "
+                 "stats' adds error sum/sq/max and SQNR\n");
       fmt::print("goal: >= 1000 Melem/s per core for rne\n");
     }
     if (fp16_mismatch) ctx.exit_status = 1;
