@@ -53,34 +53,31 @@ using vf = float __attribute__((vector_size(16)));
 #endif
 using vfi = std::int32_t __attribute__((vector_size(sizeof(vf))));
 
-constexpr std::size_t R = 4;  // rows per register block
+constexpr std::size_t KB = 256;  // k-block: the packed B panel (KB x 2W floats) stays in L1
 
-template <bool kFlags>
-void fp32_block(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,
-                std::size_t i, std::size_t j, float* out, std::uint32_t* inexact) {
+// R rows x 2W columns of outputs advance through one k-block [k0, k0+kb): the partial sums
+// live in `out` between k-blocks, so every output still sums its products in k order.
+template <std::size_t R, bool kFlags>
+void fp32_block(const float* A, const float* panel, std::size_t K, std::size_t N, std::size_t k0,
+                std::size_t kb, std::size_t i, std::size_t j, float* out, std::uint32_t* inexact) {
   vf s[R][2];
   vfi cnt[R][2] = {};
   for (std::size_t r = 0; r < R; ++r)
-    for (int h = 0; h < 2; ++h) {
-      if (C0) {
-        std::memcpy(&s[r][h], C0 + (i + r) * N + j + h * W, sizeof(vf));
-      } else {
-        s[r][h] = vf{};
-      }
-    }
-  for (std::size_t k = 0; k < K; ++k) {
+    for (std::size_t h = 0; h < 2; ++h)
+      std::memcpy(&s[r][h], out + (i + r) * N + j + h * W, sizeof(vf));
+  for (std::size_t kk = 0; kk < kb; ++kk) {
     vf b[2];
-    std::memcpy(&b[0], B + k * N + j, sizeof(vf));
-    std::memcpy(&b[1], B + k * N + j + W, sizeof(vf));
+    std::memcpy(&b[0], panel + kk * 2 * W, sizeof(vf));
+    std::memcpy(&b[1], panel + kk * 2 * W + W, sizeof(vf));
     for (std::size_t r = 0; r < R; ++r) {
-      const vf a = vf{} + A[(i + r) * K + k];
-      for (int h = 0; h < 2; ++h) {
+      const vf a = vf{} + A[(i + r) * K + k0 + kk];
+      for (std::size_t h = 0; h < 2; ++h) {
         if constexpr (kFlags) {
           const vf p = a * b[h];  // exact: products fit binary32
           const vf z = vfma(a, b[h], s[r][h]);
           const vf bb = z - s[r][h];
           const vf err = (s[r][h] - (z - bb)) + (p - bb);
-          cnt[r][h] -= (err != 0.0f) & (z == z);  // (z - z == 0) excludes Inf/NaN
+          cnt[r][h] -= (err != 0.0f) & (z == z);
           s[r][h] = z;
         } else {
           s[r][h] = vfma(a, b[h], s[r][h]);
@@ -89,31 +86,60 @@ void fp32_block(const float* A, const float* B, const float* C0, std::size_t K, 
     }
   }
   for (std::size_t r = 0; r < R; ++r)
-    for (int h = 0; h < 2; ++h) {
+    for (std::size_t h = 0; h < 2; ++h) {
       std::memcpy(out + (i + r) * N + j + h * W, &s[r][h], sizeof(vf));
       if constexpr (kFlags)
         for (std::size_t l = 0; l < W; ++l)
-          inexact[(i + r) * N + j + h * W + l] = static_cast<std::uint32_t>(cnt[r][h][l]);
+          inexact[(i + r) * N + j + h * W + l] += static_cast<std::uint32_t>(cnt[r][h][l]);
     }
 }
 
-void fp32_scalar(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,
-                 std::size_t i, std::size_t j, float* out, std::uint32_t* inexact) {
-  float s = C0 ? C0[i * N + j] : 0.0f;
+// One output through one k-block, scalar (tile edges).
+void fp32_scalar(const float* A, const float* B, std::size_t K, std::size_t N, std::size_t k0,
+                 std::size_t kb, std::size_t i, std::size_t j, float* out, std::uint32_t* inexact) {
+  float s = out[i * N + j];
   std::uint32_t n = 0;
-  for (std::size_t k = 0; k < K; ++k) {
+  for (std::size_t k = k0; k < k0 + kb; ++k) {
     const float a = A[i * K + k], b = B[k * N + j];
     const float z = std::fma(a, b, s);
     if (inexact) {
       const float p = a * b;
       const float bb = z - s;
       const float err = (s - (z - bb)) + (p - bb);
-      n += (err != 0.0f) && std::isfinite(z);
+      n += (err != 0.0f) && !std::isnan(z);
     }
     s = z;
   }
   out[i * N + j] = s;
-  if (inexact) inexact[i * N + j] = n;
+  if (inexact) inexact[i * N + j] += n;
+}
+
+template <bool kFlags>
+void fp32_tile_impl(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,
+                    std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, float* out,
+                    std::uint32_t* inexact) {
+  constexpr std::size_t R = kFlags ? 4 : 8;  // rows per register block
+  for (std::size_t i = i0; i < i1; ++i)
+    for (std::size_t j = j0; j < j1; ++j) {
+      out[i * N + j] = C0 ? C0[i * N + j] : 0.0f;
+      if (inexact) inexact[i * N + j] = 0;
+    }
+  alignas(64) float panel[KB * 2 * W];
+  for (std::size_t k0 = 0; k0 < K; k0 += KB) {
+    const std::size_t kb = std::min(KB, K - k0);
+    std::size_t j = j0;
+    for (; j + 2 * W <= j1; j += 2 * W) {
+      for (std::size_t kk = 0; kk < kb; ++kk)
+        std::memcpy(panel + kk * 2 * W, B + (k0 + kk) * N + j, 2 * W * sizeof(float));
+      std::size_t i = i0;
+      for (; i + R <= i1; i += R) fp32_block<R, kFlags>(A, panel, K, N, k0, kb, i, j, out, inexact);
+      for (; i < i1; ++i)
+        for (std::size_t jj = j; jj < j + 2 * W; ++jj)
+          fp32_scalar(A, B, K, N, k0, kb, i, jj, out, inexact);
+    }
+    for (; j < j1; ++j)
+      for (std::size_t i = i0; i < i1; ++i) fp32_scalar(A, B, K, N, k0, kb, i, j, out, inexact);
+  }
 }
 
 }  // namespace
@@ -121,21 +147,11 @@ void fp32_scalar(const float* A, const float* B, const float* C0, std::size_t K,
 void fp32_tile(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,
                std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, float* out,
                std::uint32_t* inexact_steps) {
-  std::size_t i = i0;
-  for (; i + R <= i1; i += R) {
-    std::size_t j = j0;
-    for (; j + 2 * W <= j1; j += 2 * W) {
-      if (inexact_steps) {
-        fp32_block<true>(A, B, C0, K, N, i, j, out, inexact_steps);
-      } else {
-        fp32_block<false>(A, B, C0, K, N, i, j, out, inexact_steps);
-      }
-    }
-    for (; j < j1; ++j)
-      for (std::size_t r = 0; r < R; ++r) fp32_scalar(A, B, C0, K, N, i + r, j, out, inexact_steps);
+  if (inexact_steps) {
+    fp32_tile_impl<true>(A, B, C0, K, N, i0, i1, j0, j1, out, inexact_steps);
+  } else {
+    fp32_tile_impl<false>(A, B, C0, K, N, i0, i1, j0, j1, out, nullptr);
   }
-  for (; i < i1; ++i)
-    for (std::size_t j = j0; j < j1; ++j) fp32_scalar(A, B, C0, K, N, i, j, out, inexact_steps);
 }
 
 // ------------------------------------------------------------- emulated accumulators --

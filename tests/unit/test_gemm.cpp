@@ -125,6 +125,26 @@ TEST_CASE("gemm.fast_kernels_equal_reference_model") {
   }
 }
 
+TEST_CASE("gemm.long_reductions_cross_k_blocks") {
+  // K beyond the fp32 kernel's k-block (256) and an N with ragged edges
+  for (const char* spec :
+       {"fp32-fma", "ab=e4m3fn,acc=fp32,c=fp32", "ab=e5m2,acc=fp16,round=sr:8"}) {
+    CAPTURE(std::string(spec));
+    const MacConfig m = parse_mac(spec);
+    const std::size_t M = 11, N = 37, K = 600;
+    const auto A = random_codes(m.a, M * K, 21, 1.0);
+    const auto B = random_codes(m.b, K * N, 22, 1.0);
+    const Format& cf = m.c ? *m.c : m.acc;
+    const auto C = random_codes(cf, M * N, 23, 1.0);
+    GemmOptions ref;
+    ref.allow_fast = false;
+    ref.seed = 5;
+    GemmOptions fast;
+    fast.seed = 5;
+    check_same(gemm(m, M, N, K, A, B, C, fast), gemm(m, M, N, K, A, B, C, ref), m);
+  }
+}
+
 TEST_CASE("gemm.kernel_choice") {
   CHECK(gemm_kernel_name(parse_mac("fp32-fma")) == "fp32-fma");
   CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=fp16")) == "emulated");
