@@ -12,8 +12,10 @@
 #include <immintrin.h>
 
 #include <bit>
+
 #include <cmath>
 #include <cstring>
+#include "rounding/simd_mask.hpp"
 
 #ifndef FP8SIM_ISA
 #error "compile with -DFP8SIM_ISA=v4|v3|v1"
@@ -359,21 +361,8 @@ struct Lanes {
   return fin ? r : nf;
 }
 
-// True if any lane of the mask is set.
 [[gnu::always_inline]] inline bool any(vi m) {
-#if defined(__AVX512F__)
-  const __m512i v = std::bit_cast<__m512i>(m);
-  return _mm512_test_epi64_mask(v, v) != 0;
-#elif defined(__AVX2__)
-  __m256i h[2];
-  std::memcpy(h, &m, sizeof h);
-  const __m256i o = _mm256_or_si256(h[0], h[1]);
-  return !_mm256_testz_si256(o, o);
-#else
-  std::uint64_t w[8];
-  std::memcpy(w, &m, sizeof w);
-  return ((w[0] | w[1]) | (w[2] | w[3]) | (w[4] | w[5]) | (w[6] | w[7])) != 0;
-#endif
+  return any_lane(m);
 }
 
 // The common case of add_round, for rne and sr with man_bits >= 1: every lane's exact sum

@@ -48,18 +48,6 @@ bool native_to_fp16(const float* in, std::uint16_t* out, std::size_t n, int thre
   return true;
 }
 
-template <class F>
-double best_seconds(int repeats, F&& f) {
-  double best = 1e300;
-  for (int r = 0; r < repeats; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    const auto t1 = std::chrono::steady_clock::now();
-    best = std::min(best, std::chrono::duration<double>(t1 - t0).count());
-  }
-  return best;
-}
-
 const char* isa_name() {
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
     return "x86-64-v4 (AVX-512)";
@@ -141,12 +129,11 @@ void add_bench_command(CLI::App& app, Context& ctx) {
             qo.key = RandomKey{1, 0};
             qo.threads = t;
             qo.error_stats = stats;
-            double sec = best_seconds(o->repeats, [&] {
-              (void)quantize<float, std::uint8_t>(f, x, qo, codes8);
-            });
-            rows.push_back({fmt::format("fp8sim fp32->{} {}{}", fname, rname,
-                                        stats ? " +error stats" : ""),
-                            t, static_cast<double>(n) / sec});
+            double sec = best_seconds(
+                o->repeats, [&] { (void)quantize<float, std::uint8_t>(f, x, qo, codes8); });
+            rows.push_back(
+                {fmt::format("fp8sim fp32->{} {}{}", fname, rname, stats ? " +error stats" : ""), t,
+                 static_cast<double>(n) / sec});
           }
         }
       }
@@ -184,8 +171,9 @@ void add_bench_command(CLI::App& app, Context& ctx) {
                    n);
       else
         fmt::print("native baseline skipped: this CPU has no F16C/AVX2\n");
-      fmt::print("rows count zeros, underflow, subnormals, overflow, NaN/Inf, exact; '+error "
-                 "stats' adds error sum/sq/max and SQNR\n");
+      fmt::print(
+          "rows count zeros, underflow, subnormals, overflow, NaN/Inf, exact; '+error "
+          "stats' adds error sum/sq/max and SQNR\n");
       fmt::print("goal: >= 1000 Melem/s per core for rne\n");
     }
     if (fp16_mismatch) ctx.exit_status = 1;

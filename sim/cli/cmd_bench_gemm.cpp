@@ -59,18 +59,6 @@ struct OpenBlas {
   }
 };
 
-template <class F>
-double best_seconds(int repeats, F&& f) {
-  double best = 1e300;
-  for (int r = 0; r < repeats; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    best = std::min(best,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
-
 }  // namespace
 
 void add_bench_gemm_command(CLI::App& bench, Context& ctx) {

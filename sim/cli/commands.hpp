@@ -2,6 +2,8 @@
 // its options and a callback on the parent CLI11 app.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -28,6 +30,19 @@ void add_bench_command(CLI::App& app, Context& ctx);
 void add_mac_command(CLI::App& app, Context& ctx);
 void add_gemm_command(CLI::App& app, Context& ctx);
 void add_bench_gemm_command(CLI::App& bench, Context& ctx);
+
+/// The best wall time of `repeats` runs of f (benchmarks).
+template <class F>
+double best_seconds(int repeats, F&& f) {
+  double best = 1e300;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    best = std::min(best,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
 
 /// Escapes a string for JSON output.
 std::string json_string(const std::string& s);

@@ -12,6 +12,7 @@
 #include <system_error>
 #include <vector>
 
+#include "conformance_dir.hpp"
 #include "rounding/rounding_mode.hpp"
 #include "sim/testfloat_vectors.hpp"
 
@@ -19,28 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// $FP8SIM_CONFORMANCE_DIR (set by meson), else ../shared/conformance relative to the source
-// root. __FILE__ is this source file, relative to the build root when meson compiles it, so
-// it is resolved against the build root (two levels above this executable, which lives in
-// <build>/tests/) and against the working directory.
-fs::path conformance_dir() {
-  if (const char* env = std::getenv("FP8SIM_CONFORMANCE_DIR"); env != nullptr && *env != 0)
-    return env;
-  const fs::path src = fs::path(__FILE__).parent_path().parent_path().parent_path();
-  std::vector<fs::path> roots;
-  if (src.is_absolute()) {
-    roots.push_back(src);
-  } else {
-    std::error_code ec;
-    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-    if (!ec) roots.push_back(exe.parent_path().parent_path() / src);
-    roots.push_back(fs::current_path() / src);
-  }
-  for (const auto& root : roots)
-    if (fs::is_directory(root / ".." / "shared" / "conformance"))
-      return (root / ".." / "shared" / "conformance").lexically_normal();
-  return (roots.front() / ".." / "shared" / "conformance").lexically_normal();
-}
+using fp8sim::testing::conformance_dir;
 
 struct VectorFile {
   fs::path path;

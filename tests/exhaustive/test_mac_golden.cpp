@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "../mac_check.hpp"
 #include "formats/formats.hpp"
 #include "sim/golden/golden_mac.hpp"
 #include "sim/mac.hpp"
@@ -25,54 +26,7 @@ using namespace fp8sim;
 
 namespace {
 
-using Codes = std::vector<std::uint64_t>;
-
-/// Random finite codes of f (exponents spread `sigma` binades around 1, clamped to the
-/// format's range; random fractions and signs; a few zeros), from the encoding fields.
-Codes random_codes(const Format& f, std::size_t n, std::mt19937_64& g, double sigma) {
-  std::normal_distribution<double> e(0.0, sigma);
-  const long max_field = (1L << f.exp_bits) - 1;
-  Codes v(n);
-  for (auto& c : v) {
-    while (true) {
-      const std::uint64_t r = g();
-      if ((r & 31) == 0) {
-        c = zero_code(f, (r >> 5) & 1);
-        break;
-      }
-      long field = f.bias + std::lround(e(g));
-      field = field < 0 ? 0 : (field > max_field ? max_field : field);
-      const std::uint64_t frac =
-          f.man_bits == 0 ? 0 : (r >> 8) & ((std::uint64_t{1} << f.man_bits) - 1);
-      c = (static_cast<std::uint64_t>(field) << f.man_bits) | frac;
-      if ((r >> 7) & 1) c |= f.sign_mask();
-      const Class k = classify(f, c);
-      if (k != Class::nan && k != Class::infinite) break;
-    }
-  }
-  return v;
-}
-
-std::string hex_list(std::span<const std::uint64_t> v) {
-  std::vector<std::string> s;
-  for (auto x : v) s.push_back(fmt::format("{:#x}", x));
-  return fmt::format("[{}]", fmt::join(s, ", "));
-}
-
-/// Disagreements already reported (tests/unit/test_mac.cpp, known_disagreement: a
-/// signalling NaN C; pairwise with K = 0 and C = -0; K = 0 with C not converted): counted
-/// apart, not as failures.
-bool known_disagreement(const MacConfig& m, std::size_t K, std::optional<std::uint64_t> c,
-                        const MacResult& r, const golden::MacOutcome& g) {
-  // All disagreements reported so far are settled (sim/mac.cpp and the doc were fixed);
-  // this hook stays for the next one.
-  (void)m;
-  (void)K;
-  (void)c;
-  (void)r;
-  (void)g;
-  return false;
-}
+using namespace fp8sim::testing;
 
 /// `count` random dot products of lengths 0..max_len (C half the time); returns the number
 /// of mismatches, reporting the first few in full.

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "../mac_check.hpp"
 #include "formats/formats.hpp"
 #include "rounding/round_pack.hpp"
 #include "sim/gemm.hpp"
@@ -28,63 +29,7 @@ using namespace fp8sim;
 
 namespace {
 
-using Codes = std::vector<std::uint64_t>;
-
-/// Random finite codes of f: exponents spread `sigma` binades around 1 (clamped to the
-/// format's range, so subnormals and extremes appear), random fractions and signs, a few
-/// exact zeros. Built from the encoding fields only.
-Codes random_codes(const Format& f, std::size_t n, std::mt19937_64& g, double sigma) {
-  std::normal_distribution<double> e(0.0, sigma);
-  const long max_field = (1L << f.exp_bits) - 1;
-  Codes v(n);
-  for (auto& c : v) {
-    while (true) {
-      const std::uint64_t r = g();
-      if ((r & 31) == 0) {
-        c = zero_code(f, (r >> 5) & 1);
-        break;
-      }
-      long field = f.bias + std::lround(e(g));
-      field = field < 0 ? 0 : (field > max_field ? max_field : field);
-      const std::uint64_t frac =
-          f.man_bits == 0 ? 0 : (r >> 8) & ((std::uint64_t{1} << f.man_bits) - 1);
-      c = (static_cast<std::uint64_t>(field) << f.man_bits) | frac;
-      if ((r >> 7) & 1) c |= f.sign_mask();
-      const Class k = classify(f, c);
-      if (k != Class::nan && k != Class::infinite) break;
-    }
-  }
-  return v;
-}
-
-std::string hex_list(std::span<const std::uint64_t> v) {
-  std::vector<std::string> s;
-  for (auto x : v) s.push_back(fmt::format("{:#x}", x));
-  return fmt::format("[{}]", fmt::join(s, ", "));
-}
-
-/// Disagreements between the reference model and the golden model already reported
-/// (see the may_fail test cases below): counted apart so that the sweeps still catch
-/// anything new. Remove an entry once the reference model or the doc settles it.
-///  1. C is a signalling NaN, unchunked multiterm or exact: the golden model raises invalid
-///     (doc: "a signalling NaN input raises invalid"; IEEE 754), the reference model does
-///     not (it does in sequential, pairwise and chunked steps).
-///  2. pairwise, K = 0, C = -0 (not rdn): the doc converts C alone (-0); the reference
-///     model gives +0 (it computes +0 + C).
-///  3. K = 0, unchunked sequential/multiterm, C in the accumulator's format: the doc
-///     converts C into the accumulator (step K); the reference model returns C as it is, so
-///     a subnormal C is not flushed under ftz and a signalling NaN C raises no invalid.
-bool known_disagreement(const MacConfig& m, std::size_t K, std::optional<std::uint64_t> c,
-                        const MacResult& r, const golden::MacOutcome& g) {
-  // All disagreements reported so far are settled (sim/mac.cpp and the doc were fixed);
-  // this hook stays for the next one.
-  (void)m;
-  (void)K;
-  (void)c;
-  (void)r;
-  (void)g;
-  return false;
-}
+using namespace fp8sim::testing;
 
 /// Compares the reference model and the golden model on one dot product; reports the first
 /// few mismatches in full (spec, inputs in hex, both results).

@@ -1,0 +1,37 @@
+// rounding/simd_mask.hpp — internal: "is any lane set?" for the 64-byte GCC vectors of the
+// per-ISA kernels (quantize_kernel.cpp, sim/gemm_kernels.cpp), with the ISA's own test.
+#pragma once
+
+#include <immintrin.h>
+
+#include <bit>
+#include <cstdint>
+#include <cstring>
+
+#ifndef FP8SIM_ISA
+#error "simd_mask.hpp belongs to the per-ISA kernel builds (FP8SIM_ISA)"
+#endif
+
+// Inside the ISA's own namespace: each ISA build has its own definition (no ODR clash).
+namespace fp8sim::detail::FP8SIM_ISA {
+
+/// True if any bit of the 64-byte mask vector is set.
+template <class V>
+[[gnu::always_inline]] inline bool any_lane(const V& m) {
+  static_assert(sizeof(V) == 64, "64-byte vectors only");
+#if defined(__AVX512F__)
+  const __m512i v = std::bit_cast<__m512i>(m);
+  return _mm512_test_epi64_mask(v, v) != 0;
+#elif defined(__AVX2__)
+  __m256i h[2];
+  std::memcpy(h, &m, sizeof h);
+  const __m256i o = _mm256_or_si256(h[0], h[1]);
+  return !_mm256_testz_si256(o, o);
+#else
+  std::uint64_t w[8];
+  std::memcpy(w, &m, sizeof w);
+  return ((w[0] | w[1]) | (w[2] | w[3]) | (w[4] | w[5]) | (w[6] | w[7])) != 0;
+#endif
+}
+
+}  // namespace fp8sim::detail::FP8SIM_ISA
