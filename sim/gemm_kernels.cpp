@@ -72,7 +72,8 @@ void fp32_block(const float* A, const float* panel, std::size_t K, std::size_t N
     std::memcpy(&b[0], panel + kk * 2 * W, sizeof(vf));
     std::memcpy(&b[1], panel + kk * 2 * W + W, sizeof(vf));
     for (std::size_t r = 0; r < R; ++r) {
-      const vf a = vf{} + A[(i + r) * K + k0 + kk];
+      vf a;  // broadcast (not vf{} + x, which turns -0 into +0)
+      for (std::size_t l = 0; l < W; ++l) a[l] = A[(i + r) * K + k0 + kk];
       for (std::size_t h = 0; h < 2; ++h) {
         if constexpr (kFlags) {
           const vf p = a * b[h];  // exact: products fit binary32
@@ -167,7 +168,9 @@ using vi = std::int64_t __attribute__((vector_size(64)));
 
 template <class V>
 [[gnu::always_inline]] inline V splat(std::remove_reference_t<decltype(V{}[0])> x) {
-  return V{} + x;
+  V v;  // (not V{} + x: +0 + -0 would lose the sign of a negative zero)
+  for (std::size_t l = 0; l < sizeof(V) / sizeof(x); ++l) v[l] = x;
+  return v;
 }
 [[gnu::always_inline]] inline vu as_u(vi m) {
   return std::bit_cast<vu>(m);
@@ -515,7 +518,7 @@ void sequential_fast(const EmuParams& p, const double* A, const double* B, const
     if (C0) std::memcpy(&s[v], C0 + i * N + j + 8 * v, sizeof(vd));
   }
   for (std::size_t k = 0; k < K; ++k) {
-    const vd a = vd{} + A[i * K + k];
+    const vd a = splat<vd>(A[i * K + k]);
     for (int v = 0; v < NV; ++v) {
       vd b;
       std::memcpy(&b, B + k * N + j + 8 * v, sizeof b);
@@ -600,7 +603,7 @@ void emulated_tile(const EmuParams& p, const double* A, const double* B, const d
       for (std::size_t k = 0; k < K; ++k) {
         vd b{};
         for (std::size_t l = 0; l < lanes; ++l) b[l] = B[k * N + j + l];
-        vd prod = (vd{} + A[i * K + k]) * b;  // exact
+        vd prod = splat<vd>(A[i * K + k]) * b;  // exact
         if (p.has_prod) {
           vu rnd{};
           if (p.prod.mode == 6) {

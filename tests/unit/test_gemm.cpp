@@ -145,6 +145,25 @@ TEST_CASE("gemm.long_reductions_cross_k_blocks") {
   }
 }
 
+TEST_CASE("gemm.negative_zeros_keep_their_sign") {
+  // -0 * x + -0 stays -0 in every kernel (a broadcast must not add +0)
+  for (const char* spec :
+       {"fp32-fma", "ab=e5m2,acc=fp16", "ab=e5m2,acc=bf16,round=sr:8", "tensorcore-v100"}) {
+    CAPTURE(std::string(spec));
+    const MacConfig m = parse_mac(spec);
+    const std::size_t M = 9, N = 40, K = 3;
+    std::vector<std::uint64_t> A(M * K, zero_code(m.a, true)), B(K * N);
+    for (auto& b : B) b = from_double(1.5, m.b, {}).code;
+    const Format& cf = m.c ? *m.c : m.acc;
+    const std::vector<std::uint64_t> C(M * N, zero_code(cf, true));
+    GemmOptions ref;
+    ref.allow_fast = false;
+    const GemmResult f = gemm(m, M, N, K, A, B, C, {});
+    check_same(f, gemm(m, M, N, K, A, B, C, ref), m);
+    CHECK(sign_of(result_format(m), f.codes[0]));
+  }
+}
+
 TEST_CASE("gemm.kernel_choice") {
   CHECK(gemm_kernel_name(parse_mac("fp32-fma")) == "fp32-fma");
   CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=fp16")) == "emulated");
