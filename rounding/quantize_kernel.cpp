@@ -40,9 +40,7 @@ struct GroupSums {
 
 template <class V>
 [[gnu::always_inline]] inline V splat(typename std::remove_reference_t<decltype(V{}[0])> v) {
-  V r;  // (not V{} + v: +0 + -0 would lose the sign of a negative zero)
-  for (std::size_t l = 0; l < sizeof(V) / sizeof(v); ++l) r[l] = v;
-  return r;
+  return broadcast<V>(v);
 }
 [[gnu::always_inline]] inline vu as_u(vi m) {
   return std::bit_cast<vu>(m);

@@ -1,5 +1,5 @@
-// rounding/simd_mask.hpp — internal: "is any lane set?" for the 64-byte GCC vectors of the
-// per-ISA kernels (quantize_kernel.cpp, sim/gemm_kernels.cpp), with the ISA's own test.
+// rounding/simd_mask.hpp — internal helpers of the per-ISA kernels (quantize_kernel.cpp,
+// sim/gemm_kernels.cpp) on GCC vectors: broadcast and "is any lane set?".
 #pragma once
 
 #include <immintrin.h>
@@ -12,8 +12,26 @@
 #error "simd_mask.hpp belongs to the per-ISA kernel builds (FP8SIM_ISA)"
 #endif
 
-// Inside the ISA's own namespace: each ISA build has its own definition (no ODR clash).
+// Inside the ISA's own namespace: each ISA build has its own definition (no ODR clash);
+// everything is inlined, so no vector crosses an ABI.
+#pragma GCC diagnostic ignored "-Wpsabi"
 namespace fp8sim::detail::FP8SIM_ISA {
+
+/// x in every lane (one broadcast instruction; `V{} + x` would also turn -0 into +0).
+template <class V, class T>
+[[gnu::always_inline]] inline V broadcast(T x) {
+  constexpr int n = sizeof(V) / sizeof(T);
+  V v{};
+  v[0] = x;
+  if constexpr (n == 16) {
+    return __builtin_shufflevector(v, v, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  } else if constexpr (n == 8) {
+    return __builtin_shufflevector(v, v, 0, 0, 0, 0, 0, 0, 0, 0);
+  } else {
+    static_assert(n == 4, "4, 8 or 16 lanes");
+    return __builtin_shufflevector(v, v, 0, 0, 0, 0);
+  }
+}
 
 /// True if any bit of the 64-byte mask vector is set.
 template <class V>

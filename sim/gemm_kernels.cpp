@@ -72,8 +72,7 @@ void fp32_block(const float* A, const float* panel, std::size_t K, std::size_t N
     std::memcpy(&b[0], panel + kk * 2 * W, sizeof(vf));
     std::memcpy(&b[1], panel + kk * 2 * W + W, sizeof(vf));
     for (std::size_t r = 0; r < R; ++r) {
-      vf a;  // broadcast (not vf{} + x, which turns -0 into +0)
-      for (std::size_t l = 0; l < W; ++l) a[l] = A[(i + r) * K + k0 + kk];
+      const vf a = broadcast<vf>(A[(i + r) * K + k0 + kk]);
       for (std::size_t h = 0; h < 2; ++h) {
         if constexpr (kFlags) {
           const vf p = a * b[h];  // exact: products fit binary32
@@ -168,9 +167,7 @@ using vi = std::int64_t __attribute__((vector_size(64)));
 
 template <class V>
 [[gnu::always_inline]] inline V splat(std::remove_reference_t<decltype(V{}[0])> x) {
-  V v;  // (not V{} + x: +0 + -0 would lose the sign of a negative zero)
-  for (std::size_t l = 0; l < sizeof(V) / sizeof(x); ++l) v[l] = x;
-  return v;
+  return broadcast<V>(x);
 }
 [[gnu::always_inline]] inline vu as_u(vi m) {
   return std::bit_cast<vu>(m);
