@@ -145,6 +145,25 @@ class Decoder {
   }
   double operator()(std::uint64_t code) const { return table_.empty() ? slow(code) : table_[code]; }
 
+  /// Largest magnitude among `codes`, and whether any is NaN or Inf. With a table, only the
+  /// distinct codes are looked at (a byte per possible code marks the ones present).
+  void scan(std::span<const std::uint64_t> codes, double& amax, bool& nonfinite) const {
+    amax = 0;
+    nonfinite = false;
+    auto visit = [&](double v) {
+      nonfinite |= !std::isfinite(v);
+      amax = std::max(amax, std::abs(v));
+    };
+    if (table_.empty()) {
+      for (auto c : codes) visit(slow(c));
+      return;
+    }
+    std::vector<std::uint8_t> seen(table_.size(), 0);
+    for (auto c : codes) seen[c] = 1;
+    for (std::size_t c = 0; c < seen.size(); ++c)
+      if (seen[c]) visit(table_[c]);
+  }
+
  private:
   double slow(std::uint64_t code) const {
     const Class c = classify(f_, code);
@@ -203,17 +222,10 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
   const Decoder dec_a(m.a, A.size(), m.ftz_inputs), dec_b(m.b, B.size(), m.ftz_inputs);
   const Decoder dec_c(cf, C0.size(), false);
   if (kernel != Kernel::reference) {
-    bool nonfinite = false;  // (std::max would skip NaNs: test every value)
-    for (auto c : A) {
-      const double v = std::abs(dec_a(c));
-      nonfinite |= !std::isfinite(v);
-      amax = std::max(amax, v);
-    }
-    for (auto c : B) {
-      const double v = std::abs(dec_b(c));
-      nonfinite |= !std::isfinite(v);
-      bmax = std::max(bmax, v);
-    }
+    bool nonfinite_a = false, nonfinite_b = false;
+    dec_a.scan(A, amax, nonfinite_a);
+    dec_b.scan(B, bmax, nonfinite_b);
+    const bool nonfinite = nonfinite_a || nonfinite_b;
     if (nonfinite) kernel = Kernel::reference;
     for (auto c : C0)
       if (!std::isfinite(dec_c(c))) kernel = Kernel::reference;

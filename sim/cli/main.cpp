@@ -1,5 +1,7 @@
 // sim/cli/main.cpp — the fp8sim command line: subcommands for formats, quantize,
 // vectors and bench. Bad input anywhere gives one line on stderr and exit status 2.
+#include <malloc.h>
+
 #include <cstdio>
 #include <exception>
 #include <stdexcept>
@@ -11,6 +13,10 @@
 
 int main(int argc, char** argv) {
   using namespace fp8sim::cli;
+  // GEMMs and quantizers allocate large buffers again and again: keep them in the heap
+  // instead of mapping (and page-faulting) fresh memory for every call.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   CLI::App app{
       "fp8sim: bit-accurate simulation of low-precision floating-point formats, rounding and "
       "multiply-accumulate hardware.",
