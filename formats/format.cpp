@@ -14,7 +14,9 @@ constexpr std::uint64_t low_mask(int bits) {
 }
 }  // namespace
 
-int Format::emax() const { return static_cast<int>(max_finite_code() >> man_bits) - bias; }
+int Format::emax() const {
+  return static_cast<int>(max_finite_code() >> man_bits) - bias;
+}
 
 std::uint64_t Format::max_finite_code() const {
   const int em = exp_bits + man_bits;
@@ -197,30 +199,42 @@ FormatProperties properties(const Format& f) {
 
 std::string_view to_string(Specials s) {
   switch (s) {
-    case Specials::ieee: return "ieee";
-    case Specials::fn: return "fn";
-    case Specials::fnuz: return "fnuz";
-    case Specials::none: return "none";
+    case Specials::ieee:
+      return "ieee";
+    case Specials::fn:
+      return "fn";
+    case Specials::fnuz:
+      return "fnuz";
+    case Specials::none:
+      return "none";
   }
   return "?";
 }
 
 std::string_view to_string(Overflow o) {
   switch (o) {
-    case Overflow::ieee: return "ieee";
-    case Overflow::nonsat: return "nonsat";
-    case Overflow::saturate: return "saturate";
+    case Overflow::ieee:
+      return "ieee";
+    case Overflow::nonsat:
+      return "nonsat";
+    case Overflow::saturate:
+      return "saturate";
   }
   return "?";
 }
 
 std::string_view to_string(Class c) {
   switch (c) {
-    case Class::zero: return "zero";
-    case Class::subnormal: return "subnormal";
-    case Class::normal: return "normal";
-    case Class::infinite: return "inf";
-    case Class::nan: return "nan";
+    case Class::zero:
+      return "zero";
+    case Class::subnormal:
+      return "subnormal";
+    case Class::normal:
+      return "normal";
+    case Class::infinite:
+      return "inf";
+    case Class::nan:
+      return "nan";
   }
   return "?";
 }

@@ -23,31 +23,31 @@ struct PresetDef {
 
 // Exact definitions; see formats/README.md for the resulting values.
 constexpr PresetDef kPresets[] = {
-    {"e5m2", 5, 2, 15, Specials::ieee},          // OCP FP8 E5M2 (IEEE-like)
-    {"e4m3fn", 4, 3, 7, Specials::fn},           // OCP FP8 E4M3: no Inf, NaN S.1111.111
-    {"e4m3fnuz", 4, 3, 8, Specials::fnuz},       // Graphcore/AMD: NaN 0x80, no -0
-    {"e5m2fnuz", 5, 2, 16, Specials::fnuz},      // Graphcore/AMD
-    {"e4m3b11fnuz", 4, 3, 11, Specials::fnuz},   // Graphcore, bias 11
-    {"e4m3", 4, 3, 7, Specials::ieee},           // IEEE-like E4M3 (ml_dtypes float8_e4m3)
-    {"e3m4", 3, 4, 3, Specials::ieee},           // IEEE-like E3M4 (ml_dtypes float8_e3m4)
-    {"fp16", 5, 10, 15, Specials::ieee},         // IEEE binary16
-    {"bf16", 8, 7, 127, Specials::ieee},         // bfloat16
-    {"tf32", 8, 10, 127, Specials::ieee},        // NVIDIA TensorFloat-32 (19 bits)
-    {"fp32", 8, 23, 127, Specials::ieee},        // IEEE binary32
-    {"fp64", 11, 52, 1023, Specials::ieee},      // IEEE binary64
-    {"e3m2", 3, 2, 3, Specials::none},           // OCP MX FP6 E3M2
-    {"e2m3", 2, 3, 1, Specials::none},           // OCP MX FP6 E2M3
-    {"e2m1", 2, 1, 1, Specials::none},           // OCP MX FP4 E2M1
+    {"e5m2", 5, 2, 15, Specials::ieee},               // OCP FP8 E5M2 (IEEE-like)
+    {"e4m3fn", 4, 3, 7, Specials::fn},                // OCP FP8 E4M3: no Inf, NaN S.1111.111
+    {"e4m3fnuz", 4, 3, 8, Specials::fnuz},            // Graphcore/AMD: NaN 0x80, no -0
+    {"e5m2fnuz", 5, 2, 16, Specials::fnuz},           // Graphcore/AMD
+    {"e4m3b11fnuz", 4, 3, 11, Specials::fnuz},        // Graphcore, bias 11
+    {"e4m3", 4, 3, 7, Specials::ieee},                // IEEE-like E4M3 (ml_dtypes float8_e4m3)
+    {"e3m4", 3, 4, 3, Specials::ieee},                // IEEE-like E3M4 (ml_dtypes float8_e3m4)
+    {"fp16", 5, 10, 15, Specials::ieee},              // IEEE binary16
+    {"bf16", 8, 7, 127, Specials::ieee},              // bfloat16
+    {"tf32", 8, 10, 127, Specials::ieee},             // NVIDIA TensorFloat-32 (19 bits)
+    {"fp32", 8, 23, 127, Specials::ieee},             // IEEE binary32
+    {"fp64", 11, 52, 1023, Specials::ieee},           // IEEE binary64
+    {"e3m2", 3, 2, 3, Specials::none},                // OCP MX FP6 E3M2
+    {"e2m3", 2, 3, 1, Specials::none},                // OCP MX FP6 E2M3
+    {"e2m1", 2, 1, 1, Specials::none},                // OCP MX FP4 E2M1
     {"e8m0", 8, 0, 127, Specials::fn, false, false},  // OCP MX scale: 2^(c-127), NaN 0xFF
 };
 
 constexpr std::pair<const char*, const char*> kAliases[] = {
-    {"e8m0fnu", "e8m0"},   {"f6e2m3fn", "e2m3"},  {"f6e3m2fn", "e3m2"},  {"f4e2m1fn", "e2m1"},
-    {"fp6e2m3", "e2m3"},   {"fp6e3m2", "e3m2"},   {"fp4e2m1", "e2m1"},   {"fp4", "e2m1"},
-    {"half", "fp16"},      {"float16", "fp16"},   {"binary16", "fp16"},  {"f16", "fp16"},
-    {"bfloat16", "bf16"},  {"float32", "fp32"},   {"single", "fp32"},    {"binary32", "fp32"},
-    {"f32", "fp32"},       {"float64", "fp64"},   {"double", "fp64"},    {"binary64", "fp64"},
-    {"f64", "fp64"},       {"fp8", "e5m2"},
+    {"e8m0fnu", "e8m0"},  {"f6e2m3fn", "e2m3"}, {"f6e3m2fn", "e3m2"}, {"f4e2m1fn", "e2m1"},
+    {"fp6e2m3", "e2m3"},  {"fp6e3m2", "e3m2"},  {"fp4e2m1", "e2m1"},  {"fp4", "e2m1"},
+    {"half", "fp16"},     {"float16", "fp16"},  {"binary16", "fp16"}, {"f16", "fp16"},
+    {"bfloat16", "bf16"}, {"float32", "fp32"},  {"single", "fp32"},   {"binary32", "fp32"},
+    {"f32", "fp32"},      {"float64", "fp64"},  {"double", "fp64"},   {"binary64", "fp64"},
+    {"f64", "fp64"},      {"fp8", "e5m2"},
 };
 
 Format from_def(const PresetDef& d) {
@@ -156,11 +156,11 @@ Format parse_format(std::string_view name) {
       bad_name(name, fmt::format("unknown part '{}' (allowed: fn, fnuz)", tail));
     }
     if (e < 1 || e > 11)
-      throw FormatError(fmt::format(
-          "format '{}': exponent bits = {} is out of range (allowed: 1..11)", name, e));
+      throw FormatError(
+          fmt::format("format '{}': exponent bits = {} is out of range (allowed: 1..11)", name, e));
     if (m < 0 || m > 52)
-      throw FormatError(fmt::format(
-          "format '{}': mantissa bits = {} is out of range (allowed: 0..52)", name, m));
+      throw FormatError(
+          fmt::format("format '{}': mantissa bits = {} is out of range (allowed: 0..52)", name, m));
     if (!has_bias) bias = (1 << (e - 1)) - 1 + (sp == Specials::fnuz ? 1 : 0);
     f = make_format(e, m, bias, sp, true, Overflow::ieee, base);
   }

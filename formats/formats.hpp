@@ -46,15 +46,15 @@ enum class Class : std::uint8_t { zero, subnormal, normal, infinite, nan };
 /// A binary floating-point format. Build one with `make_format`, `preset` or `parse_format`
 /// so that it is validated; the fields are public so that a format is a cheap value.
 struct Format {
-  std::string name;          ///< canonical name (preset name or the parsed custom name)
-  int exp_bits = 5;          ///< 1..11
-  int man_bits = 2;          ///< 0..52 (fraction bits, without the implicit bit)
-  int bias = 15;             ///< exponent bias
-  bool subnormals = true;    ///< gradual underflow; off = field 0 encodes only zero
+  std::string name;        ///< canonical name (preset name or the parsed custom name)
+  int exp_bits = 5;        ///< 1..11
+  int man_bits = 2;        ///< 0..52 (fraction bits, without the implicit bit)
+  int bias = 15;           ///< exponent bias
+  bool subnormals = true;  ///< gradual underflow; off = field 0 encodes only zero
   Specials specials = Specials::ieee;
   Overflow overflow = Overflow::ieee;
-  bool is_signed = true;     ///< false only for E8M0 (OCP MX scale): no sign bit
-  bool has_zero = true;      ///< false only for E8M0: field 0 is the normal number 2^-bias
+  bool is_signed = true;  ///< false only for E8M0 (OCP MX scale): no sign bit
+  bool has_zero = true;   ///< false only for E8M0: field 0 is the normal number 2^-bias
 
   /// Number of bits of an encoding.
   [[nodiscard]] int width() const { return (is_signed ? 1 : 0) + exp_bits + man_bits; }
@@ -154,10 +154,10 @@ struct Decoded {
 // ---- properties (exact values as decoded triples, plus doubles for display) ----------
 
 struct FormatProperties {
-  double max_finite = 0;     ///< largest finite value
-  double min_normal = 0;     ///< smallest positive normal
-  double min_subnormal = 0;  ///< smallest positive value (= min_normal without subnormals)
-  double epsilon = 0;        ///< 2^-man_bits: distance from 1 to the next larger value
+  double max_finite = 0;             ///< largest finite value
+  double min_normal = 0;             ///< smallest positive normal
+  double min_subnormal = 0;          ///< smallest positive value (= min_normal without subnormals)
+  double epsilon = 0;                ///< 2^-man_bits: distance from 1 to the next larger value
   double dynamic_range_binades = 0;  ///< log2(max_finite / min_subnormal)
   std::uint64_t nan_encodings = 0;   ///< how many encodings are NaN
   std::uint64_t inf_encodings = 0;   ///< how many encodings are +-Inf

@@ -21,8 +21,7 @@ struct MacOutcome {
 /// m.c, or m.acc), as docs/mac-semantics.md defines it; `output` is the dot product's
 /// index (keys the random bits of stochastic rounding).
 [[nodiscard]] MacOutcome mac_dot(const MacConfig& m, std::span<const std::uint64_t> a,
-                                 std::span<const std::uint64_t> b,
-                                 std::optional<std::uint64_t> c, std::uint64_t seed,
-                                 std::uint64_t output);
+                                 std::span<const std::uint64_t> b, std::optional<std::uint64_t> c,
+                                 std::uint64_t seed, std::uint64_t output);
 
 }  // namespace fp8sim::golden

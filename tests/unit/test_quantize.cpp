@@ -33,14 +33,31 @@ std::vector<float> mixed_inputs(std::size_t n, std::uint64_t seed) {
                             std::numeric_limits<float>::max(),
                             std::numeric_limits<float>::denorm_min(),
                             std::numeric_limits<float>::min(),
-                            448.0f, 464.0f, 480.0f, 57344.0f, 61440.0f, 65504.0f, 65520.0f,
-                            0x1p-14f, 0x1p-16f, 0x1.8p-17f, 0x1p-24f, 0x1p-126f, 0x1p-133f};
+                            448.0f,
+                            464.0f,
+                            480.0f,
+                            57344.0f,
+                            61440.0f,
+                            65504.0f,
+                            65520.0f,
+                            0x1p-14f,
+                            0x1p-16f,
+                            0x1.8p-17f,
+                            0x1p-24f,
+                            0x1p-126f,
+                            0x1p-133f};
   for (float s : specials) x.push_back(s);
   while (x.size() < n) {
     switch (x.size() % 3) {
-      case 0: x.push_back(std::ldexp(normal(gen), scale(gen))); break;
-      case 1: x.push_back(std::bit_cast<float>(bits(gen))); break;
-      default: x.push_back(normal(gen)); break;
+      case 0:
+        x.push_back(std::ldexp(normal(gen), scale(gen)));
+        break;
+      case 1:
+        x.push_back(std::bit_cast<float>(bits(gen)));
+        break;
+      default:
+        x.push_back(normal(gen));
+        break;
     }
   }
   return x;
@@ -114,8 +131,8 @@ TEST_CASE("quantize.same_result_for_any_thread_count_and_split") {
 TEST_CASE("quantize.counters_on_constructed_inputs") {
   const Format f = parse_format("e4m3fn");
   // 2 zeros, 1 underflow to zero, 1 subnormal, 2 overflows (NaN), 1 NaN, 1 Inf, 2 exact
-  const std::vector<float> x = {0.0f,  -0.0f, 1e-4f, 0x1p-8f, 1000.0f,
-                                -500.0f, NAN,   INFINITY, 1.0f,   2.0f};
+  const std::vector<float> x = {0.0f,    -0.0f, 1e-4f,    0x1p-8f, 1000.0f,
+                                -500.0f, NAN,   INFINITY, 1.0f,    2.0f};
   QuantizeOptions opt;
   const QuantizeCounters c = quantize_values<float>(f, x, opt);
   CHECK(c.count == 10);

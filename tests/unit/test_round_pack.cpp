@@ -160,8 +160,7 @@ TEST_CASE("rounding.parse_names") {
   CHECK(parse_rounding("rne").mode == RoundingMode::rne);
   CHECK(parse_rounding("sr:13").sr_bits == 13);
   CHECK(parse_rounding("sr").sr_bits == 8);
-  CHECK_THROWS_WITH_AS(parse_rounding("sr:0"), doctest::Contains("1..32"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(parse_rounding("sr:0"), doctest::Contains("1..32"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(parse_rounding("nearest"), doctest::Contains("rne, rna"),
                        std::invalid_argument);
   CHECK_THROWS_AS(parse_rounding("rne:3"), std::invalid_argument);
