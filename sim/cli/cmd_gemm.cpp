@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <H5Cpp.h>
 #include <fmt/format.h>
 
 #include "rounding/rounding.hpp"
@@ -82,6 +83,40 @@ std::vector<double> read_npy(const std::string& path, std::size_t& rows, std::si
   return v;
 }
 
+// A 2-D dataset of an HDF5 file, "file.h5:/path/to/dataset", read as doubles (HDF5
+// converts any numeric type).
+std::vector<double> read_h5(const std::string& spec, std::size_t& rows, std::size_t& cols) {
+  const auto colon = spec.rfind(':');
+  const std::string file = spec.substr(0, colon), dset = spec.substr(colon + 1);
+  if (colon == std::string::npos || dset.empty())
+    throw UsageError(fmt::format("'{}': name an HDF5 dataset as FILE.h5:/path/to/dataset", spec));
+  try {
+    H5::Exception::dontPrint();
+    H5::H5File f(file, H5F_ACC_RDONLY);
+    H5::DataSet ds = f.openDataSet(dset);
+    H5::DataSpace sp = ds.getSpace();
+    if (sp.getSimpleExtentNdims() != 2)
+      throw UsageError(fmt::format("'{}': expected a 2-D dataset, got {} dimensions", spec,
+                                   sp.getSimpleExtentNdims()));
+    hsize_t dims[2];
+    sp.getSimpleExtentDims(dims);
+    rows = dims[0];
+    cols = dims[1];
+    std::vector<double> v(rows * cols);
+    ds.read(v.data(), H5::PredType::NATIVE_DOUBLE);
+    return v;
+  } catch (const H5::Exception& e) {
+    throw UsageError(
+        fmt::format("cannot read HDF5 dataset '{}' from '{}': {}", dset, file, e.getDetailMsg()));
+  }
+}
+
+std::vector<double> read_matrix(const std::string& spec, std::size_t& rows, std::size_t& cols) {
+  const auto h5 = spec.find(".h5:"), hdf5 = spec.find(".hdf5:");
+  if (h5 != std::string::npos || hdf5 != std::string::npos) return read_h5(spec, rows, cols);
+  return read_npy(spec, rows, cols);
+}
+
 std::vector<double> random_values(std::size_t n, const std::string& dist, std::uint64_t seed) {
   std::mt19937_64 g(seed);
   std::vector<double> v(n);
@@ -140,8 +175,10 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--seed", o->seed, "Seed of the inputs and of stochastic rounding")
       ->capture_default_str();
   cmd->add_option("--threads", o->threads, "Threads (0 = all)")->capture_default_str();
-  cmd->add_option("--a-file", o->a_file, "A from a 2-D float32/float64 .npy file (rounded rne)");
-  cmd->add_option("--b-file", o->b_file, "B from a 2-D float32/float64 .npy file (rounded rne)");
+  cmd->add_option("--a-file", o->a_file,
+                  "A from a 2-D .npy file (float32/float64) or an HDF5 dataset FILE.h5:/path "
+                  "(values rounded rne into the input format)");
+  cmd->add_option("--b-file", o->b_file, "B, likewise");
   cmd->add_flag("--check-golden", o->check_golden,
                 "Check every output (at most 4096, sampled evenly) against the golden model");
   cmd->add_flag("--no-flags", o->no_flags, "Skip per-output flags (fastest)");
@@ -153,13 +190,13 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
     std::size_t M = o->m, N = o->n, K = o->k;
     if (!o->a_file.empty()) {
       std::size_t r, c;
-      av = read_npy(o->a_file, r, c);
+      av = read_matrix(o->a_file, r, c);
       M = r;
       K = c;
     }
     if (!o->b_file.empty()) {
       std::size_t r, c;
-      bv = read_npy(o->b_file, r, c);
+      bv = read_matrix(o->b_file, r, c);
       if (!o->a_file.empty() && r != K)
         throw UsageError(fmt::format("A is {}x{} but B has {} rows", M, K, r));
       K = r;

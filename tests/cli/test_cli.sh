@@ -85,6 +85,22 @@ expect 2 "mac unknown preset" -- "$exe" mac --mac volta --a 1 --b 1
 contains "$tmp/err" "tensorcore-v100" "presets listed"
 expect 0 "gemm json" -- "$exe" gemm --m 16 --n 40 --k 64 --mac "ab=e5m2,acc=fp16" --json --check-golden
 if /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["kernel"]=="emulated" and d["golden_mismatches"]==0 and d["golden_checked"]==640 and d["max_rel_error"] < 1' "$tmp/out" 2>/dev/null; then ok; else bad "gemm --json / --check-golden"; cat "$tmp/out"; fi
+if /usr/bin/python3 -c 'import h5py, numpy' 2>/dev/null; then
+  /usr/bin/python3 -c "
+import h5py, numpy as np
+with h5py.File('$tmp/ab.h5', 'w') as f:
+    f['a'] = np.arange(12, dtype=np.float32).reshape(3, 4) / 8
+    f['g/b'] = np.ones((4, 5))
+np.save('$tmp/b.npy', np.ones((4, 5)))
+"
+  expect 0 "gemm from HDF5" -- "$exe" gemm --a-file "$tmp/ab.h5:/a" --b-file "$tmp/ab.h5:/g/b" --json
+  if /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["m"]==3 and d["n"]==5 and d["k"]==4 and d["max_rel_error"]==0' "$tmp/out" 2>/dev/null; then ok; else bad "gemm HDF5 shapes/values"; fi
+  expect 0 "gemm from .npy" -- "$exe" gemm --a-file "$tmp/ab.h5:/a" --b-file "$tmp/b.npy" --json
+  expect 2 "gemm missing dataset" -- "$exe" gemm --a-file "$tmp/ab.h5:/nope" --b-file "$tmp/b.npy"
+  contains "$tmp/err" "/nope" "missing dataset named"
+else
+  echo "note: /usr/bin/python3 with h5py and numpy is missing: HDF5/.npy input tests skipped"
+fi
 expect 2 "gemm bad dist" -- "$exe" gemm --m 4 --n 4 --k 4 --dist cauchy
 contains "$tmp/err" "lognormal" "distributions listed"
 
