@@ -281,7 +281,11 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
     }
     for (std::size_t o = 0; o < M * N; ++o) {
       res.codes[o] = std::bit_cast<std::uint32_t>(out[o]);
-      if (std::isinf(out[o])) redo.resize(M * N), redo[o] = 1;  // overflowed: reference
+      if (std::isinf(out[o])) {  // overflowed: the flags of the steps after it need the reference
+        if (redo.empty()) redo.assign(M * N, 0);
+        redo[o] = 1;
+        continue;
+      }
       if (opt.flags) {
         res.flags[o] = inexact[o] ? kInexact : 0;
         counts[0].inexact += inexact[o];
@@ -360,8 +364,8 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
           C0.empty() ? std::nullopt : std::optional<std::uint64_t>(C0[o]);
       const MacResult r = mac_dot(m, A.subspan(i * K, K), col, c, opt.seed, opt.output_offset + o);
       if (opt.flags) {
-        counts[0].inexact -= res.flags[o] ? 0 : 0;
         res.flags[o] = r.flags;
+        counts[0].merge(r.counts);
       }
       res.codes[o] = r.code;
     }

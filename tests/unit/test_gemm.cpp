@@ -164,6 +164,24 @@ TEST_CASE("gemm.negative_zeros_keep_their_sign") {
   }
 }
 
+TEST_CASE("gemm.fp32_overflow_outputs_match_the_reference") {
+  // C at max finite plus positive products overflows mid-chain in some outputs: those go
+  // back through the reference model, flags and counts included.
+  // (a format with a large exponent range, so that products reach the top of binary32)
+  const MacConfig m = parse_mac("a=e7m2b20,b=e5m2,acc=fp32,round=rne");
+  const std::size_t M = 4, N = 40, K = 20;
+  std::vector<std::uint64_t> A(M * K, from_double(0x1p100, m.a, {}).code), B(K * N);
+  for (std::size_t x = 0; x < B.size(); ++x) B[x] = from_double(x % 3 ? 2048 : -2048, m.b, {}).code;
+  std::vector<std::uint64_t> C(M * N, from_double(1.0, m.acc, {}).code);
+  for (std::size_t o = 0; o < C.size(); o += 3) C[o] = m.acc.max_finite_code();
+  GemmOptions ref;
+  ref.allow_fast = false;
+  const GemmResult f = gemm(m, M, N, K, A, B, C, {});
+  CHECK(f.kernel == "fp32-fma");
+  check_same(f, gemm(m, M, N, K, A, B, C, ref), m);
+  CHECK(f.counts.overflow > 0);
+}
+
 TEST_CASE("gemm.kernel_choice") {
   CHECK(gemm_kernel_name(parse_mac("fp32-fma")) == "fp32-fma");
   CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=fp16")) == "emulated");
