@@ -1,0 +1,400 @@
+// analysis/recorder.cpp — tables of per-step rows in extendible HDF5 datasets, SWMR.
+#include "analysis/recorder.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <stdexcept>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace fp8sim::analysis {
+
+using detail::check;
+using detail::check_status;
+using detail::H5Id;
+
+namespace {
+
+enum class Kind { i64, u64, f64 };
+
+constexpr hsize_t kChunkRows = 256;
+
+struct Column {
+  std::string name;
+  Kind kind;
+  hsize_t width = 1;  ///< 1: a 1-D dataset [steps]; W: a 2-D dataset [steps, W]
+  H5Id ds;
+  std::vector<std::uint64_t> ubuf;  ///< i64 (bit-cast) and u64 values
+  std::vector<double> dbuf;
+};
+
+hid_t file_type(Kind k) {
+  return k == Kind::i64 ? H5T_STD_I64LE : k == Kind::u64 ? H5T_STD_U64LE : H5T_IEEE_F64LE;
+}
+hid_t mem_type(Kind k) {
+  return k == Kind::i64 ? H5T_NATIVE_INT64 : k == Kind::u64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_DOUBLE;
+}
+
+// One group of columns with one row per recorded step. Column 0 is `step` (int64, fill
+// -1); it is written last in every flush, so a row whose step reads -1 was cut off.
+class Table {
+ public:
+  Table(std::string path, std::string file) : path_(std::move(path)), file_(std::move(file)) {
+    add("step", Kind::i64);
+  }
+  void add(std::string name, Kind k, hsize_t width = 1) {
+    cols_.push_back(Column{std::move(name), k, width, {}, {}, {}});
+  }
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+  void create(hid_t group) {
+    for (auto& c : cols_) {
+      const int rank = c.width == 1 ? 1 : 2;
+      const hsize_t dims[2] = {0, c.width}, maxdims[2] = {H5S_UNLIMITED, c.width};
+      const hsize_t chunk[2] = {c.width == 1 ? kChunkRows : 64, c.width};
+      H5Id space(H5Screate_simple(rank, dims, maxdims));
+      H5Id dcpl(H5Pcreate(H5P_DATASET_CREATE));
+      H5Pset_chunk(dcpl.get(), rank, chunk);
+      H5Pset_deflate(dcpl.get(), 4);
+      if (c.kind == Kind::i64) {
+        const std::int64_t fill = -1;
+        H5Pset_fill_value(dcpl.get(), H5T_NATIVE_INT64, &fill);
+      }
+      c.ds = H5Id(check(H5Dcreate2(group, c.name.c_str(), file_type(c.kind), space.get(),
+                                   H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                        "cannot create dataset", path_ + "/" + c.name));
+    }
+  }
+
+  // Opens the datasets of an existing group; rows = the shortest column (a crash may
+  // have left some longer), trailing rows whose step is -1 dropped.
+  void open(hid_t group) {
+    hsize_t rows = std::numeric_limits<hsize_t>::max();
+    for (auto& c : cols_) {
+      if (H5Lexists(group, c.name.c_str(), H5P_DEFAULT) <= 0)
+        throw IoError(fmt::format(
+            "cannot append to '{}': {}/{} is missing (the file was written by a different "
+            "run layout)",
+            file_, path_, c.name));
+      c.ds = H5Id(H5Dopen2(group, c.name.c_str(), H5P_DEFAULT));
+      H5Id space(H5Dget_space(c.ds.get()));
+      const int rank = H5Sget_simple_extent_ndims(space.get());
+      hsize_t dims[2] = {0, 0};
+      H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+      if (rank != (c.width == 1 ? 1 : 2) || (rank == 2 && dims[1] != c.width))
+        throw IoError(fmt::format("cannot append to '{}': {}/{} has a different shape", file_,
+                                  path_, c.name));
+      rows = std::min(rows, dims[0]);
+    }
+    std::vector<std::int64_t> steps(rows);
+    if (rows) read_column(0, 0, rows, steps.data());
+    while (rows && steps[rows - 1] < 0) --rows;
+    rows_ = rows;
+    last_step_ = rows ? steps[rows - 1] : -1;
+    for (auto& c : cols_) {
+      hsize_t dims[2] = {rows_, c.width};
+      check_status(H5Dset_extent(c.ds.get(), dims), "cannot resize", path_ + "/" + c.name);
+    }
+  }
+
+  [[nodiscard]] std::int64_t last_step() const { return last_step_; }
+  [[nodiscard]] std::uint64_t rows_on_disk() const { return rows_; }
+
+  // Row building: values in column order after the step.
+  void begin(std::int64_t step) {
+    if (filled_ != 0) throw std::logic_error("recorder: row not finished");
+    push_i64(step);
+    last_step_ = std::max(last_step_, step);
+  }
+  void push_i64(std::int64_t v) {
+    cols_.at(filled_++).ubuf.push_back(static_cast<std::uint64_t>(v));
+  }
+  void push_u64(std::uint64_t v) { cols_.at(filled_++).ubuf.push_back(v); }
+  void push_f64(double v) { cols_.at(filled_++).dbuf.push_back(v); }
+  void push_vec(const std::vector<std::uint64_t>& v) {
+    Column& c = cols_.at(filled_++);
+    if (v.size() != c.width)
+      throw std::invalid_argument(fmt::format("recorder: {}/{} takes {} values per row, got {}",
+                                              path_, c.name, c.width, v.size()));
+    c.ubuf.insert(c.ubuf.end(), v.begin(), v.end());
+  }
+  void end() {
+    if (filled_ != cols_.size())
+      throw std::logic_error(
+          fmt::format("recorder: {} row has {} of {} columns", path_, filled_, cols_.size()));
+    filled_ = 0;
+    ++buffered_;
+  }
+
+  void write() {
+    if (!buffered_) return;
+    const hsize_t n = buffered_;
+    // step last: a row is complete once its step is on disk
+    for (std::size_t j = 1; j <= cols_.size(); ++j) {
+      Column& c = cols_[j % cols_.size()];
+      const hsize_t dims[2] = {rows_ + n, c.width};
+      const std::string where = path_ + "/" + c.name;
+      check_status(H5Dset_extent(c.ds.get(), dims), "cannot extend", where);
+      H5Id fs(H5Dget_space(c.ds.get()));
+      const hsize_t start[2] = {rows_, 0}, count[2] = {n, c.width};
+      const int rank = c.width == 1 ? 1 : 2;
+      H5Sselect_hyperslab(fs.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
+      H5Id ms(H5Screate_simple(rank, count, nullptr));
+      const void* data = c.kind == Kind::f64 ? static_cast<const void*>(c.dbuf.data())
+                                             : static_cast<const void*>(c.ubuf.data());
+      check_status(H5Dwrite(c.ds.get(), mem_type(c.kind), ms.get(), fs.get(), H5P_DEFAULT, data),
+                   "cannot write", where);
+      c.ubuf.clear();
+      c.dbuf.clear();
+    }
+    rows_ += n;
+    buffered_ = 0;
+  }
+
+ private:
+  void read_column(std::size_t col, hsize_t first, hsize_t n, void* out) {
+    Column& c = cols_[col];
+    H5Id fs(H5Dget_space(c.ds.get()));
+    const hsize_t start[1] = {first}, count[1] = {n};
+    H5Sselect_hyperslab(fs.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
+    H5Id ms(H5Screate_simple(1, count, nullptr));
+    check_status(H5Dread(c.ds.get(), mem_type(c.kind), ms.get(), fs.get(), H5P_DEFAULT, out),
+                 "cannot read", path_ + "/" + c.name);
+  }
+
+  std::string path_, file_;
+  std::vector<Column> cols_;
+  std::size_t filled_ = 0;
+  hsize_t buffered_ = 0, rows_ = 0;
+  std::int64_t last_step_ = -1;
+};
+
+void add_stats_columns(Table& t, std::size_t bins) {
+  for (const char* c :
+       {"count", "zeros_in", "underflow", "flushed_subnormal", "subnormal_out", "overflow",
+        "saturated", "nan_in", "inf_in", "nan_out", "inf_out", "error_count"})
+    t.add(c, Kind::u64);
+  for (const char* c :
+       {"error_mean", "error_var", "max_abs_error", "rel_error_mean", "sqnr_db", "amax"})
+    t.add(c, Kind::f64);
+  t.add("histogram", Kind::u64, bins);
+}
+
+void push_stats(Table& t, const TensorStats& s) {
+  for (std::uint64_t v :
+       {s.count, s.zeros_in, s.underflow, s.flushed_subnormal, s.subnormal_out, s.overflow,
+        s.saturated, s.nan_in, s.inf_in, s.nan_out, s.inf_out, s.error_count})
+    t.push_u64(v);
+  for (double v : {s.error_mean, s.error_var, s.max_abs_error, s.rel_error_mean, s.sqnr_db, s.amax})
+    t.push_f64(v);
+  t.push_vec(s.histogram);
+}
+
+void check_name(const std::string& what, const std::string& name) {
+  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+    throw std::invalid_argument(
+        fmt::format("{} name '{}' is not allowed (non-empty, no '/')", what, name));
+}
+
+}  // namespace
+
+struct Recorder::Impl {
+  std::string path;
+  H5Id file;
+  RunInfo info;
+  bool appending = false, started = false, closed = false;
+  std::uint64_t flush_every = 16, steps_since_flush = 0;
+  std::vector<Table> tables;
+  std::vector<std::map<std::string, std::string>> str_attrs;
+  std::vector<std::map<std::string, std::int64_t>> int_attrs;
+
+  int declare(const std::string& group_path) {
+    if (started) throw std::logic_error("recorder: points must be declared before start()");
+    for (const auto& t : tables)
+      if (t.path() == group_path)
+        throw std::invalid_argument(fmt::format("recorder: {} declared twice", group_path));
+    tables.emplace_back(group_path, path);
+    str_attrs.emplace_back();
+    int_attrs.emplace_back();
+    return static_cast<int>(tables.size()) - 1;
+  }
+  Table& table(int id) {
+    if (id < 0 || static_cast<std::size_t>(id) >= tables.size())
+      throw std::invalid_argument(fmt::format("recorder: no point with id {}", id));
+    return tables[static_cast<std::size_t>(id)];
+  }
+};
+
+Recorder::Recorder(const std::string& path, OpenMode mode, const RunInfo& info,
+                   std::uint64_t flush_every)
+    : impl_(std::make_unique<Impl>()) {
+  if (flush_every == 0)
+    throw std::invalid_argument("flush interval 0 is not allowed (at least 1 step)");
+  impl_->path = path;
+  impl_->info = info;
+  impl_->flush_every = flush_every;
+  impl_->file = detail::open_for_write(path, mode, true, &impl_->appending);
+}
+
+Recorder::~Recorder() {
+  try {
+    close();
+  } catch (...) {  // a destructor must not throw; close() reports errors to callers who ask
+  }
+}
+
+int Recorder::add_quantizer(const std::string& tensor, const std::string& role, const Format& f,
+                            const std::string& rounding) {
+  check_name("tensor", tensor);
+  check_name("role", role);
+  const int id = impl_->declare(fmt::format("/quantizers/{}/{}", tensor, role));
+  const Binades b = Binades::of(f);
+  add_stats_columns(impl_->table(id), b.bins());
+  impl_->str_attrs[id] = {
+      {"tensor", tensor}, {"role", role}, {"format", f.name}, {"rounding", rounding}};
+  impl_->int_attrs[id] = {{"histogram_first_log2", b.first}, {"histogram_binades", b.binades}};
+  return id;
+}
+
+int Recorder::add_gemm(const std::string& name, const Format& out, const std::string& mac,
+                       std::uint64_t m, std::uint64_t n, std::uint64_t k) {
+  check_name("GEMM", name);
+  const int id = impl_->declare(fmt::format("/gemms/{}", name));
+  Table& t = impl_->table(id);
+  const Binades b = Binades::of(out);
+  add_stats_columns(t, b.bins());
+  for (const char* c : {"mac_steps", "mac_inexact", "mac_underflow", "mac_overflow", "mac_invalid",
+                        "mac_swamped", "mac_carry_overflow", "products"})
+    t.add(c, Kind::u64);
+  t.add("swamped_fraction", Kind::f64);
+  impl_->str_attrs[id] = {{"name", name}, {"mac", mac}, {"format", out.name}};
+  impl_->int_attrs[id] = {{"m", static_cast<std::int64_t>(m)},
+                          {"n", static_cast<std::int64_t>(n)},
+                          {"k", static_cast<std::int64_t>(k)},
+                          {"histogram_first_log2", b.first},
+                          {"histogram_binades", b.binades}};
+  return id;
+}
+
+int Recorder::add_gradient(const std::string& tensor, const Format& target) {
+  check_name("tensor", tensor);
+  const int id = impl_->declare(fmt::format("/gradients/{}", tensor));
+  Table& t = impl_->table(id);
+  for (const char* c : {"count", "nonfinite"}) t.add(c, Kind::u64);
+  for (const char* c : {"norm", "amax", "loss_scale", "below_min_subnormal",
+                        "below_min_subnormal_scaled", "above_max"})
+    t.add(c, Kind::f64);
+  impl_->str_attrs[id] = {{"tensor", tensor}, {"format", target.name}};
+  return id;
+}
+
+void Recorder::start() {
+  Impl& r = *impl_;
+  if (r.started) return;
+  const hid_t f = r.file.get();
+  if (r.appending) {
+    H5Id root(H5Gopen2(f, "/", H5P_DEFAULT));
+    const auto v = detail::read_int_attr(root.get(), "schema_version");
+    if (v != kSchemaVersion)
+      throw IoError(fmt::format("cannot append to '{}': schema_version {} (this fp8sim writes {})",
+                                r.path, v, kSchemaVersion));
+    const auto kind = detail::read_string_attr(root.get(), "kind");
+    if (kind != r.info.kind)
+      throw IoError(fmt::format("cannot append to '{}': it records a '{}' run, this is '{}'",
+                                r.path, kind, r.info.kind));
+    // every appending run leaves its command line and start time
+    const auto n = detail::read_int_attr(root.get(), "appended_runs") + 1;
+    detail::write_int_attr(root.get(), "appended_runs", n);
+    detail::write_string_attr(root.get(), fmt::format("appended_{}_command_line", n),
+                              r.info.command_line);
+    detail::write_string_attr(root.get(), fmt::format("appended_{}_start_time", n),
+                              r.info.start_time);
+  } else {
+    detail::write_run_attrs(f, r.info);
+  }
+  for (std::size_t i = 0; i < r.tables.size(); ++i) {
+    Table& t = r.tables[i];
+    if (r.appending) {
+      if (!detail::link_exists(f, t.path()))
+        throw IoError(fmt::format("cannot append to '{}': it has no {} (a different run layout)",
+                                  r.path, t.path()));
+      H5Id g(H5Gopen2(f, t.path().c_str(), H5P_DEFAULT));
+      t.open(g.get());
+    } else {
+      H5Id g = detail::ensure_group(f, t.path());
+      for (const auto& [k, v] : r.str_attrs[i]) detail::write_string_attr(g.get(), k, v);
+      for (const auto& [k, v] : r.int_attrs[i]) detail::write_int_attr(g.get(), k, v);
+      t.create(g.get());
+    }
+  }
+  check_status(H5Fflush(f, H5F_SCOPE_GLOBAL), "cannot flush", r.path);
+  check_status(H5Fstart_swmr_write(f), "cannot switch to SWMR writing", r.path);
+  r.started = true;
+}
+
+std::int64_t Recorder::next_step() const {
+  std::int64_t last = -1;
+  for (const auto& t : impl_->tables) last = std::max(last, t.last_step());
+  return last + 1;
+}
+
+void Recorder::record_quantizer(int id, std::int64_t step, const TensorStats& s) {
+  Table& t = impl_->table(id);
+  t.begin(step);
+  push_stats(t, s);
+  t.end();
+}
+
+void Recorder::record_gemm(int id, std::int64_t step, const GemmStats& s) {
+  Table& t = impl_->table(id);
+  t.begin(step);
+  push_stats(t, s.output);
+  for (std::uint64_t v : {s.mac.steps, s.mac.inexact, s.mac.underflow, s.mac.overflow,
+                          s.mac.invalid, s.mac.swamped, s.mac.carry_overflow, s.products})
+    t.push_u64(v);
+  t.push_f64(s.swamped_fraction());
+  t.end();
+}
+
+void Recorder::record_gradient(int id, std::int64_t step, const GradientStats& s) {
+  Table& t = impl_->table(id);
+  t.begin(step);
+  t.push_u64(s.count);
+  t.push_u64(s.nonfinite);
+  for (double v : {s.norm, s.amax, s.loss_scale, s.below_min_subnormal,
+                   s.below_min_subnormal_scaled, s.above_max})
+    t.push_f64(v);
+  t.end();
+}
+
+void Recorder::end_step() {
+  if (++impl_->steps_since_flush >= impl_->flush_every) flush();
+}
+
+void Recorder::flush() {
+  Impl& r = *impl_;
+  if (!r.started || r.closed) return;
+  for (auto& t : r.tables) t.write();
+  check_status(H5Fflush(r.file.get(), H5F_SCOPE_GLOBAL), "cannot flush", r.path);
+  r.steps_since_flush = 0;
+}
+
+void Recorder::close() {
+  Impl& r = *impl_;
+  if (r.closed) return;
+  if (!r.started) start();  // an empty run still leaves a valid file
+  flush();
+  r.closed = true;
+  r.tables.clear();  // closes the datasets before the file
+  r.file.reset();
+}
+
+std::uint64_t Recorder::rows_flushed() const {
+  std::uint64_t n = 0;
+  for (const auto& t : impl_->tables) n = std::max<std::uint64_t>(n, t.rows_on_disk());
+  return n;
+}
+
+}  // namespace fp8sim::analysis
