@@ -10,6 +10,8 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <tuple>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -77,6 +79,44 @@ bool emulable(const Format& f, const RoundSpec& r) {
 
 enum class Kernel { fp32, emulated, reference };
 
+// How the binary32 kernel for narrow accumulators rounds into f (kNarrowOff: it cannot).
+// Its values must sit on binary32's normal grid with two bits to spare (m <= 21, the
+// exponent range inside binary32's), zeros signed as in IEEE.
+int narrow_kind(const Format& f, const RoundSpec& r, bool allow_sr) {
+  const bool grid = f.man_bits >= 1 && f.man_bits <= 21 && f.emin() >= -126 && f.emax() <= 127 &&
+                    f.has_zero && f.is_signed && f.has_negative_zero();
+  if (!grid || r.ftz) return detail::kNarrowOff;
+  if (r.mode == RoundingMode::rne) {
+    const bool fp16 = f.exp_bits == 5 && f.man_bits == 10 && f.bias == 15 &&
+                      f.specials == Specials::ieee && f.subnormals && f.overflow == Overflow::ieee;
+    return fp16 ? detail::kNarrowF16 : detail::kNarrowRne;
+  }
+  if (r.mode == RoundingMode::sr && allow_sr && f.man_bits + r.sr_bits <= 22)
+    return detail::kNarrowSr;
+  return detail::kNarrowOff;
+}
+
+// The binary32 kernel's accumulator and outer kinds for m (kNarrowOff: not this kernel).
+// Products and C must be exact binary32 values. AVX-512 only (embedded rounding).
+std::pair<int, int> narrow_kinds(const MacConfig& m) {
+  const Format& cf = m.c ? *m.c : m.acc;
+  const int prod_sig = (m.a.man_bits + 1) + (m.b.man_bits + 1);
+  const int prod_min = min_exp(m.a) + min_exp(m.b);
+  if (isa_level() < 4 || m.structure != Structure::sequential || m.product || prod_sig > 24 ||
+      prod_min < -149 || m.a.emax() + m.b.emax() + 2 > 127 || !fits_fp32(cf))
+    return {detail::kNarrowOff, detail::kNarrowOff};
+  const int acc = narrow_kind(m.acc, m.acc_round, true);
+  int outer = detail::kNarrowOff;
+  if (m.chunk) {
+    outer = is_plain_ieee_binary32(m.outer) && m.outer_round.mode == RoundingMode::rne &&
+                    !m.outer_round.ftz
+                ? detail::kNarrowF32
+                : narrow_kind(m.outer, m.outer_round, false);
+    if (outer == detail::kNarrowOff) return {detail::kNarrowOff, detail::kNarrowOff};
+  }
+  return {acc, acc == detail::kNarrowOff ? detail::kNarrowOff : outer};
+}
+
 Kernel choose(const MacConfig& m) {
   const int prod_sig = (m.a.man_bits + 1) + (m.b.man_bits + 1);
   const int prod_min = min_exp(m.a) + min_exp(m.b);
@@ -106,7 +146,8 @@ std::string kernel_name(Kernel k, const MacConfig& m) {
     case Kernel::fp32:
       return "fp32-fma";
     case Kernel::emulated:
-      return m.structure == Structure::multiterm ? "multiterm" : "emulated";
+      if (m.structure == Structure::multiterm) return "multiterm";
+      return narrow_kinds(m).first != detail::kNarrowOff ? "emulated-fp32" : "emulated";
     case Kernel::reference:
       break;
   }
@@ -245,6 +286,7 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
   const std::size_t tiles_m = (M + tm - 1) / tm, tiles_n = (N + tn - 1) / tn;
   const std::size_t n_tiles = tiles_m * tiles_n;
   std::vector<std::uint8_t> redo;  // outputs a fast kernel hands back to the reference
+  std::vector<std::uint64_t> redone(static_cast<std::size_t>(threads), 0);  // per thread
 
   if (kernel == Kernel::reference) {
     std::vector<std::uint64_t> Bt(N * K);
@@ -316,12 +358,23 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
     p.M = M;
     p.N = N;
     p.K = K;
+    std::vector<float> Af, Bf, Cf;
+    std::tie(p.narrow, p.narrow_outer) = narrow_kinds(m);
+    if (p.narrow != detail::kNarrowOff) {
+      Af.assign(Ad.begin(), Ad.end());
+      Bf.assign(Bd.begin(), Bd.end());
+      Cf.assign(Cd.begin(), Cd.end());
+      p.Af = Af.data();
+      p.Bf = Bf.data();
+      p.Cf = C0.empty() ? nullptr : Cf.data();
+    }
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
     for (std::size_t t = 0; t < n_tiles; ++t) {
       MacCounts& cnt = counts[static_cast<std::size_t>(omp_get_thread_num())];
       const std::size_t i0 = (t / tiles_n) * tm, j0 = (t % tiles_n) * tn;
       const detail::TileOut to{out.data(), opt.flags ? res.flags.data() : nullptr,
-                               opt.flags ? &cnt : nullptr};
+                               opt.flags ? &cnt : nullptr,
+                               &redone[static_cast<std::size_t>(omp_get_thread_num())]};
       run_emulated_tile(p, Ad.data(), Bd.data(), C0.empty() ? nullptr : Cd.data(), i0,
                         std::min(M, i0 + tm), j0, std::min(N, j0 + tn), to);
     }
@@ -358,6 +411,7 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
     std::vector<std::uint64_t> col(K);
     for (std::size_t o = 0; o < M * N; ++o) {
       if (!redo[o]) continue;
+      ++res.slow_outputs;
       const std::size_t i = o / N, j = o % N;
       for (std::size_t k = 0; k < K; ++k) col[k] = B[k * N + j];
       const std::optional<std::uint64_t> c =
@@ -390,6 +444,7 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
     }
   }
   for (const auto& c : counts) res.counts.merge(c);
+  for (auto r : redone) res.slow_outputs += r;
   if (!opt.flags) res.counts = MacCounts{};
   return res;
 }

@@ -30,6 +30,9 @@ struct GemmResult {
   std::vector<Flags> flags;          ///< M*N flags (empty when options.flags is false)
   MacCounts counts;                  ///< summed over all outputs (when options.flags)
   std::string kernel;                ///< which kernel ran (for benchmarks and tests)
+  /// Outputs the fast kernel handed to a slower exact path (rare values: overflow, results
+  /// below the normal range, ...); a diagnostic for benchmarks and tests.
+  std::uint64_t slow_outputs = 0;
 };
 
 /// C = A·B (+C0). A: M*K codes of m.a, B: K*N codes of m.b, C0: empty or M*N codes of
@@ -39,8 +42,9 @@ struct GemmResult {
                               std::span<const std::uint64_t> C0, const GemmOptions& opt = {});
 
 /// The kernel gemm() would choose for this configuration and these inputs' formats:
-/// "fp32-fma" (native FMA chain), "emulated" (accumulator rounding emulated on binary64
-/// bits), "multiterm", or "reference" (mac_dot per output).
+/// "fp32-fma" (native FMA chain), "emulated-fp32" (narrow accumulator on binary32 with
+/// round-to-odd, AVX-512), "emulated" (accumulator rounding emulated on binary64 bits),
+/// "multiterm", or "reference" (mac_dot per output).
 [[nodiscard]] std::string gemm_kernel_name(const MacConfig& m);
 
 /// 2-D convolution lowered to gemm (im2col): input

@@ -541,16 +541,452 @@ void sequential_fast(const EmuParams& p, const double* A, const double* B, const
     }
 }
 
+struct Totals {
+  std::uint64_t inexact = 0, underflow = 0, overflow = 0, swamped = 0, carry = 0;
+  std::uint64_t redone = 0;
+};
+
+// Outputs (i, j .. j+lanes) of the general emulated path (any structure the kernel takes,
+// every rounding mode, special cases included), 8 lanes at a time.
+void generic_block(const EmuParams& p, const double* A, const double* B, const double* C0,
+                   std::size_t i, std::size_t j, std::size_t lanes, const TileOut& out,
+                   Totals& tot) {
+  const std::size_t K = p.K, N = p.N;
+  Rng rng_acc, rng_outer, rng_prod;
+  const std::size_t o0 = i * N + j;
+  rng_acc.group = rng_outer.group = rng_prod.group = ~std::uint64_t{0};
+  vd c0{};
+  if (C0)
+    for (std::size_t l = 0; l < lanes; ++l) c0[l] = C0[i * N + j + l];
+  Lanes ln;
+  vu swamped{}, carry{};
+  vd outer = c0;  // chunked: outer accumulator
+  vd s = p.chunk ? vd{} : c0;
+  std::uint64_t acc_step = 0, outer_step = 0;
+  vd group[64];
+  int in_group = 0;
+  std::size_t in_chunk = 0;
+  auto flush_group = [&] {
+    if (in_group == 0) return;
+    const std::uint64_t g = acc_step++;
+    vu rnd{};
+    if (p.acc.mode == 6) {
+      rng_acc.fill(p, RandomSite::acc, o0, g);
+      rnd = rng_acc.at(g);
+    }
+    s = multiterm_group(p, s, group, in_group, rnd, ln, swamped, carry);
+    in_group = 0;
+  };
+  auto flush_chunk = [&] {
+    vu rnd{};
+    if (p.outer.mode == 6) {
+      rng_outer.fill(p, RandomSite::outer, o0, outer_step);
+      rnd = rng_outer.at(outer_step);
+    }
+    ++outer_step;
+    outer = add_round(p.outer, s, outer, rnd, ln);
+    s = vd{};
+  };
+  for (std::size_t k = 0; k < K; ++k) {
+    vd b{};
+    for (std::size_t l = 0; l < lanes; ++l) b[l] = B[k * N + j + l];
+    vd prod = splat<vd>(A[i * K + k]) * b;  // exact
+    if (p.has_prod) {
+      vu rnd{};
+      if (p.prod.mode == 6) {
+        rng_prod.fill(p, RandomSite::product, o0, k);
+        rnd = rng_prod.at(k);
+      }
+      vu fi, fu, fo;
+      vd pr = round_to(p.prod, prod, vi{}, rnd, fi, fu, fo);
+      // a zero product stays the exact (signed) zero
+      pr = (prod == 0.0) ? prod : pr;
+      ln.add(fi, fu, fo);
+      prod = pr;
+    }
+    if (p.multiterm) {
+      group[in_group++] = prod;
+      if (in_group == p.terms) flush_group();
+    } else {
+      vu rnd{};
+      if (p.acc.mode == 6) {
+        rng_acc.fill(p, RandomSite::acc, o0, k);
+        rnd = rng_acc.at(k);
+      }
+      if (p.acc_fast) {
+        s = p.flags ? add_round_fast<true>(p.acc, s, prod, rnd, ln)
+                    : add_round_fast<false>(p.acc, s, prod, rnd, ln);
+      } else {
+        s = add_round(p.acc, s, prod, rnd, ln);
+      }
+    }
+    if (p.chunk && ++in_chunk == p.chunk) {
+      if (p.multiterm) flush_group();
+      flush_chunk();
+      in_chunk = 0;
+    }
+  }
+  if (p.multiterm) flush_group();
+  if (p.chunk && in_chunk) flush_chunk();
+  const vd res = p.chunk ? outer : s;
+  for (std::size_t l = 0; l < lanes; ++l) {
+    out.value[o0 + l] = res[l];
+    if (out.flags) out.flags[o0 + l] = static_cast<Flags>(ln.flags[l]);
+    if (out.counts) {
+      tot.inexact += ln.n_inexact[l];
+      tot.underflow += ln.n_underflow[l];
+      tot.overflow += ln.n_overflow[l];
+      tot.swamped += swamped[l];
+      tot.carry += carry[l];
+    }
+  }
+}
+
+#if defined(__AVX512F__)
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which it then reports as
+// "used uninitialized" (a false positive in the system header).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// ------------------------------------------------ binary32 kernel for narrow accumulators --
+//
+// For accumulators of <= 21 significand bits whose every value, product and sum lies on a
+// grid binary32 can hold (gemm.cpp checks this): each step's exact s + a*b is rounded to
+// odd in binary32 (two FMAs with embedded round-down and round-up: equal means exact,
+// otherwise the odd one of the two), which loses nothing for any later rounding to <= 22
+// bits. That value is rounded into the accumulator by vcvtps2ph (fp16), or by integer
+// arithmetic on its bits (rne, sr). 16 outputs per vector, R x NV vectors in flight.
+//
+// Lanes that meet anything the fast arithmetic does not cover (a non-zero value below the
+// accumulator's normal range, a value above its max finite; with flags, an overflow or an
+// inexact tiny result) are recomputed, 16 outputs at a time, by generic_block.
+
+struct NarrowTarget {
+  __m128i sh{};         // discarded bits: 23 - m
+  __m512i keep{};       // ~(2^sh - 1)
+  __m512i half_m1{};    // 2^(sh-1) - 1
+  __m128i rnd_shift{};  // sr: 32 - sh
+  __m512i rnd_keep{};   // sr: ~(2^(sh-r) - 1)
+  std::uint32_t emin_bits = 0, max_bits = 0;
+  explicit NarrowTarget(const RoundTarget& t) {
+    const int s = 23 - t.m;
+    sh = _mm_cvtsi32_si128(s);
+    keep = _mm512_set1_epi32(static_cast<int>(~((1u << s) - 1u)));
+    half_m1 = _mm512_set1_epi32(static_cast<int>((1u << (s - 1)) - 1u));
+    const int r = t.mode == 6 ? t.sr_bits : 0;
+    rnd_shift = _mm_cvtsi32_si128(32 - s);
+    rnd_keep = _mm512_set1_epi32(static_cast<int>(~((1u << (s - r)) - 1u)));
+    emin_bits = static_cast<std::uint32_t>(t.emin + 127) << 23;
+    max_bits = std::bit_cast<std::uint32_t>(static_cast<float>(t.max_finite));
+  }
+};
+
+[[gnu::always_inline]] inline __m512i bits(__m512 x) {
+  return _mm512_castps_si512(x);
+}
+[[gnu::always_inline]] inline __m512i magnitude(__m512 x) {
+  return _mm512_and_si512(bits(x), _mm512_set1_epi32(0x7fffffff));
+}
+
+// s + a*b rounded to odd in binary32 (a*b exact). An exact zero sum is +0 unless both are
+// -0 (the round-up sum), as in every mode but rdn.
+[[gnu::always_inline]] inline __m512 odd_fma(__m512 a, __m512 b, __m512 s) {
+  const __m512 rd = _mm512_fmadd_round_ps(a, b, s, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  const __m512 ru = _mm512_fmadd_round_ps(a, b, s, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+  const __mmask16 ne = _mm512_cmp_ps_mask(rd, ru, _CMP_NEQ_UQ);
+  const __mmask16 odd = _mm512_mask_test_epi32_mask(ne, bits(rd), _mm512_set1_epi32(1));
+  return _mm512_mask_blend_ps(odd, ru, rd);
+}
+[[gnu::always_inline]] inline __m512 odd_add(__m512 x, __m512 y) {
+  const __m512 rd = _mm512_add_round_ps(x, y, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  const __m512 ru = _mm512_add_round_ps(x, y, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+  const __mmask16 ne = _mm512_cmp_ps_mask(rd, ru, _CMP_NEQ_UQ);
+  const __mmask16 odd = _mm512_mask_test_epi32_mask(ne, bits(rd), _mm512_set1_epi32(1));
+  return _mm512_mask_blend_ps(odd, ru, rd);
+}
+
+// x (rounded to odd, on the normal grid of the target or an fp16 value) into the target.
+template <int Kind>
+[[gnu::always_inline]] inline __m512 narrow_round(const NarrowTarget& t, __m512 x, __m512i rnd) {
+  if constexpr (Kind == kNarrowF16) {
+    return _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  } else if constexpr (Kind == kNarrowRne) {
+    const __m512i u = bits(x);
+    const __m512i lsb = _mm512_and_si512(_mm512_srl_epi32(u, t.sh), _mm512_set1_epi32(1));
+    const __m512i up = _mm512_add_epi32(_mm512_add_epi32(u, t.half_m1), lsb);
+    return _mm512_castsi512_ps(_mm512_and_si512(up, t.keep));
+  } else {
+    static_assert(Kind == kNarrowSr);
+    // the r random bits under the top r discarded bits: a carry out of the discarded field
+    // happens exactly when t + R >= 2^r
+    const __m512i add = _mm512_and_si512(_mm512_srl_epi32(rnd, t.rnd_shift), t.rnd_keep);
+    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_add_epi32(bits(x), add), t.keep));
+  }
+}
+
+// Philox4x32-10 for 16 streams (lane l: stream[l]) and the counters of one 64-step group:
+// buf[step & 63][l] = random_word({seed, stream[l]}, step), as rounding/random_bits.hpp defines.
+[[gnu::always_inline]] inline void mulhilo(__m512i x, __m512i m, __m512i& hi, __m512i& lo) {
+  const __m512i ev = _mm512_mul_epu32(x, m);
+  const __m512i od = _mm512_mul_epu32(_mm512_srli_epi64(x, 32), m);
+  hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(ev, 32), od);
+  lo = _mm512_mask_blend_epi32(0xAAAA, ev, _mm512_slli_epi64(od, 32));
+}
+
+void philox16(std::uint64_t seed, __m512i s_lo, __m512i s_hi, std::uint64_t group,
+              std::uint32_t (*buf)[16]) {
+  const __m512i m0 = _mm512_set1_epi32(static_cast<int>(0xD2511F53u));
+  const __m512i m1 = _mm512_set1_epi32(static_cast<int>(0xCD9E8D57u));
+  for (std::uint64_t j = 0; j < 16; ++j) {
+    const std::uint64_t ctr = (group << 4) | j;
+    __m512i x0 = _mm512_set1_epi32(static_cast<int>(static_cast<std::uint32_t>(ctr)));
+    __m512i x1 = _mm512_set1_epi32(static_cast<int>(static_cast<std::uint32_t>(ctr >> 32)));
+    __m512i x2 = s_lo, x3 = s_hi;
+    auto a = static_cast<std::uint32_t>(seed), b = static_cast<std::uint32_t>(seed >> 32);
+    for (int round = 0; round < 10; ++round) {
+      __m512i hi0, lo0, hi1, lo1;
+      mulhilo(x0, m0, hi0, lo0);
+      mulhilo(x2, m1, hi1, lo1);
+      x0 = _mm512_ternarylogic_epi32(hi1, x1, _mm512_set1_epi32(static_cast<int>(a)), 0x96);
+      x2 = _mm512_ternarylogic_epi32(hi0, x3, _mm512_set1_epi32(static_cast<int>(b)), 0x96);
+      x1 = lo1;
+      x3 = lo0;
+      a += 0x9E3779B9u;
+      b += 0xBB67AE85u;
+    }
+    _mm512_store_si512(buf[j], x0);
+    _mm512_store_si512(buf[16 + j], x1);
+    _mm512_store_si512(buf[32 + j], x2);
+    _mm512_store_si512(buf[48 + j], x3);
+  }
+}
+
+struct NarrowChain {
+  __m512 s, o;     // accumulator; outer accumulator (chunked)
+  __m512i cnt;     // inexact steps
+  __m512i mn, mx;  // smallest (|x| - 1) and largest |x| met (unsigned bits)
+  __mmask16 redo;  // lanes to recompute
+};
+
+// R rows x NV vectors of 16 outputs at (i, j): the whole reduction.
+template <int Acc, int Outer, bool kFlags, int R, int NV>
+void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget& tout,
+                  std::size_t i, std::size_t j, const double* A, const double* B, const double* C0,
+                  const TileOut& out, Totals& tot) {
+  const std::size_t K = p.K, N = p.N;
+  const float* Af = p.Af;
+  const float* Bf = p.Bf;
+  NarrowChain ch[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) {
+      NarrowChain& c = ch[r][v];
+      const __m512 c0 =
+          p.Cf ? _mm512_loadu_ps(p.Cf + (i + r) * N + j + 16 * v) : _mm512_setzero_ps();
+      c.s = Outer ? _mm512_setzero_ps() : c0;
+      c.o = c0;
+      c.cnt = _mm512_setzero_si512();
+      c.mn = _mm512_set1_epi32(-1);
+      c.mx = _mm512_setzero_si512();
+      c.redo = 0;
+    }
+  constexpr bool kSr = Acc == kNarrowSr;
+  alignas(64) static thread_local std::uint32_t rbuf[kSr ? R * NV : 1][64][16];
+  const __m512i one = _mm512_set1_epi32(1);
+  std::size_t in_chunk = 0;
+  auto outer_step = [&] {
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < NV; ++v) {
+        NarrowChain& c = ch[r][v];
+        if constexpr (Outer == 0) {
+          return;
+        } else if constexpr (Outer == kNarrowF32) {
+          if constexpr (kFlags) {
+            const __m512 rd =
+                _mm512_add_round_ps(c.o, c.s, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+            const __m512 ru =
+                _mm512_add_round_ps(c.o, c.s, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+            c.cnt =
+                _mm512_mask_add_epi32(c.cnt, _mm512_cmp_ps_mask(rd, ru, _CMP_NEQ_UQ), c.cnt, one);
+          }
+          c.o = _mm512_add_ps(c.o, c.s);
+        } else {
+          const __m512 x = odd_add(c.s, c.o);
+          const __m512 y = narrow_round<Outer>(tout, x, __m512i{});
+          const __mmask16 inex = _mm512_cmp_ps_mask(y, x, _CMP_NEQ_UQ);
+          if constexpr (kFlags) c.cnt = _mm512_mask_add_epi32(c.cnt, inex, c.cnt, one);
+          const __m512i mag = magnitude(x);
+          if constexpr (Outer == kNarrowF16) {
+            if constexpr (kFlags)
+              c.redo |= _mm512_mask_cmplt_epu32_mask(
+                  inex, mag, _mm512_set1_epi32(static_cast<int>(tout.emin_bits)));
+          } else {
+            c.redo |=
+                _mm512_cmplt_epu32_mask(_mm512_sub_epi32(mag, one),
+                                        _mm512_set1_epi32(static_cast<int>(tout.emin_bits - 1)));
+            c.redo |=
+                _mm512_cmpgt_epu32_mask(mag, _mm512_set1_epi32(static_cast<int>(tout.max_bits)));
+          }
+          c.o = y;
+        }
+        c.s = _mm512_setzero_ps();
+      }
+  };
+  for (std::size_t k = 0; k < K; ++k) {
+    if constexpr (kSr) {
+      if ((k & 63) == 0)
+        for (int r = 0; r < R; ++r)
+          for (int v = 0; v < NV; ++v) {
+            alignas(64) std::uint64_t st[16];
+            for (int l = 0; l < 16; ++l)
+              st[l] = (static_cast<std::uint64_t>(RandomSite::acc) << 56) |
+                      (p.output_offset + (i + static_cast<std::size_t>(r)) * N + j +
+                       16 * static_cast<std::size_t>(v) + static_cast<std::size_t>(l));
+            const __m512i lo0 = _mm512_load_si512(st), lo1 = _mm512_load_si512(st + 8);
+            const __m512i idx_lo =
+                _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+            const __m512i idx_hi =
+                _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+            philox16(p.seed, _mm512_permutex2var_epi32(lo0, idx_lo, lo1),
+                     _mm512_permutex2var_epi32(lo0, idx_hi, lo1), k >> 6, rbuf[r * NV + v]);
+          }
+    }
+    __m512 b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(Bf + k * N + j + 16 * v);
+    for (int r = 0; r < R; ++r) {
+      const __m512 a = _mm512_set1_ps(Af[(i + r) * K + k]);
+      for (int v = 0; v < NV; ++v) {
+        NarrowChain& c = ch[r][v];
+        const __m512 x = odd_fma(a, b[v], c.s);
+        __m512i rnd{};
+        if constexpr (kSr) rnd = _mm512_load_si512(rbuf[r * NV + v][k & 63]);
+        const __m512 y = narrow_round<Acc>(ta, x, rnd);
+        if constexpr (Acc == kNarrowF16) {
+          if constexpr (kFlags) {
+            const __mmask16 inex = _mm512_cmp_ps_mask(y, x, _CMP_NEQ_UQ);
+            c.cnt = _mm512_mask_add_epi32(c.cnt, inex, c.cnt, one);
+            c.mn = _mm512_mask_min_epu32(c.mn, inex, c.mn, magnitude(x));
+          }
+        } else {
+          const __m512i mag = magnitude(x);
+          c.mn = _mm512_min_epu32(c.mn, _mm512_sub_epi32(mag, one));
+          c.mx = _mm512_max_epu32(c.mx, mag);
+          if constexpr (kFlags)
+            c.cnt = _mm512_mask_add_epi32(c.cnt, _mm512_cmp_ps_mask(y, x, _CMP_NEQ_UQ), c.cnt, one);
+        }
+        c.s = y;
+      }
+    }
+    if constexpr (Outer != 0) {
+      if (++in_chunk == p.chunk) {
+        outer_step();
+        in_chunk = 0;
+      }
+    }
+  }
+  if constexpr (Outer != 0) {
+    if (in_chunk) outer_step();
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) {
+      NarrowChain& c = ch[r][v];
+      const __m512 res = Outer ? c.o : c.s;
+      __mmask16 redo = c.redo;
+      if constexpr (Acc == kNarrowF16) {
+        if constexpr (kFlags)
+          redo |= _mm512_cmplt_epu32_mask(c.mn, _mm512_set1_epi32(static_cast<int>(ta.emin_bits)));
+      } else {
+        redo |=
+            _mm512_cmplt_epu32_mask(c.mn, _mm512_set1_epi32(static_cast<int>(ta.emin_bits - 1)));
+        redo |= _mm512_cmpgt_epu32_mask(c.mx, _mm512_set1_epi32(static_cast<int>(ta.max_bits)));
+      }
+      // an overflow (Inf) needs the exact flags and counts of the general path
+      if constexpr (kFlags)
+        redo |= _mm512_cmpeq_epu32_mask(magnitude(res), _mm512_set1_epi32(0x7f800000));
+      const std::size_t ii = i + static_cast<std::size_t>(r),
+                        jj = j + 16 * static_cast<std::size_t>(v);
+      if (redo) {
+        tot.redone += 16;
+        generic_block(p, A, B, C0, ii, jj, 8, out, tot);
+        generic_block(p, A, B, C0, ii, jj + 8, 8, out, tot);
+        continue;
+      }
+      alignas(64) float val[16];
+      alignas(64) std::uint32_t cnt[16];
+      _mm512_store_ps(val, res);
+      _mm512_store_si512(cnt, c.cnt);
+      for (int l = 0; l < 16; ++l) {
+        const std::size_t o = ii * N + jj + static_cast<std::size_t>(l);
+        out.value[o] = val[l];
+        if constexpr (kFlags) {
+          if (out.flags) out.flags[o] = cnt[l] ? Flags{kInexact} : Flags{0};
+          tot.inexact += cnt[l];
+        }
+      }
+    }
+}
+
+template <int Acc, int Outer>
+void narrow_rows(const EmuParams& p, const double* A, const double* B, const double* C0,
+                 std::size_t i0, std::size_t in, std::size_t j0, std::size_t jn, const TileOut& out,
+                 Totals& tot) {
+  constexpr int R = Acc == kNarrowSr ? 2 : 4, NV = 2;
+  const NarrowTarget ta(p.acc), tout(p.outer);
+  for (std::size_t j = j0; j < jn; j += 16 * NV)
+    for (std::size_t i = i0; i < in; i += R) {
+      if (p.flags) {
+        narrow_block<Acc, Outer, true, R, NV>(p, ta, tout, i, j, A, B, C0, out, tot);
+      } else {
+        narrow_block<Acc, Outer, false, R, NV>(p, ta, tout, i, j, A, B, C0, out, tot);
+      }
+    }
+}
+
+// The part of the tile the binary32 kernel covers: [i0, in) x [j0, jn).
+void narrow_tile(const EmuParams& p, const double* A, const double* B, const double* C0,
+                 std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, const TileOut& out,
+                 Totals& tot, std::size_t& in, std::size_t& jn) {
+  const std::size_t R = p.narrow == kNarrowSr ? 2 : 4, W = 32;
+  in = i0 + (i1 - i0) / R * R;
+  jn = j0 + (j1 - j0) / W * W;
+  if (in == i0 || jn == j0) {
+    in = i0;
+    jn = j0;
+    return;
+  }
+  auto by_outer = [&]<int Acc>() {
+    switch (p.chunk ? p.narrow_outer : 0) {
+      case 0:
+        return narrow_rows<Acc, 0>(p, A, B, C0, i0, in, j0, jn, out, tot);
+      case kNarrowF16:
+        return narrow_rows<Acc, kNarrowF16>(p, A, B, C0, i0, in, j0, jn, out, tot);
+      case kNarrowRne:
+        return narrow_rows<Acc, kNarrowRne>(p, A, B, C0, i0, in, j0, jn, out, tot);
+      default:
+        return narrow_rows<Acc, kNarrowF32>(p, A, B, C0, i0, in, j0, jn, out, tot);
+    }
+  };
+  switch (p.narrow) {
+    case kNarrowF16:
+      return by_outer.template operator()<kNarrowF16>();
+    case kNarrowRne:
+      return by_outer.template operator()<kNarrowRne>();
+    default:
+      return by_outer.template operator()<kNarrowSr>();
+  }
+}
+#endif  // __AVX512F__
 }  // namespace
 
 void emulated_tile(const EmuParams& p, const double* A, const double* B, const double* C0,
                    std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1,
                    const TileOut& out) {
-  const std::size_t K = p.K, N = p.N;
-  Rng rng_acc, rng_outer, rng_prod;
-  std::uint64_t inex_total = 0, unf_total = 0, ovf_total = 0, swamp_total = 0, carry_total = 0;
+  Totals tot;
+  std::size_t jn = j0, in = i0;  // [i0, in) x [j0, jn) done by the binary32 kernel
+#if defined(__AVX512F__)
+  if (p.narrow != 0) narrow_tile(p, A, B, C0, i0, i1, j0, j1, out, tot, in, jn);
+#endif
   for (std::size_t i = i0; i < i1; ++i) {
-    std::size_t jf = j0;
+    const std::size_t ja = i < in ? jn : j0;  // rows the binary32 kernel covered start at jn
+    std::size_t jf = ja;
     if (p.acc_fast && !p.has_prod && !p.chunk && !p.multiterm) {
       constexpr std::size_t kW = 4 * L8;
       for (; jf + kW <= j1; jf += kW) {
@@ -561,104 +997,17 @@ void emulated_tile(const EmuParams& p, const double* A, const double* B, const d
         }
       }
     }
-    for (std::size_t j = jf; j < j1; j += L8) {
-      const std::size_t lanes = std::min<std::size_t>(L8, j1 - j);
-      const std::size_t o0 = i * N + j;
-      rng_acc.group = rng_outer.group = rng_prod.group = ~std::uint64_t{0};
-      vd c0{};
-      if (C0)
-        for (std::size_t l = 0; l < lanes; ++l) c0[l] = C0[i * N + j + l];
-      Lanes ln;
-      vu swamped{}, carry{};
-      vd outer = c0;  // chunked: outer accumulator
-      vd s = p.chunk ? vd{} : c0;
-      std::uint64_t acc_step = 0, outer_step = 0;
-      vd group[64];
-      int in_group = 0;
-      std::size_t in_chunk = 0;
-      auto flush_group = [&] {
-        if (in_group == 0) return;
-        const std::uint64_t g = acc_step++;
-        vu rnd{};
-        if (p.acc.mode == 6) {
-          rng_acc.fill(p, RandomSite::acc, o0, g);
-          rnd = rng_acc.at(g);
-        }
-        s = multiterm_group(p, s, group, in_group, rnd, ln, swamped, carry);
-        in_group = 0;
-      };
-      auto flush_chunk = [&] {
-        vu rnd{};
-        if (p.outer.mode == 6) {
-          rng_outer.fill(p, RandomSite::outer, o0, outer_step);
-          rnd = rng_outer.at(outer_step);
-        }
-        ++outer_step;
-        outer = add_round(p.outer, s, outer, rnd, ln);
-        s = vd{};
-      };
-      for (std::size_t k = 0; k < K; ++k) {
-        vd b{};
-        for (std::size_t l = 0; l < lanes; ++l) b[l] = B[k * N + j + l];
-        vd prod = splat<vd>(A[i * K + k]) * b;  // exact
-        if (p.has_prod) {
-          vu rnd{};
-          if (p.prod.mode == 6) {
-            rng_prod.fill(p, RandomSite::product, o0, k);
-            rnd = rng_prod.at(k);
-          }
-          vu fi, fu, fo;
-          vd pr = round_to(p.prod, prod, vi{}, rnd, fi, fu, fo);
-          // a zero product stays the exact (signed) zero
-          pr = (prod == 0.0) ? prod : pr;
-          ln.add(fi, fu, fo);
-          prod = pr;
-        }
-        if (p.multiterm) {
-          group[in_group++] = prod;
-          if (in_group == p.terms) flush_group();
-        } else {
-          vu rnd{};
-          if (p.acc.mode == 6) {
-            rng_acc.fill(p, RandomSite::acc, o0, k);
-            rnd = rng_acc.at(k);
-          }
-          if (p.acc_fast) {
-            s = p.flags ? add_round_fast<true>(p.acc, s, prod, rnd, ln)
-                        : add_round_fast<false>(p.acc, s, prod, rnd, ln);
-          } else {
-            s = add_round(p.acc, s, prod, rnd, ln);
-          }
-        }
-        if (p.chunk && ++in_chunk == p.chunk) {
-          if (p.multiterm) flush_group();
-          flush_chunk();
-          in_chunk = 0;
-        }
-      }
-      if (p.multiterm) flush_group();
-      if (p.chunk && in_chunk) flush_chunk();
-      const vd res = p.chunk ? outer : s;
-      for (std::size_t l = 0; l < lanes; ++l) {
-        out.value[o0 + l] = res[l];
-        if (out.flags) out.flags[o0 + l] = static_cast<Flags>(ln.flags[l]);
-        if (out.counts) {
-          inex_total += ln.n_inexact[l];
-          unf_total += ln.n_underflow[l];
-          ovf_total += ln.n_overflow[l];
-          swamp_total += swamped[l];
-          carry_total += carry[l];
-        }
-      }
-    }
+    for (std::size_t j = jf; j < j1; j += L8)
+      generic_block(p, A, B, C0, i, j, std::min<std::size_t>(L8, j1 - j), out, tot);
   }
   if (out.counts) {
-    out.counts->inexact += inex_total;
-    out.counts->underflow += unf_total;
-    out.counts->overflow += ovf_total;
-    out.counts->swamped += swamp_total;
-    out.counts->carry_overflow += carry_total;
+    out.counts->inexact += tot.inexact;
+    out.counts->underflow += tot.underflow;
+    out.counts->overflow += tot.overflow;
+    out.counts->swamped += tot.swamped;
+    out.counts->carry_overflow += tot.carry;
   }
+  if (out.redone) *out.redone += tot.redone;
 }
 
 }  // namespace fp8sim::detail::FP8SIM_ISA

@@ -25,6 +25,16 @@ struct RoundTarget {
   bool ovf_nan[2] = {false, false};
 };
 
+/// The binary32 kernel for narrow accumulators (AVX-512 builds; gemm.cpp decides when it
+/// is exact): how the accumulator (and the chunked outer accumulator) is rounded.
+enum NarrowKind : int {
+  kNarrowOff = 0,
+  kNarrowF16 = 1,  ///< IEEE fp16, rne: vcvtps2ph
+  kNarrowRne = 2,  ///< <= 21 fraction bits, rne: integer rounding of binary32 bits
+  kNarrowSr = 3,   ///< ... stochastic with r bits, m + r <= 22 (accumulator only)
+  kNarrowF32 = 4,  ///< binary32 rne: the FPU (outer accumulator only)
+};
+
 struct EmuParams {
   RoundTarget acc, outer, prod;
   bool has_prod = false;
@@ -35,6 +45,8 @@ struct EmuParams {
   bool flags = true;
   std::uint64_t seed = 0, output_offset = 0;
   std::size_t M = 0, N = 0, K = 0;
+  int narrow = kNarrowOff, narrow_outer = kNarrowOff;
+  const float *Af = nullptr, *Bf = nullptr, *Cf = nullptr;  // the inputs as binary32 (narrow)
 };
 
 /// Per-output results of a tile: value (binary64, exactly the accumulator/outer value),
@@ -43,6 +55,7 @@ struct TileOut {
   double* value;  // M*N
   Flags* flags;   // M*N or null
   MacCounts* counts;
+  std::uint64_t* redone = nullptr;  // += outputs recomputed by the general path
 };
 
 #define FP8SIM_DECLARE_GEMM_KERNELS(ISA)                                                        \

@@ -42,6 +42,15 @@ std::vector<std::uint64_t> random_codes(const Format& f, std::size_t n, std::uin
   return v;
 }
 
+// Codes of standard normal values (typical activations and weights).
+std::vector<std::uint64_t> normal_codes(const Format& f, std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 g(seed);
+  std::normal_distribution<double> d(0.0, 1.0);
+  std::vector<std::uint64_t> v(n);
+  for (auto& c : v) c = from_double(d(g), f, RoundSpec{}).code;
+  return v;
+}
+
 void check_same(const GemmResult& fast, const GemmResult& ref, const MacConfig& m) {
   REQUIRE(fast.codes.size() == ref.codes.size());
   std::size_t bad = 0;
@@ -98,6 +107,11 @@ const char* kConfigs[] = {
     "mellempudi2019",
     "ab=e5m2,acc=fp16,round=rne,ftz_in=1",
 };
+
+// The binary32 narrow-accumulator kernel needs AVX-512 (embedded rounding).
+bool avx512() {
+  return __builtin_cpu_supports("x86-64-v4");
+}
 
 }  // namespace
 
@@ -183,9 +197,14 @@ TEST_CASE("gemm.fp32_overflow_outputs_match_the_reference") {
 }
 
 TEST_CASE("gemm.kernel_choice") {
+  const std::string narrow = avx512() ? "emulated-fp32" : "emulated";
   CHECK(gemm_kernel_name(parse_mac("fp32-fma")) == "fp32-fma");
-  CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=fp16")) == "emulated");
-  CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=bf16,round=sr:8")) == "emulated");
+  CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=fp16")) == narrow);
+  CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=bf16,round=sr:8")) == narrow);
+  CHECK(gemm_kernel_name(parse_mac("wang2018")) == narrow);
+  CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=fp16,round=rtz")) == "emulated");
+  CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=bf16,round=sr:16")) == "emulated");  // m+r > 22
+  CHECK(gemm_kernel_name(parse_mac("ab=bf16,acc=bf16,round=rne")) == "emulated");    // products
   CHECK(gemm_kernel_name(parse_mac("tensorcore-v100")) == "multiterm");
   CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=fp32,struct=pairwise")) == "reference");
 }
@@ -272,4 +291,91 @@ TEST_CASE("gemm.conv2d_equals_direct_dot_products") {
           ++checked;
         }
   CHECK(checked == r.codes.size());
+}
+
+TEST_CASE("gemm.binary32_narrow_kernel_equals_reference_model") {
+  // Every accumulator class of the binary32 kernel (fp16 by conversion, rne and sr on bits,
+  // chunked with a binary32 / fp16 / narrow outer sum), flags on and off, typical inputs
+  // (the kernel's own lanes) and wide ones (many lanes handed to the general path); K
+  // crosses several 64-step random-bit groups; M and N leave ragged edges.
+  const char* specs[] = {
+      "ab=e5m2,acc=fp16,round=rne",
+      "ab=e4m3fn,acc=fp16,round=rne,tininess=before",
+      "ab=e5m2,acc=bf16,round=rne",
+      "ab=e5m2,acc=e5m7,round=rne",
+      "ab=e5m2,acc=e5m7-sat,round=rne",
+      "ab=e5m2,acc=e6m9b20,round=rne",
+      "ab=e5m2,acc=bf16,round=sr:8",
+      "ab=e5m2,acc=fp16,round=sr:8",
+      "ab=e4m3fn,acc=bf16,round=sr:15",
+      "ab=e5m2,acc=fp16,round=sr:1,c=fp32",
+      "wang2018",
+      "ab=e5m2,acc=fp16,round=rne,struct=chunked:16:fp32:rne",
+      "ab=e5m2,acc=bf16,round=sr:4,struct=chunked:50:fp32:rne",
+      "ab=e5m2,acc=fp16,round=rne,struct=chunked:32:e6m12:rne",
+  };
+  const std::size_t M = 9, N = 70, K = 150;
+  for (const char* spec_c : specs) {
+    const std::string spec = spec_c;
+    const MacConfig m = parse_mac(spec);
+    if (avx512()) CHECK_MESSAGE(gemm_kernel_name(m) == "emulated-fp32", spec);
+    for (double sigma : {1.0, 4.0}) {
+      CAPTURE(spec);
+      CAPTURE(sigma);
+      const auto A = random_codes(m.a, M * K, 31, sigma);
+      const auto B = random_codes(m.b, K * N, 32, sigma);
+      const Format& cf = m.c ? *m.c : m.acc;
+      const auto C = random_codes(cf, M * N, 33, sigma);
+      GemmOptions ref;
+      ref.allow_fast = false;
+      ref.seed = 77;
+      GemmOptions fast;
+      fast.seed = 77;
+      fast.threads = 2;
+      const GemmResult rf = gemm(m, M, N, K, A, B, C, ref);
+      const GemmResult ff = gemm(m, M, N, K, A, B, C, fast);
+      check_same(ff, rf, m);
+      fast.flags = false;
+      const GemmResult fn = gemm(m, M, N, K, A, B, C, fast);
+      CHECK(fn.codes == rf.codes);
+    }
+    // typical data (normal values): the kernel's own lanes do nearly all of the work
+    const auto A = normal_codes(m.a, M * K, 34), B = normal_codes(m.b, K * N, 35);
+    GemmOptions ref;
+    ref.allow_fast = false;
+    const GemmResult rf = gemm(m, M, N, K, A, B, {}, ref);
+    const GemmResult ff = gemm(m, M, N, K, A, B, {}, {});
+    check_same(ff, rf, m);
+    if (avx512()) CHECK(ff.slow_outputs <= M * N / 8);
+  }
+}
+
+TEST_CASE("gemm.binary32_narrow_kernel_overflow_underflow_and_recovery") {
+  // fp16 accumulators pushed past 65504 and back, and through the subnormal range; every
+  // output still equals the reference, flags and counts included.
+  for (const char* spec : {"ab=e5m2,acc=fp16,round=rne", "ab=e5m2,acc=e5m7,round=rne",
+                           "ab=e5m2,acc=fp16,round=sr:8", "wang2018"}) {
+    CAPTURE(std::string(spec));
+    const MacConfig m = parse_mac(spec);
+    const std::size_t M = 8, N = 32, K = 40;
+    std::vector<std::uint64_t> A(M * K), B(K * N);
+    for (std::size_t i = 0; i < M; ++i)
+      for (std::size_t k = 0; k < K; ++k) {
+        // rows 0-3: large values (overflow, then cancel back); rows 4-7: tiny values
+        const double big = (k % 4 == 3) ? -240.0 : 224.0;
+        const double tiny = (k % 3 == 0) ? -0x1p-14 : 0x1.8p-15;
+        A[i * K + k] = from_double(i < 4 ? big : tiny, m.a, {}).code;
+      }
+    for (std::size_t x = 0; x < B.size(); ++x)
+      B[x] = from_double((x % 5 == 0) ? 0x1p-3 : 160.0 + double(x % 7) * 16.0, m.b, {}).code;
+    GemmOptions ref;
+    ref.allow_fast = false;
+    ref.seed = 3;
+    GemmOptions fast;
+    fast.seed = 3;
+    const GemmResult rf = gemm(m, M, N, K, A, B, {}, ref);
+    check_same(gemm(m, M, N, K, A, B, {}, fast), rf, m);
+    fast.flags = false;
+    CHECK(gemm(m, M, N, K, A, B, {}, fast).codes == rf.codes);
+  }
 }
