@@ -1,6 +1,9 @@
-// sim/cli/cmd_gemm.cpp — `fp8sim gemm`: a random (or .npy) GEMM through a MAC unit, its
-// error against an fp64 reference, and its throughput.
+// sim/cli/cmd_gemm.cpp — `fp8sim gemm`: random (or .npy / HDF5) GEMMs through a MAC unit,
+// their error against an fp64 reference and throughput; with --steps and --record, the
+// statistics of every step in HDF5; with --dump, selected tensors.
 #include <omp.h>
+
+#include <csignal>
 
 #include <chrono>
 #include <cmath>
@@ -11,111 +14,19 @@
 #include <string>
 #include <vector>
 
-#include <H5Cpp.h>
 #include <fmt/format.h>
 
+#include "analysis/analysis.hpp"
 #include "rounding/rounding.hpp"
 #include "sim/cli/commands.hpp"
+#include "sim/cli/record_options.hpp"
+#include "sim/cli/run_config.hpp"
 #include "sim/gemm.hpp"
 #include "sim/golden/golden_mac.hpp"
 
 namespace fp8sim::cli {
 
 namespace {
-
-// Minimal reader of NumPy .npy files: 2-D, little-endian float32/float64, C order.
-std::vector<double> read_npy(const std::string& path, std::size_t& rows, std::size_t& cols) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError(fmt::format("cannot open '{}'", path));
-  char magic[6];
-  in.read(magic, 6);
-  if (!in || std::memcmp(magic, "\x93NUMPY", 6) != 0)
-    throw UsageError(fmt::format("'{}' is not a .npy file", path));
-  unsigned char ver[2];
-  in.read(reinterpret_cast<char*>(ver), 2);
-  std::uint32_t hlen = 0;
-  if (ver[0] == 1) {
-    unsigned char l[2];
-    in.read(reinterpret_cast<char*>(l), 2);
-    hlen = static_cast<std::uint32_t>(l[0] | (l[1] << 8));
-  } else {
-    unsigned char l[4];
-    in.read(reinterpret_cast<char*>(l), 4);
-    hlen = static_cast<std::uint32_t>(l[0] | (l[1] << 8) | (l[2] << 16) | (l[3] << 24));
-  }
-  std::string header(hlen, ' ');
-  in.read(header.data(), hlen);
-  const bool f4 = header.find("'<f4'") != std::string::npos;
-  const bool f8 = header.find("'<f8'") != std::string::npos;
-  if (!f4 && !f8)
-    throw UsageError(
-        fmt::format("'{}': only little-endian float32/float64 .npy arrays are "
-                    "supported (header: {})",
-                    path, header));
-  if (header.find("'fortran_order': True") != std::string::npos)
-    throw UsageError(fmt::format("'{}': Fortran-order arrays are not supported", path));
-  const auto lp = header.find('('), rp = header.find(')');
-  std::vector<std::size_t> dims;
-  std::string shape = header.substr(lp + 1, rp - lp - 1);
-  for (std::size_t p = 0; p < shape.size();) {
-    while (p < shape.size() && (shape[p] == ' ' || shape[p] == ',')) ++p;
-    if (p >= shape.size()) break;
-    std::size_t used = 0;
-    dims.push_back(std::stoull(shape.substr(p), &used));
-    p += used;
-  }
-  if (dims.size() != 2)
-    throw UsageError(
-        fmt::format("'{}': expected a 2-D array, got {} dimensions", path, dims.size()));
-  rows = dims[0];
-  cols = dims[1];
-  std::vector<double> v(rows * cols);
-  for (auto& x : v) {
-    if (f4) {
-      float f;
-      in.read(reinterpret_cast<char*>(&f), 4);
-      x = f;
-    } else {
-      in.read(reinterpret_cast<char*>(&x), 8);
-    }
-  }
-  if (!in) throw UsageError(fmt::format("'{}': file is shorter than its header says", path));
-  return v;
-}
-
-// A 2-D dataset of an HDF5 file, "file.h5:/path/to/dataset", read as doubles (HDF5
-// converts any numeric type).
-std::vector<double> read_h5(const std::string& spec, std::size_t& rows, std::size_t& cols) {
-  const auto colon = spec.rfind(':');
-  const std::string file = spec.substr(0, colon), dset = spec.substr(colon + 1);
-  if (colon == std::string::npos || dset.empty())
-    throw UsageError(fmt::format("'{}': name an HDF5 dataset as FILE.h5:/path/to/dataset", spec));
-  try {
-    H5::Exception::dontPrint();
-    H5::H5File f(file, H5F_ACC_RDONLY);
-    H5::DataSet ds = f.openDataSet(dset);
-    H5::DataSpace sp = ds.getSpace();
-    if (sp.getSimpleExtentNdims() != 2)
-      throw UsageError(fmt::format("'{}': expected a 2-D dataset, got {} dimensions", spec,
-                                   sp.getSimpleExtentNdims()));
-    hsize_t dims[2];
-    sp.getSimpleExtentDims(dims);
-    rows = dims[0];
-    cols = dims[1];
-    std::vector<double> v(rows * cols);
-    ds.read(v.data(), H5::PredType::NATIVE_DOUBLE);
-    return v;
-  } catch (const H5::Exception& e) {
-    throw UsageError(
-        fmt::format("cannot read HDF5 dataset '{}' from '{}': {}", dset, file, e.getDetailMsg()));
-  }
-}
-
-std::vector<double> read_matrix(const std::string& spec, std::size_t& rows, std::size_t& cols) {
-  const auto h5 = spec.find(".h5:"), hdf5 = spec.find(".hdf5:");
-  if (h5 != std::string::npos || hdf5 != std::string::npos) return read_h5(spec, rows, cols);
-  return read_npy(spec, rows, cols);
-}
 
 std::vector<double> random_values(std::size_t n, const std::string& dist, std::uint64_t seed) {
   std::mt19937_64 g(seed);
@@ -141,23 +52,41 @@ std::vector<double> random_values(std::size_t n, const std::string& dist, std::u
   return v;
 }
 
-std::vector<std::uint64_t> quantize_rne(const Format& f, const std::vector<double>& v) {
+// Rounds the inputs rne into the operand format; with `stats`, also what that did.
+std::vector<std::uint64_t> quantize_rne(const Format& f, const std::vector<double>& v, int threads,
+                                        analysis::TensorStats* stats) {
   std::vector<std::uint64_t> c(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) c[i] = from_double(v[i], f, RoundSpec{}).code;
+  QuantizeOptions qo;
+  qo.threads = threads;
+  qo.error_stats = stats != nullptr;
+  std::vector<double> out(stats ? v.size() : 0);
+  const QuantizeCounters counters = quantize<double, std::uint64_t>(f, v, qo, c, out);
+  if (stats)
+    *stats = analysis::tensor_stats(
+        counters, analysis::extra_counts<double>(f, v, std::span<const double>(out), threads));
   return c;
+}
+
+volatile std::sig_atomic_t g_stop = 0;  // SIGINT/SIGTERM: finish the step, flush, exit
+extern "C" void request_stop(int) {
+  g_stop = 1;
 }
 
 }  // namespace
 
 void add_gemm_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
-      "gemm", "C = A*B through a MAC unit: error against an fp64 reference, throughput");
+      "gemm",
+      "C = A*B through a MAC unit: error against an fp64 reference, throughput; with --steps "
+      "and --record, per-step statistics to HDF5");
   struct Opts {
     std::size_t m = 256, n = 256, k = 256;
     std::string mac = "fp32-fma", dist = "normal", a_file, b_file;
-    std::uint64_t seed = 1;
+    std::uint64_t seed = 1, steps = 1;
     int threads = 0;
-    bool check_golden = false, json = false, no_flags = false;
+    double loss_scale = 1.0;
+    bool check_golden = false, json = false, no_flags = false, quiet = false;
+    RecordOptions rec;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--m", o->m, "Rows of A and C")
@@ -179,108 +108,250 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
                   "A from a 2-D .npy file (float32/float64) or an HDF5 dataset FILE.h5:/path "
                   "(values rounded rne into the input format)");
   cmd->add_option("--b-file", o->b_file, "B, likewise");
+  cmd->add_option("--steps", o->steps,
+                  "Run N GEMMs, each on fresh random inputs (the input seed advances per step; "
+                  "file inputs stay, the rounding seed advances)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40))
+      ->capture_default_str();
+  cmd->add_option("--loss-scale", o->loss_scale,
+                  "Loss scale for the gradient statistics of C (recorded as /gradients/C)")
+      ->capture_default_str();
+  add_record_options(*cmd, o->rec, true);
   cmd->add_flag("--check-golden", o->check_golden,
                 "Check every output (at most 4096, sampled evenly) against the golden model");
   cmd->add_flag("--no-flags", o->no_flags, "Skip per-output flags (fastest)");
+  cmd->add_flag("-q,--quiet", o->quiet, "No progress lines on stderr");
   cmd->add_flag("--json", o->json, "Print one JSON object");
+  cmd->footer(
+      "Output: error of C against an fp64 reference (exact products, compensated sum) and the\n"
+      "MAC unit's rounding steps; with --steps N, of the last step.\n"
+      "Recording (--record FILE.h5): per recorded step, statistics of the quantization of A\n"
+      "(/quantizers/A/activation) and B (/quantizers/B/weight), of C against the reference\n"
+      "with the MAC unit's flags and swamped products (/gemms/C), and of C as a gradient\n"
+      "against A's format (/gradients/C). Read it with 'fp8sim report FILE.h5' or h5py\n"
+      "(File(path, 'r', swmr=True) if the run was killed). Layout: docs/hdf5-schema.md.\n"
+      "Examples:\n"
+      "  fp8sim gemm --m 512 --n 512 --k 512 --mac wang2018 --dist lognormal:2 --check-golden\n"
+      "  fp8sim gemm --mac fp8-tensorcore --steps 1000 --record run.h5 --flush-every 50\n"
+      "  fp8sim gemm --mac fp8-tensorcore --dump t.h5 --dump-select 'A,C' --dump-steps 0-2 "
+      "--steps 3");
   cmd->callback([o, &ctx] {
     const MacConfig m = parse_mac(o->mac);
     validate(m);
+    if (!(o->loss_scale > 0) || !std::isfinite(o->loss_scale))
+      throw UsageError(
+          fmt::format("--loss-scale {} is not allowed (a finite number > 0)", o->loss_scale));
+    if (o->rec.dump.empty() && (o->rec.dump_select != "*" || o->rec.dump_steps != "0"))
+      throw UsageError("--dump-select/--dump-steps need --dump FILE");
+    const analysis::DumpSelection dump_sel =
+        analysis::parse_dump_selection(o->rec.dump_select, o->rec.dump_steps);
+    if (!o->rec.record.empty() && o->rec.record == o->rec.dump)
+      throw UsageError(fmt::format("--record and --dump name the same file '{}'", o->rec.record));
     std::vector<double> av, bv;
     std::size_t M = o->m, N = o->n, K = o->k;
     if (!o->a_file.empty()) {
-      std::size_t r, c;
-      av = read_matrix(o->a_file, r, c);
-      M = r;
-      K = c;
+      analysis::Tensor t = analysis::read_matrix(o->a_file);
+      M = t.shape[0];
+      K = t.shape[1];
+      av = std::move(t.values);
     }
     if (!o->b_file.empty()) {
-      std::size_t r, c;
-      bv = read_matrix(o->b_file, r, c);
-      if (!o->a_file.empty() && r != K)
-        throw UsageError(fmt::format("A is {}x{} but B has {} rows", M, K, r));
-      K = r;
-      N = c;
+      analysis::Tensor t = analysis::read_matrix(o->b_file);
+      if (!o->a_file.empty() && t.shape[0] != K)
+        throw UsageError(fmt::format("A is {}x{} but B has {} rows", M, K, t.shape[0]));
+      K = t.shape[0];
+      N = t.shape[1];
+      bv = std::move(t.values);
     }
-    if (av.empty()) av = random_values(M * K, o->dist, o->seed);
-    if (bv.empty()) bv = random_values(K * N, o->dist, o->seed + 1);
-    const auto A = quantize_rne(m.a, av), B = quantize_rne(m.b, bv);
+    if (av.empty() || bv.empty()) (void)random_values(0, o->dist, 0);  // bad --dist: now
+    const bool fixed_a = !av.empty(), fixed_b = !bv.empty();
+    const Format& rf = result_format(m);
+
+    // Outputs: everything above was checked, so a file is never left half-made by bad input.
+    const std::string config =
+        to_toml("gemm", {{"m", static_cast<std::int64_t>(M)},
+                         {"n", static_cast<std::int64_t>(N)},
+                         {"k", static_cast<std::int64_t>(K)},
+                         {"mac", to_string(m)},
+                         {"dist", o->dist},
+                         {"a_file", o->a_file},
+                         {"b_file", o->b_file},
+                         {"seed", static_cast<std::int64_t>(o->seed)},
+                         {"steps", static_cast<std::int64_t>(o->steps)},
+                         {"threads", static_cast<std::int64_t>(o->threads)},
+                         {"loss_scale", o->loss_scale},
+                         {"record", o->rec.record},
+                         {"flush_every", static_cast<std::int64_t>(o->rec.flush_every)},
+                         {"sample_every", static_cast<std::int64_t>(o->rec.sample_every)},
+                         {"dump", o->rec.dump},
+                         {"dump_select", o->rec.dump_select},
+                         {"dump_steps", o->rec.dump_steps},
+                         {"check_golden", o->check_golden},
+                         {"flags", !o->no_flags}});
+    std::unique_ptr<analysis::Recorder> rec;
+    int id_a = -1, id_b = -1, id_c = -1, id_g = -1;
+    std::int64_t first_step = 0;
+    if (!o->rec.record.empty()) {
+      rec = std::make_unique<analysis::Recorder>(
+          o->rec.record, open_mode(o->rec), analysis::current_run("gemm", command_line(), config),
+          o->rec.flush_every);
+      id_a = rec->add_quantizer("A", "activation", m.a, "rne");
+      id_b = rec->add_quantizer("B", "weight", m.b, "rne");
+      id_c = rec->add_gemm("C", rf, to_string(m), M, N, K);
+      id_g = rec->add_gradient("C", m.a);
+      rec->start();
+      first_step = rec->next_step();
+    }
+    std::unique_ptr<analysis::DumpWriter> dumper;
+    if (!o->rec.dump.empty())
+      dumper = std::make_unique<analysis::DumpWriter>(
+          o->rec.dump, open_mode(o->rec), analysis::current_run("gemm", command_line(), config));
+
+    g_stop = 0;
+    auto old_int = std::signal(SIGINT, request_stop);
+    auto old_term = std::signal(SIGTERM, request_stop);
+    struct RestoreSignals {
+      decltype(old_int) i, t;
+      ~RestoreSignals() {
+        std::signal(SIGINT, i);
+        std::signal(SIGTERM, t);
+      }
+    } restore{old_int, old_term};
+
     GemmOptions go;
-    go.seed = o->seed;
     go.threads = o->threads;
     go.flags = !o->no_flags;
-    const auto t0 = std::chrono::steady_clock::now();
-    const GemmResult r = gemm(m, M, N, K, A, B, {}, go);
-    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    GemmResult r;
+    double sec = 0, max_rel = 0, sum_rel = 0, max_ulp = 0, sum_ulp = 0;
+    std::size_t n_err = 0, nonfinite = 0, golden_checked = 0, golden_bad = 0;
+    std::uint64_t steps_done = 0, steps_recorded = 0;
+    std::vector<double> ad, bd, ref(M * N), got(M * N);
+    const auto run_start = std::chrono::steady_clock::now();
+    auto last_progress = run_start;
+    const bool progress = !o->quiet && o->steps > 1;
+    for (std::uint64_t s = 0; s < o->steps && !g_stop; ++s) {
+      const std::int64_t step = first_step + static_cast<std::int64_t>(s);
+      const bool record = rec && static_cast<std::uint64_t>(step) % o->rec.sample_every == 0;
+      // fresh inputs per step: seeds spread by the golden-ratio increment
+      const std::uint64_t step_seed =
+          o->seed + static_cast<std::uint64_t>(step) * 0x9E3779B97F4A7C15ull;
+      if (!fixed_a) av = random_values(M * K, o->dist, step_seed);
+      if (!fixed_b) bv = random_values(K * N, o->dist, step_seed + 1);
+      analysis::TensorStats qa, qb;
+      const auto A = quantize_rne(m.a, av, o->threads, record ? &qa : nullptr);
+      const auto B = quantize_rne(m.b, bv, o->threads, record ? &qb : nullptr);
+      go.seed = o->seed + static_cast<std::uint64_t>(step);
+      const auto t0 = std::chrono::steady_clock::now();
+      r = gemm(m, M, N, K, A, B, {}, go);
+      sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-    // fp64 reference from the quantized inputs: exact products, compensated sum.
-    const Format& rf = result_format(m);
-    double max_rel = 0, sum_rel = 0, max_ulp = 0, sum_ulp = 0;
-    std::size_t n_err = 0, nonfinite = 0;
-    std::vector<double> ad(A.size()), bd(B.size());
-    for (std::size_t x = 0; x < A.size(); ++x) ad[x] = to_double(m.a, A[x]);
-    for (std::size_t x = 0; x < B.size(); ++x) bd[x] = to_double(m.b, B[x]);
+      // fp64 reference from the quantized inputs: exact products, compensated sum.
+      max_rel = sum_rel = max_ulp = sum_ulp = 0;
+      n_err = nonfinite = 0;
+      ad.resize(A.size());
+      bd.resize(B.size());
+      for (std::size_t x = 0; x < A.size(); ++x) ad[x] = to_double(m.a, A[x]);
+      for (std::size_t x = 0; x < B.size(); ++x) bd[x] = to_double(m.b, B[x]);
 #pragma omp parallel for reduction(max : max_rel, max_ulp) reduction(+ : sum_rel, sum_ulp, n_err, nonfinite)
-    for (std::size_t o2 = 0; o2 < M * N; ++o2) {
-      const std::size_t i = o2 / N, j = o2 % N;
-      double s = 0, c = 0;
-      for (std::size_t k = 0; k < K; ++k) {
-        const double p = ad[i * K + k] * bd[k * N + j];
-        const double t = s + p;
-        c += std::abs(s) >= std::abs(p) ? (s - t) + p : (p - t) + s;
-        s = t;
-      }
-      const double ref = s + c;
-      const double got = to_double(rf, r.codes[o2]);
-      if (!std::isfinite(got)) {
-        ++nonfinite;
-        continue;
-      }
-      const double err = std::abs(got - ref);
-      const double rel = ref != 0 ? err / std::abs(ref) : (err != 0 ? 1.0 : 0.0);
-      // one ulp of the result format at the reference's magnitude
-      const int e = ref != 0 ? std::max(std::ilogb(ref), rf.emin()) : rf.emin();
-      const double ulp = std::ldexp(1.0, e - rf.man_bits);
-      max_rel = std::max(max_rel, rel);
-      sum_rel += rel;
-      max_ulp = std::max(max_ulp, err / ulp);
-      sum_ulp += err / ulp;
-      ++n_err;
-    }
-    std::size_t golden_checked = 0, golden_bad = 0;
-    if (o->check_golden) {
-      const std::size_t total = M * N, want = std::min<std::size_t>(total, 4096);
-      std::vector<std::uint64_t> col(K);
-      for (std::size_t t = 0; t < want; ++t) {
-        const std::size_t o2 = t * total / want, i = o2 / N, j = o2 % N;
-        for (std::size_t k = 0; k < K; ++k) col[k] = B[k * N + j];
-        const golden::MacOutcome g = golden::mac_dot(
-            m, std::span<const std::uint64_t>(A).subspan(i * K, K), col, std::nullopt, o->seed, o2);
-        ++golden_checked;
-        if (g.code != r.codes[o2] || (go.flags && g.flags != r.flags[o2])) {
-          if (golden_bad < 10)
-            fmt::print(
-                stderr,
-                "golden mismatch at ({}, {}): engine {:#x} flags {}, golden {:#x} flags {}\n", i, j,
-                r.codes[o2], go.flags ? flags_to_string(r.flags[o2]) : "-", g.code,
-                flags_to_string(g.flags));
-          ++golden_bad;
+      for (std::size_t o2 = 0; o2 < M * N; ++o2) {
+        const std::size_t i = o2 / N, j = o2 % N;
+        double sm = 0, c = 0;
+        for (std::size_t k = 0; k < K; ++k) {
+          const double p = ad[i * K + k] * bd[k * N + j];
+          const double t = sm + p;
+          c += std::abs(sm) >= std::abs(p) ? (sm - t) + p : (p - t) + sm;
+          sm = t;
         }
+        ref[o2] = sm + c;
+        got[o2] = to_double(rf, r.codes[o2]);
+        if (!std::isfinite(got[o2])) {
+          ++nonfinite;
+          continue;
+        }
+        const double err = std::abs(got[o2] - ref[o2]);
+        const double rel = ref[o2] != 0 ? err / std::abs(ref[o2]) : (err != 0 ? 1.0 : 0.0);
+        // one ulp of the result format at the reference's magnitude
+        const int e = ref[o2] != 0 ? std::max(std::ilogb(ref[o2]), rf.emin()) : rf.emin();
+        const double ulp = std::ldexp(1.0, e - rf.man_bits);
+        max_rel = std::max(max_rel, rel);
+        sum_rel += rel;
+        max_ulp = std::max(max_ulp, err / ulp);
+        sum_ulp += err / ulp;
+        ++n_err;
       }
-      if (golden_bad) ctx.exit_status = 1;
+      if (o->check_golden) {
+        const std::size_t total = M * N, want = std::min<std::size_t>(total, 4096);
+        std::vector<std::uint64_t> col(K);
+        for (std::size_t t = 0; t < want; ++t) {
+          const std::size_t o2 = t * total / want, i = o2 / N, j = o2 % N;
+          for (std::size_t k = 0; k < K; ++k) col[k] = B[k * N + j];
+          const golden::MacOutcome g =
+              golden::mac_dot(m, std::span<const std::uint64_t>(A).subspan(i * K, K), col,
+                              std::nullopt, go.seed, o2);
+          ++golden_checked;
+          if (g.code != r.codes[o2] || (go.flags && g.flags != r.flags[o2])) {
+            if (golden_bad < 10)
+              fmt::print(stderr,
+                         "golden mismatch at step {} ({}, {}): engine {:#x} flags {}, golden "
+                         "{:#x} flags {}\n",
+                         step, i, j, r.codes[o2], go.flags ? flags_to_string(r.flags[o2]) : "-",
+                         g.code, flags_to_string(g.flags));
+            ++golden_bad;
+          }
+        }
+        if (golden_bad) ctx.exit_status = 1;
+      }
+      if (record) {
+        rec->record_quantizer(id_a, step, qa);
+        rec->record_quantizer(id_b, step, qb);
+        analysis::GemmStats gs;
+        gs.output = analysis::compare_to_reference(rf, ref, got, o->threads);
+        gs.mac = analysis::MacTally{r.counts.steps,         r.counts.inexact, r.counts.underflow,
+                                    r.counts.overflow,      r.counts.invalid, r.counts.swamped,
+                                    r.counts.carry_overflow};
+        gs.products = static_cast<std::uint64_t>(M) * N * K;
+        rec->record_gemm(id_c, step, gs);
+        rec->record_gradient(id_g, step, analysis::gradient_stats(m.a, ref, o->loss_scale));
+        rec->end_step();
+        ++steps_recorded;
+      }
+      if (dumper) {
+        if (dump_sel.wants("A", step)) dumper->write(step, "A", {M, K}, av, A, m.a, "rne");
+        if (dump_sel.wants("B", step)) dumper->write(step, "B", {K, N}, bv, B, m.b, "rne");
+        if (dump_sel.wants("C", step))
+          dumper->write(step, "C", {M, N}, ref, r.codes, rf, to_string(m));
+      }
+      ++steps_done;
+      const auto now = std::chrono::steady_clock::now();
+      if (progress && (std::chrono::duration<double>(now - last_progress).count() >= 2.0 ||
+                       s + 1 == o->steps)) {
+        const double el = std::chrono::duration<double>(now - run_start).count();
+        fmt::print(
+            stderr, "gemm: step {}/{} ({:.1f} steps/s){}\n", s + 1, o->steps,
+            static_cast<double>(s + 1) / el,
+            rec ? fmt::format(", {} recorded, {} flushed", steps_recorded, rec->rows_flushed())
+                : std::string());
+        last_progress = now;
+      }
     }
+    if (rec) rec->close();
+    if (g_stop && !o->quiet)
+      fmt::print(stderr, "gemm: stopped by a signal after {} steps{}\n", steps_done,
+                 rec ? "; recording flushed and closed" : "");
+
     const double flops =
         2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
     if (o->json) {
       fmt::print(
-          "{{\"mac\": {}, \"kernel\": \"{}\", \"m\": {}, \"n\": {}, \"k\": {}, \"seconds\": {}, "
+          "{{\"mac\": {}, \"kernel\": \"{}\", \"m\": {}, \"n\": {}, \"k\": {}, \"steps\": {}, "
+          "\"recorded_steps\": {}, \"seconds\": {}, "
           "\"gflops\": {}, \"max_rel_error\": {}, \"mean_rel_error\": {}, \"max_ulp_error\": {}, "
           "\"mean_ulp_error\": {}, \"nonfinite\": {}, \"inexact_steps\": {}, \"overflow_steps\": "
           "{}, "
           "\"underflow_steps\": {}, \"swamped\": {}, \"golden_checked\": {}, "
           "\"golden_mismatches\": {}}}\n",
-          json_string(to_string(m)), r.kernel, M, N, K, json_number(sec),
-          json_number(flops / sec / 1e9), json_number(max_rel),
+          json_string(to_string(m)), r.kernel, M, N, K, steps_done, steps_recorded,
+          json_number(sec), json_number(flops / sec / 1e9), json_number(max_rel),
           json_number(n_err ? sum_rel / double(n_err) : 0), json_number(max_ulp),
           json_number(n_err ? sum_ulp / double(n_err) : 0), nonfinite, r.counts.inexact,
           r.counts.overflow, r.counts.underflow, r.counts.swamped, golden_checked, golden_bad);
@@ -288,6 +359,11 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
     }
     fmt::print("MAC     {}\nkernel  {}   {}x{}x{}, {} threads\n", to_string(m), r.kernel, M, N, K,
                o->threads > 0 ? o->threads : omp_get_max_threads());
+    if (steps_done > 1)
+      fmt::print("steps   {} (figures below: the last step){}\n", steps_done,
+                 rec ? fmt::format("; {} recorded to {}", steps_recorded, o->rec.record) : "");
+    else if (rec)
+      fmt::print("record  {} step to {}\n", steps_recorded, o->rec.record);
     fmt::print("time    {:.4f} s   {:.2f} GFLOP/s   {:.3g} MAC/s\n", sec, flops / sec / 1e9,
                flops / 2 / sec);
     fmt::print("error vs fp64 reference ({} finite outputs, {} non-finite):\n", n_err, nonfinite);
@@ -302,6 +378,7 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
           r.counts.swamped);
     if (o->check_golden)
       fmt::print("golden  {} outputs checked, {} mismatches\n", golden_checked, golden_bad);
+    if (dumper) fmt::print("dump    {} tensors to {}\n", dumper->tensors_written(), o->rec.dump);
   });
 }
 

@@ -8,10 +8,13 @@
 
 #include <fmt/format.h>
 
+#include "analysis/analysis.hpp"
 #include "formats/formats.hpp"
 #include "rounding/rounding.hpp"
 #include "sim/cli/commands.hpp"
 #include "sim/cli/input_values.hpp"
+#include "sim/cli/record_options.hpp"
+#include "sim/cli/run_config.hpp"
 
 namespace fp8sim::cli {
 
@@ -55,6 +58,24 @@ std::string counters_json(const QuantizeCounters& c) {
       json_number(c.error_rms()), json_number(c.max_abs_error), json_number(c.sqnr_db()));
 }
 
+// The statistics the analysis module adds: flushed subnormals, relative error, amax and
+// the log2|x| histogram on the format's binades.
+std::string stats_text(const Format& f, const analysis::TensorStats& s) {
+  const analysis::Binades b = analysis::Binades::of(f);
+  std::string out = fmt::format(
+      "flushed subnormals {}  relative error mean {:.6g}  amax {:.6g}  error variance {:.6g}\n"
+      "log2|x| histogram on {}'s binades (bin: count):",
+      s.flushed_subnormal, s.rel_error_mean, s.amax, s.error_var, f.name);
+  for (std::size_t i = 0; i < s.histogram.size(); ++i) {
+    if (!s.histogram[i]) continue;
+    const std::string label = i == 0              ? fmt::format("<2^{}", b.first)
+                              : i + 1 == b.bins() ? fmt::format(">=2^{}", b.first + b.binades)
+                                                  : fmt::format("2^{}", b.lower_edge(i));
+    out += fmt::format(" {}: {}", label, s.histogram[i]);
+  }
+  return out + "\n";
+}
+
 }  // namespace
 
 void add_quantize_command(CLI::App& app, Context&) {
@@ -66,8 +87,9 @@ void add_quantize_command(CLI::App& app, Context&) {
     std::string format, rounding = "rne", tininess = "after", input, input_kind = "decimal";
     int sr_bits = -1;
     std::uint64_t seed = 0;
-    bool ftz = false, csv = false, json = false;
+    bool ftz = false, csv = false, json = false, stats = false, no_rows = false;
     std::vector<std::string> values;
+    RecordOptions rec;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("-f,--format", o->format,
@@ -86,12 +108,19 @@ void add_quantize_command(CLI::App& app, Context&) {
   cmd->add_option("--tininess", o->tininess, "Underflow detection: before or after rounding")
       ->capture_default_str();
   cmd->add_flag("--ftz", o->ftz, "Flush results below min normal to zero");
-  cmd->add_option("-i,--input", o->input, "Read more inputs from FILE ('-' = stdin)");
+  cmd->add_option("-i,--input", o->input,
+                  "Read more inputs from FILE ('-' = stdin), or a tensor from FILE.npy or an "
+                  "HDF5 dataset FILE.h5:/path (any shape, read as fp64)");
   cmd->add_option("--input-kind", o->input_kind,
                   "decimal (read as fp64; also nan, inf, 0x1.8p-3), f32-bits or f64-bits (hex)")
       ->capture_default_str();
   auto* csv = cmd->add_flag("--csv", o->csv, "CSV rows: input,code,value,error,flags");
   cmd->add_flag("--json", o->json, "JSON rows")->excludes(csv);
+  cmd->add_flag("--stats", o->stats,
+                "Also the analysis statistics: flushed subnormals, relative error, amax, log2|x| "
+                "histogram");
+  cmd->add_flag("--no-rows", o->no_rows, "Only the counters (for large tensors)");
+  add_record_options(*cmd, o->rec, false);
   cmd->add_option("values", o->values, "Input numbers");
   cmd->footer(
       "Every input is rounded once, straight from its fp64 (or fp32) value. Counters go to\n"
@@ -99,7 +128,9 @@ void add_quantize_command(CLI::App& app, Context&) {
       "Examples:\n"
       "  fp8sim quantize --format e4m3fn 0.3 448 500 1e-4\n"
       "  fp8sim quantize --format e5m2 --rounding sr --sr-bits 8 --seed 7 --csv 0.1 0.1 0.1\n"
-      "  fp8sim quantize --format e5m2 --input-kind f32-bits 3f800000 7f800000");
+      "  fp8sim quantize --format e5m2 --input-kind f32-bits 3f800000 7f800000\n"
+      "  fp8sim quantize --format e4m3fn --input acts.h5:/layer1/x --no-rows --stats\n"
+      "  fp8sim quantize --format e4m3fn --input x.npy --no-rows --dump d.h5   (tensor 'x')");
   cmd->callback([o] {
     const Format f = parse_format(o->format);
     RoundSpec spec = parse_rounding(o->rounding);
@@ -122,7 +153,27 @@ void add_quantize_command(CLI::App& app, Context&) {
           fmt::format("unknown --tininess '{}' (allowed: before, after)", o->tininess));
     }
     spec.ftz = o->ftz;
-    const InputValues in = read_inputs(o->values, o->input, parse_input_kind(o->input_kind));
+    const bool tensor_in = analysis::is_tensor_file(o->input);
+    if (tensor_in && o->input_kind != "decimal")
+      throw UsageError(fmt::format("--input-kind {} applies to text inputs, not to '{}'",
+                                   o->input_kind, o->input));
+    if (o->rec.dump.empty() && (o->rec.dump_select != "*" || o->rec.dump_steps != "0"))
+      throw UsageError("--dump-select/--dump-steps need --dump FILE");
+    const analysis::DumpSelection dump_sel =
+        analysis::parse_dump_selection(o->rec.dump_select, o->rec.dump_steps);
+    InputValues in = read_inputs(o->values, tensor_in ? std::string() : o->input,
+                                 parse_input_kind(o->input_kind));
+    std::vector<std::size_t> shape;
+    if (tensor_in) {
+      analysis::Tensor t = analysis::read_tensor(o->input);
+      shape = t.shape;
+      if (!in.text.empty())
+        throw UsageError("give input numbers on the command line or a tensor --input, not both");
+      for (double v : t.values) in.text.push_back(num_text(v));
+      in.f64 = std::move(t.values);
+    } else {
+      shape = {in.text.size()};
+    }
     if (in.text.empty())
       throw UsageError("no input values: give numbers after the options or --input FILE");
 
@@ -132,11 +183,30 @@ void add_quantize_command(CLI::App& app, Context&) {
     const std::size_t n = in.text.size();
     std::vector<std::uint64_t> codes(n);
     QuantizeCounters counters;
+    analysis::ExtraCounts extra;
     if (in.is_f32) {
-      counters = quantize<float, std::uint64_t>(f, in.f32, qo, codes);
+      std::vector<float> out(n);
+      counters = quantize<float, std::uint64_t>(f, in.f32, qo, codes, out);
+      extra = analysis::extra_counts<float>(f, in.f32, std::span<const float>(out));
     } else {
-      counters = quantize<double, std::uint64_t>(f, in.f64, qo, codes);
+      std::vector<double> out(n);
+      counters = quantize<double, std::uint64_t>(f, in.f64, qo, codes, out);
+      extra = analysis::extra_counts<double>(f, in.f64, std::span<const double>(out));
     }
+    if (!o->rec.dump.empty() && dump_sel.wants("x", 0)) {
+      std::vector<double> x64 = in.f64;
+      if (in.is_f32) x64.assign(in.f32.begin(), in.f32.end());
+      const std::string config = to_toml("quantize", {{"format", f.name},
+                                                      {"rounding", to_string(spec)},
+                                                      {"seed", static_cast<std::int64_t>(o->seed)},
+                                                      {"input", o->input},
+                                                      {"dump", o->rec.dump}});
+      analysis::DumpWriter w(o->rec.dump, open_mode(o->rec),
+                             analysis::current_run("quantize", command_line(), config));
+      w.write(0, "x", shape, x64, codes, f, to_string(spec));
+    }
+    const std::string extra_text =
+        o->stats ? stats_text(f, analysis::tensor_stats(counters, extra)) : std::string();
     const int hex = (f.width() + 3) / 4;
     if (o->csv) fmt::print("input,code,value,error,flags\n");
     if (o->json)
@@ -145,7 +215,7 @@ void add_quantize_command(CLI::App& app, Context&) {
     if (!o->csv && !o->json)
       fmt::print("{:>24} {:>{}} {:>24} {:>14} {}\n", "input", "code", std::max(hex, 4), "value",
                  "error", "flags");
-    for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t i = 0; i < (o->no_rows ? 0 : n); ++i) {
       const double x = in.is_f32 ? static_cast<double>(in.f32[i]) : in.f64[i];
       const std::uint32_t rnd =
           spec.mode == RoundingMode::sr ? random_bits(qo.key, i, spec.sr_bits) : 0;
@@ -173,9 +243,11 @@ void add_quantize_command(CLI::App& app, Context&) {
     }
     if (o->json) fmt::print("]}}\n");
     if (o->csv || o->json) {
-      fmt::print(stderr, "{}", o->json ? counters_json(counters) + "\n" : counters_text(counters));
+      fmt::print(stderr, "{}{}", o->json ? counters_json(counters) + "\n" : counters_text(counters),
+                 extra_text);
     } else {
-      fmt::print("\n{} with {}\n{}", f.name, to_string(spec), counters_text(counters));
+      fmt::print("\n{} with {}\n{}{}", f.name, to_string(spec), counters_text(counters),
+                 extra_text);
     }
   });
 }

@@ -1,5 +1,6 @@
-// sim/cli/main.cpp — the fp8sim command line: subcommands for formats, quantize,
-// vectors and bench. Bad input anywhere gives one line on stderr and exit status 2.
+// sim/cli/main.cpp — the fp8sim command line: subcommands for formats, quantize, mac,
+// gemm, dump, report, vectors and bench. Bad input anywhere gives one line on stderr and exit
+// status 2.
 #include <malloc.h>
 
 #include <cstdio>
@@ -8,8 +9,10 @@
 
 #include <fmt/format.h>
 
+#include "analysis/run_info.hpp"
 #include "formats/formats.hpp"
 #include "sim/cli/commands.hpp"
+#include "sim/cli/run_config.hpp"
 
 int main(int argc, char** argv) {
   using namespace fp8sim::cli;
@@ -29,13 +32,18 @@ int main(int argc, char** argv) {
       "  fp8sim formats e4m3fn --table          every encoding of OCP E4M3\n"
       "  fp8sim quantize --format e5m2 --rounding sr:8 --seed 1 0.1 1e-5 60000\n"
       "  fp8sim vectors check --testfloat f16_mul --rounding rne FILE.tv\n"
+      "  fp8sim gemm --mac fp8-tensorcore --steps 100 --record run.h5\n"
+      "  fp8sim report run.h5                   what every quantizer and GEMM saw\n"
       "  fp8sim bench quantize\n"
       "Run 'fp8sim SUBCOMMAND --help' for the options of each.");
+  set_command_line(fp8sim::analysis::join_command_line(argc, argv));
   Context ctx;
   add_formats_command(app, ctx);
   add_quantize_command(app, ctx);
   add_mac_command(app, ctx);
   add_gemm_command(app, ctx);
+  add_dump_command(app, ctx);
+  add_report_command(app, ctx);
   add_vectors_command(app, ctx);
   add_bench_command(app, ctx);
   try {
@@ -46,7 +54,7 @@ int main(int argc, char** argv) {
       if (!known) {
         fmt::print(stderr,
                    "fp8sim: error: unknown command '{}' (allowed: formats, quantize, mac, "
-                   "gemm, vectors, bench; run fp8sim --help)\n",
+                   "gemm, dump, report, vectors, bench; run fp8sim --help)\n",
                    argv[1]);
         return 2;
       }
@@ -65,6 +73,9 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "fp8sim: error: {} (run with --help for usage)\n", e.what());
     return 2;
   } catch (const UsageError& e) {
+    fmt::print(stderr, "fp8sim: error: {}\n", e.what());
+    return 2;
+  } catch (const fp8sim::analysis::IoError& e) {  // files: exists, unwritable, full, ...
     fmt::print(stderr, "fp8sim: error: {}\n", e.what());
     return 2;
   } catch (const std::invalid_argument& e) {  // FormatError, bad rounding, bad vectors, ...
