@@ -141,12 +141,28 @@ Kernel choose(const MacConfig& m) {
   return ok ? Kernel::emulated : Kernel::reference;
 }
 
+// The AVX-512 multiterm kernel: binary32 accumulator rounded once per group by a
+// conversion (rne, rtz, rup: modes whose zero signs the kernel reproduces), the aligned
+// terms' sum exact in binary64, chunks (if any) summed in binary32 rne.
+bool multiterm_fp32_ok(const MacConfig& m) {
+  int lg = 0;
+  while ((1 << lg) < m.terms + 1) ++lg;
+  const RoundingMode md = m.acc_round.mode;
+  return isa_level() >= 4 && m.structure == Structure::multiterm && !m.product &&
+         is_plain_ieee_binary32(m.acc) && !m.acc_round.ftz &&
+         (md == RoundingMode::rne || md == RoundingMode::rtz || md == RoundingMode::rup) &&
+         (m.terms == 4 || m.terms == 8) && m.align_bits <= 50 && m.align_bits + 1 + lg <= 53 &&
+         (!m.chunk || (is_plain_ieee_binary32(m.outer) && m.outer_round.mode == RoundingMode::rne &&
+                       !m.outer_round.ftz));
+}
+
 std::string kernel_name(Kernel k, const MacConfig& m) {
   switch (k) {
     case Kernel::fp32:
       return "fp32-fma";
     case Kernel::emulated:
-      if (m.structure == Structure::multiterm) return "multiterm";
+      if (m.structure == Structure::multiterm)
+        return multiterm_fp32_ok(m) ? "multiterm-fp32" : "multiterm";
       return narrow_kinds(m).first != detail::kNarrowOff ? "emulated-fp32" : "emulated";
     case Kernel::reference:
       break;
@@ -360,6 +376,7 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
     p.K = K;
     std::vector<float> Af, Bf, Cf;
     std::tie(p.narrow, p.narrow_outer) = narrow_kinds(m);
+    p.multiterm_fp32 = multiterm_fp32_ok(m);
     if (p.narrow != detail::kNarrowOff) {
       Af.assign(Ad.begin(), Ad.end());
       Bf.assign(Bd.begin(), Bd.end());

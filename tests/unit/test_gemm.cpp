@@ -205,7 +205,8 @@ TEST_CASE("gemm.kernel_choice") {
   CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=fp16,round=rtz")) == "emulated");
   CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=bf16,round=sr:16")) == "emulated");  // m+r > 22
   CHECK(gemm_kernel_name(parse_mac("ab=bf16,acc=bf16,round=rne")) == "emulated");    // products
-  CHECK(gemm_kernel_name(parse_mac("tensorcore-v100")) == "multiterm");
+  CHECK(gemm_kernel_name(parse_mac("tensorcore-v100")) ==
+        (avx512() ? "multiterm-fp32" : "multiterm"));
   CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=fp32,struct=pairwise")) == "reference");
 }
 
@@ -378,4 +379,50 @@ TEST_CASE("gemm.binary32_narrow_kernel_overflow_underflow_and_recovery") {
     fast.flags = false;
     CHECK(gemm(m, M, N, K, A, B, {}, fast).codes == rf.codes);
   }
+}
+
+TEST_CASE("gemm.multiterm_fp32_kernel_equals_reference_model") {
+  // The AVX-512 multiterm kernel (binary32 accumulator, 4 or 8 terms): every mode it takes,
+  // partial groups at the end of K and of chunks, chunked outer sums; flags, swamping and
+  // carry counts; typical and wide inputs.
+  const char* specs[] = {
+      "tensorcore-v100",
+      "fp8-tensorcore",
+      "ab=e5m2,acc=fp32,round=rtz,struct=multiterm:4:24:2",
+      "ab=e5m2,acc=fp32,round=rne,struct=multiterm:8:13:1",
+      "ab=e4m3fn,acc=fp32,round=rup,struct=multiterm:4:3:0",
+      "ab=e5m2,acc=fp32,round=rtz,struct=multiterm:4:24:2,chunk=6,outer=fp32,outer_round=rne",
+      "ab=e5m2,acc=fp32,round=rne,struct=multiterm:8:40:3,c=fp32",
+  };
+  const std::size_t M = 7, N = 40, K = 150;
+  for (const char* spec_c : specs) {
+    const std::string spec = spec_c;
+    const MacConfig m = parse_mac(spec);
+    if (avx512()) CHECK_MESSAGE(gemm_kernel_name(m) == "multiterm-fp32", spec);
+    for (double sigma : {1.0, 4.0}) {
+      CAPTURE(spec);
+      CAPTURE(sigma);
+      const auto A = random_codes(m.a, M * K, 41, sigma);
+      const auto B = random_codes(m.b, K * N, 42, sigma);
+      const Format& cf = m.c ? *m.c : m.acc;
+      const auto C = random_codes(cf, M * N, 43, sigma);
+      GemmOptions ref;
+      ref.allow_fast = false;
+      GemmOptions fast;
+      fast.threads = 2;
+      const GemmResult rf = gemm(m, M, N, K, A, B, C, ref);
+      check_same(gemm(m, M, N, K, A, B, C, fast), rf, m);
+      fast.flags = false;
+      CHECK(gemm(m, M, N, K, A, B, C, fast).codes == rf.codes);
+    }
+    const auto A = normal_codes(m.a, M * K, 44), B = normal_codes(m.b, K * N, 45);
+    GemmOptions ref;
+    ref.allow_fast = false;
+    const GemmResult rf = gemm(m, M, N, K, A, B, {}, ref);
+    const GemmResult ff = gemm(m, M, N, K, A, B, {}, {});
+    check_same(ff, rf, m);
+    if (avx512()) CHECK_MESSAGE(ff.slow_outputs <= M * N / 8, spec);
+  }
+  CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=fp32,round=rdn,struct=multiterm:4:24:2")) ==
+        "multiterm");
 }
