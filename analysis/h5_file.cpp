@@ -61,14 +61,24 @@ std::string hdf5_error_text() {
       },
       &text);
   H5Eclear2(H5E_DEFAULT);
-  return text.empty() ? std::string("HDF5 error") : text;
+  if (text.empty()) return "HDF5 error";
+  // low-level I/O errors carry a multi-line report: keep what failed and the system's reason
+  const auto msg = text.find("error message = '");
+  if (msg != std::string::npos) {
+    const auto end = text.find('\'', msg + 17);
+    text = text.substr(0, text.find(':')) + ": " + text.substr(msg + 17, end - msg - 17);
+  }
+  for (auto& c : text)
+    if (c == '\n' || c == '\r') c = ' ';
+  return text;
 }
 
 hid_t check(hid_t id, const std::string& what, const std::string& path) {
   if (id >= 0) return id;
   const int err = errno;
   std::string msg = fmt::format("{} '{}': {}", what, path, hdf5_error_text());
-  if (err == ENOSPC || err == EDQUOT || err == EROFS || err == EACCES || err == EIO)
+  if ((err == ENOSPC || err == EDQUOT || err == EROFS || err == EACCES || err == EIO) &&
+      msg.find(std::strerror(err)) == std::string::npos)
     msg += fmt::format(" ({})", std::strerror(err));
   throw IoError(msg);
 }
