@@ -3,10 +3,12 @@
 // conversion, vcvtps2ph), which fp8sim's fp16 emulation must also equal bit for bit.
 #include <immintrin.h>
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -16,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "analysis/analysis.hpp"
 #include "formats/formats.hpp"
 #include "rounding/rounding.hpp"
 #include "sim/cli/commands.hpp"
@@ -138,6 +141,51 @@ void add_bench_command(CLI::App& app, Context& ctx) {
         }
       }
     }
+    // Statistics collection for recording: error statistics (fused into the kernel) plus
+    // the analysis pass (amax, log2|x| histogram, relative error, flushed subnormals), and
+    // with the recorder writing one row per quantization to an HDF5 file; against codes
+    // and counters only.
+    struct Overhead {
+      std::string name;
+      int threads;
+      double base, stats, recorded;
+    };
+    std::vector<Overhead> overheads;
+    {
+      const std::string h5 = fmt::format("/tmp/fp8sim-bench-{}.h5", getpid());
+      for (const char* fname : {"e5m2", "e4m3fn"}) {
+        const Format f = parse_format(fname);
+        for (int t : thread_counts) {
+          QuantizeOptions qo;
+          qo.threads = t;
+          std::vector<float> vals(n);
+          const double base = best_seconds(
+              o->repeats, [&] { (void)quantize<float, std::uint8_t>(f, x, qo, codes8); });
+          auto collect = [&] {
+            qo.error_stats = true;
+            const QuantizeCounters c = quantize<float, std::uint8_t>(f, x, qo, codes8, vals);
+            return analysis::tensor_stats(
+                c, analysis::extra_counts<float>(f, x, std::span<const float>(vals), t));
+          };
+          const double stats = best_seconds(o->repeats, [&] { (void)collect(); });
+          double recorded = 0;
+          {
+            analysis::Recorder rec(h5, analysis::OpenMode::overwrite,
+                                   analysis::current_run("bench", "fp8sim bench quantize", ""), 1);
+            const int id = rec.add_quantizer("x", "bench", f, "rne");
+            rec.start();
+            std::int64_t step = 0;
+            recorded = best_seconds(o->repeats, [&] {
+              rec.record_quantizer(id, step++, collect());
+              rec.end_step();  // flush every step: the worst case
+            });
+          }
+          std::remove(h5.c_str());
+          qo.error_stats = false;
+          overheads.push_back({fmt::format("fp32->{} rne", fname), t, base, stats, recorded});
+        }
+      }
+    }
     auto native_eps = [&](int t) {
       for (const auto& r : rows)
         if (r.name.starts_with("native") && r.threads == t) return r.eps;
@@ -154,6 +202,16 @@ void add_bench_command(CLI::App& app, Context& ctx) {
             i ? ", " : "", json_string(rows[i].name), rows[i].threads, rows[i].eps,
             rows[i].eps / rows[i].threads,
             base > 0 ? fmt::format("{:.4f}", rows[i].eps / base) : "null");
+      }
+      fmt::print("], \"recording_overhead\": [");
+      for (std::size_t i = 0; i < overheads.size(); ++i) {
+        const auto& v = overheads[i];
+        fmt::print(
+            "{}{{\"case\": {}, \"threads\": {}, \"codes_s\": {:.6g}, \"stats_s\": {:.6g}, "
+            "\"recorded_s\": {:.6g}, \"stats_overhead\": {:.4f}, "
+            "\"recorded_overhead\": {:.4f}}}",
+            i ? ", " : "", json_string(v.name), v.threads, v.base, v.stats, v.recorded,
+            v.stats / v.base - 1, v.recorded / v.base - 1);
       }
       fmt::print("]}}\n");
     } else {
@@ -175,6 +233,17 @@ void add_bench_command(CLI::App& app, Context& ctx) {
           "rows count zeros, underflow, subnormals, overflow, NaN/Inf, exact; '+error "
           "stats' adds error sum/sq/max and SQNR\n");
       fmt::print("goal: >= 1000 Melem/s per core for rne\n");
+      fmt::print(
+          "\nrecording overhead (2^{} values): codes+counters vs + error stats + analysis pass "
+          "(amax, histogram, rel. error, flushed), and + one HDF5 row written and flushed\n",
+          o->log2n);
+      fmt::print("{:<22} {:>7} {:>11} {:>11} {:>11} {:>10} {:>10}\n", "case", "threads", "codes ms",
+                 "+stats ms", "+record ms", "stats +%", "record +%");
+      for (const auto& v : overheads)
+        fmt::print("{:<22} {:>7} {:>11.2f} {:>11.2f} {:>11.2f} {:>10.1f} {:>10.1f}\n", v.name,
+                   v.threads, v.base * 1e3, v.stats * 1e3, v.recorded * 1e3,
+                   100 * (v.stats / v.base - 1), 100 * (v.recorded / v.base - 1));
+      fmt::print("goal: < 10% with statistics on; sampling (--sample-every N) divides it by N\n");
     }
     if (fp16_mismatch) ctx.exit_status = 1;
   });
