@@ -1052,8 +1052,12 @@ void multiterm_block(const EmuParams& p, std::size_t i, std::size_t j, const dou
           __m512d t[NT + 1];
           t[0] = c.s;
           for (int q = 0; q < NT; ++q) t[q + 1] = _mm512_mul_pd(a[q], b[q][v]);
-          __m512d mabs = _mm512_castsi512_pd(_mm512_andnot_si512(sign, _mm512_castpd_si512(t[0])));
-          for (int q = 1; q <= NT; ++q) mabs = _mm512_range_pd(mabs, t[q], 0x0B);  // max |.|
+          // max |.| (vrangepd): the products' tree first, off the accumulator's dependency chain
+          __m512d pm[NT];
+          for (int q = 0; q < NT; ++q) pm[q] = t[q + 1];
+          for (int w = NT; w > 1; w /= 2)
+            for (int q = 0; q < w / 2; ++q) pm[q] = _mm512_range_pd(pm[q], pm[q + w / 2], 0x0B);
+          const __m512d mabs = _mm512_range_pd(pm[0], t[0], 0x0B);
           const __m512i eb = _mm512_and_si512(_mm512_castpd_si512(mabs), expo);
           const __m512i cabs = _mm512_add_epi64(eb, c_add);
           __m512d tr[NT + 1];
@@ -1063,8 +1067,12 @@ void multiterm_block(const EmuParams& p, std::size_t i, std::size_t j, const dou
             tr[q] = _mm512_sub_pd(
                 _mm512_add_round_pd(t[q], ct, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC), ct);
           }
-          __m512d total = tr[0];
-          for (int q = 1; q <= NT; ++q) total = _mm512_add_pd(total, tr[q]);
+          // exact in any order: a tree of the products, the accumulator's term last
+          __m512d sm[NT];
+          for (int q = 0; q < NT; ++q) sm[q] = tr[q + 1];
+          for (int w = NT; w > 1; w /= 2)
+            for (int q = 0; q < w / 2; ++q) sm[q] = _mm512_add_pd(sm[q], sm[q + w / 2]);
+          const __m512d total = _mm512_add_pd(sm[0], tr[0]);
           __m512d res = _mm512_cvtps_pd(_mm512_cvt_roundpd_ps(total, kRound));
           // all terms zero: -0 only if every term is -0 (IEEE, modes other than rdn)
           const __mmask8 all_zero = _mm512_cmp_pd_mask(mabs, _mm512_setzero_pd(), _CMP_EQ_OQ);
