@@ -466,9 +466,9 @@ namespace {
 
 /// GEMM (fast kernels, default options) against the golden model, output i*N+j keyed by
 /// index i*N+j; `specials`: NaN/Inf/extreme codes in a few rows, columns and C entries.
-void gemm_vs_golden(const std::vector<std::string>& specs, bool specials) {
+void gemm_vs_golden(const std::vector<std::string>& specs, bool specials, std::size_t M = 5,
+                    std::size_t N = 6, double sigma = 3.0) {
   std::mt19937_64 g(specials ? 321 : 123);
-  const std::size_t M = 5, N = 6;
   for (const std::string& spec : specs) {
     CAPTURE(spec);
     const MacConfig m = parse_mac(spec);
@@ -476,9 +476,9 @@ void gemm_vs_golden(const std::vector<std::string>& specs, bool specials) {
     for (int variant = 0; variant < 4; ++variant) {
       const std::size_t K = variant == 3 ? 130 : 37;
       const bool with_c = variant % 2 == 1;
-      Codes A = random_codes(m.a, M * K, g, 3.0);
-      Codes B = random_codes(m.b, K * N, g, 3.0);
-      Codes C0 = with_c ? random_codes(cf, M * N, g, 3.0) : Codes{};
+      Codes A = random_codes(m.a, M * K, g, sigma);
+      Codes B = random_codes(m.b, K * N, g, sigma);
+      Codes C0 = with_c ? random_codes(cf, M * N, g, sigma) : Codes{};
       if (specials && variant >= 1) {  // specials and extremes in a few rows and columns
         for (int j = 0; j < 4; ++j) {
           A[g() % A.size()] = special_code(m.a, g);
@@ -531,6 +531,16 @@ TEST_CASE("mac.gemm_equals_golden") {
                   "ab=e5m2,acc=fp32,round=rne,prod=e5m2,prod_round=sr:8", "mellempudi2019",
                   "ab=e5m2,acc=fp32,round=rne,struct=pairwise"},
                  false);
+}
+
+TEST_CASE("mac.gemm_wide_kernels_equal_golden") {
+  // 4 x 32 outputs: whole register blocks of the AVX-512 emulated-fp32 and multiterm-fp32
+  // kernels (typical magnitudes, so their own lanes compute), straight against golden.
+  gemm_vs_golden(
+      {"ab=e5m2,acc=fp16,round=rne", "ab=e4m3fn,acc=bf16,round=sr:8", "ab=e5m2,acc=e5m7,round=rne",
+       "wang2018", "ab=e5m2,acc=bf16,round=sr:4,struct=chunked:50:fp32:rne", "tensorcore-v100",
+       "fp8-tensorcore", "ab=e5m2,acc=fp32,round=rup,struct=multiterm:8:13:1"},
+      false, 4, 32, 1.0);
 }
 
 TEST_CASE("mac.gemm_equals_golden_special_inputs") {
