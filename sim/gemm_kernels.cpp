@@ -738,38 +738,48 @@ template <int Kind>
 
 // Philox4x32-10 for 16 streams (lane l: stream[l]) and the counters of one 64-step group:
 // buf[step & 63][l] = random_word({seed, stream[l]}, step), as rounding/random_bits.hpp defines.
-[[gnu::always_inline]] inline void mulhilo(__m512i x, __m512i m, __m512i& hi, __m512i& lo) {
-  const __m512i ev = _mm512_mul_epu32(x, m);
-  const __m512i od = _mm512_mul_epu32(_mm512_srli_epi64(x, 32), m);
-  hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(ev, 32), od);
-  lo = _mm512_mask_blend_epi32(0xAAAA, ev, _mm512_slli_epi64(od, 32));
-}
-
-void philox16(std::uint64_t seed, __m512i s_lo, __m512i s_hi, std::uint64_t group,
-              std::uint32_t (*buf)[16]) {
-  const __m512i m0 = _mm512_set1_epi32(static_cast<int>(0xD2511F53u));
-  const __m512i m1 = _mm512_set1_epi32(static_cast<int>(0xCD9E8D57u));
+// Each 32-bit state word sits in a 64-bit lane, so vpmuludq yields the whole 64-bit product
+// (high half by a shift); the high halves of the lanes carry garbage that nothing reads
+// (vpmuludq reads the low halves only, and the outputs keep the low halves).
+[[gnu::always_inline]] inline void philox16(std::uint64_t seed, const std::uint64_t* stream,
+                                            std::uint64_t group, std::uint32_t (*buf)[16]) {
+  const __m512i m0 = _mm512_set1_epi64(0xD2511F53u);
+  const __m512i m1 = _mm512_set1_epi64(0xCD9E8D57u);
+  __m512i ka[10], kb[10];
+  auto a = static_cast<std::uint32_t>(seed), b = static_cast<std::uint32_t>(seed >> 32);
+  for (int round = 0; round < 10; ++round) {
+    ka[round] = _mm512_set1_epi64(a);
+    kb[round] = _mm512_set1_epi64(b);
+    a += 0x9E3779B9u;
+    b += 0xBB67AE85u;
+  }
+  __m512i x2h[2], x3h[2];
+  for (int h = 0; h < 2; ++h) {
+    x2h[h] = _mm512_loadu_si512(stream + 8 * h);  // low word (high half: garbage, unread)
+    x3h[h] = _mm512_srli_epi64(x2h[h], 32);
+  }
   for (std::uint64_t j = 0; j < 16; ++j) {
     const std::uint64_t ctr = (group << 4) | j;
-    __m512i x0 = _mm512_set1_epi32(static_cast<int>(static_cast<std::uint32_t>(ctr)));
-    __m512i x1 = _mm512_set1_epi32(static_cast<int>(static_cast<std::uint32_t>(ctr >> 32)));
-    __m512i x2 = s_lo, x3 = s_hi;
-    auto a = static_cast<std::uint32_t>(seed), b = static_cast<std::uint32_t>(seed >> 32);
-    for (int round = 0; round < 10; ++round) {
-      __m512i hi0, lo0, hi1, lo1;
-      mulhilo(x0, m0, hi0, lo0);
-      mulhilo(x2, m1, hi1, lo1);
-      x0 = _mm512_ternarylogic_epi32(hi1, x1, _mm512_set1_epi32(static_cast<int>(a)), 0x96);
-      x2 = _mm512_ternarylogic_epi32(hi0, x3, _mm512_set1_epi32(static_cast<int>(b)), 0x96);
-      x1 = lo1;
-      x3 = lo0;
-      a += 0x9E3779B9u;
-      b += 0xBB67AE85u;
+    for (int h = 0; h < 2; ++h) {
+      __m512i x0 = _mm512_set1_epi64(static_cast<std::uint32_t>(ctr));
+      __m512i x1 = _mm512_set1_epi64(static_cast<std::uint32_t>(ctr >> 32));
+      __m512i x2 = x2h[h], x3 = x3h[h];
+      for (int round = 0; round < 10; ++round) {
+        const __m512i p0 = _mm512_mul_epu32(x0, m0);
+        const __m512i p1 = _mm512_mul_epu32(x2, m1);
+        x0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x1, ka[round], 0x96);
+        x2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3, kb[round], 0x96);
+        x1 = p1;
+        x3 = p0;
+      }
+      _mm256_store_si256(reinterpret_cast<__m256i*>(buf[j] + 8 * h), _mm512_cvtepi64_epi32(x0));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(buf[16 + j] + 8 * h),
+                         _mm512_cvtepi64_epi32(x1));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(buf[32 + j] + 8 * h),
+                         _mm512_cvtepi64_epi32(x2));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(buf[48 + j] + 8 * h),
+                         _mm512_cvtepi64_epi32(x3));
     }
-    _mm512_store_si512(buf[j], x0);
-    _mm512_store_si512(buf[16 + j], x1);
-    _mm512_store_si512(buf[32 + j], x2);
-    _mm512_store_si512(buf[48 + j], x3);
   }
 }
 
@@ -853,13 +863,7 @@ void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget
               st[l] = (static_cast<std::uint64_t>(RandomSite::acc) << 56) |
                       (p.output_offset + (i + static_cast<std::size_t>(r)) * N + j +
                        16 * static_cast<std::size_t>(v) + static_cast<std::size_t>(l));
-            const __m512i lo0 = _mm512_load_si512(st), lo1 = _mm512_load_si512(st + 8);
-            const __m512i idx_lo =
-                _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-            const __m512i idx_hi =
-                _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-            philox16(p.seed, _mm512_permutex2var_epi32(lo0, idx_lo, lo1),
-                     _mm512_permutex2var_epi32(lo0, idx_hi, lo1), k >> 6, rbuf[r * NV + v]);
+            philox16(p.seed, st, k >> 6, rbuf[r * NV + v]);
           }
     }
     __m512 b[NV];
