@@ -945,7 +945,7 @@ template <int Acc, int Outer>
 void narrow_rows(const EmuParams& p, const double* A, const double* B, const double* C0,
                  std::size_t i0, std::size_t in, std::size_t j0, std::size_t jn, const TileOut& out,
                  Totals& tot) {
-  constexpr int R = Acc == kNarrowSr ? 2 : 4, NV = 2;
+  constexpr int R = 4, NV = 2;
   const NarrowTarget ta(p.acc), tout(p.outer);
   for (std::size_t j = j0; j < jn; j += 16 * NV)
     for (std::size_t i = i0; i < in; i += R) {
@@ -961,7 +961,7 @@ void narrow_rows(const EmuParams& p, const double* A, const double* B, const dou
 void narrow_tile(const EmuParams& p, const double* A, const double* B, const double* C0,
                  std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, const TileOut& out,
                  Totals& tot, std::size_t& in, std::size_t& jn) {
-  const std::size_t R = p.narrow == kNarrowSr ? 2 : 4, W = 32;
+  const std::size_t R = 4, W = 32;
   in = i0 + (i1 - i0) / R * R;
   jn = j0 + (j1 - j0) / W * W;
   if (in == i0 || jn == j0) {
