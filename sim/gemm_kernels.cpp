@@ -681,6 +681,7 @@ struct NarrowTarget {
   __m512i rnd_keep{};   // sr: ~(2^(sh-r) - 1)
   std::uint32_t emin_bits = 0, max_bits = 0;
   explicit NarrowTarget(const RoundTarget& t) {
+    if (t.m < 1 || t.m > 21) return;  // not a target of this kernel (e.g. a binary32 outer sum)
     const int s = 23 - t.m;
     sh = _mm_cvtsi32_si128(s);
     keep = _mm512_set1_epi32(static_cast<int>(~((1u << s) - 1u)));
