@@ -946,23 +946,26 @@ template <int Acc, int Outer>
 void narrow_rows(const EmuParams& p, const double* A, const double* B, const double* C0,
                  std::size_t i0, std::size_t in, std::size_t j0, std::size_t jn, const TileOut& out,
                  Totals& tot) {
-  constexpr int R = 4, NV = 2;
+  // rows per block: 8 without flags (more chains in flight), 4 with flags (their counters
+  // would not fit the registers); narrow_tile uses the same numbers
+  constexpr int NV = 2;
   const NarrowTarget ta(p.acc), tout(p.outer);
-  for (std::size_t j = j0; j < jn; j += 16 * NV)
-    for (std::size_t i = i0; i < in; i += R) {
-      if (p.flags) {
-        narrow_block<Acc, Outer, true, R, NV>(p, ta, tout, i, j, A, B, C0, out, tot);
-      } else {
-        narrow_block<Acc, Outer, false, R, NV>(p, ta, tout, i, j, A, B, C0, out, tot);
-      }
+  for (std::size_t j = j0; j < jn; j += 16 * NV) {
+    if (p.flags) {
+      for (std::size_t i = i0; i < in; i += 4)
+        narrow_block<Acc, Outer, true, 4, NV>(p, ta, tout, i, j, A, B, C0, out, tot);
+    } else {
+      for (std::size_t i = i0; i < in; i += 8)
+        narrow_block<Acc, Outer, false, 8, NV>(p, ta, tout, i, j, A, B, C0, out, tot);
     }
+  }
 }
 
 // The part of the tile the binary32 kernel covers: [i0, in) x [j0, jn).
 void narrow_tile(const EmuParams& p, const double* A, const double* B, const double* C0,
                  std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, const TileOut& out,
                  Totals& tot, std::size_t& in, std::size_t& jn) {
-  const std::size_t R = 4, W = 32;
+  const std::size_t R = p.flags ? 4 : 8, W = 32;
   in = i0 + (i1 - i0) / R * R;
   jn = j0 + (j1 - j0) / W * W;
   if (in == i0 || jn == j0) {
