@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "rounding/quantize.hpp"
 #include "rounding/round_pack.hpp"
 #include "sim/gemm_kernels.hpp"
 
@@ -446,17 +447,33 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
   // already did it for the reference).
   if (kernel != Kernel::reference && m.out) {
     const Format& from = m.chunk ? m.outer : m.acc;
-    for (std::size_t o = 0; o < M * N; ++o) {
-      const std::uint32_t rnd =
-          m.out_round.mode == RoundingMode::sr
-              ? random_bits(mac_random_key(opt.seed, RandomSite::out, opt.output_offset + o), 0,
-                            m.out_round.sr_bits)
-              : 0;
-      const Rounded r = convert(from, res.codes[o], *m.out, m.out_round, rnd);
-      res.codes[o] = classify(rf, r.code) == Class::nan ? nan_code(rf, true) : r.code;
-      if (opt.flags) {
-        res.flags[o] |= r.flags;
-        counts[0].add(r.flags);
+    if (!opt.flags && m.out_round.mode != RoundingMode::sr && is_plain_ieee_binary32(from)) {
+      // codes only from binary32 values: the array quantizer's SIMD kernel (it rounds
+      // exactly as convert() does; tests compare the two paths)
+      std::vector<float> v(M * N);
+      for (std::size_t o = 0; o < M * N; ++o)
+        v[o] = std::bit_cast<float>(static_cast<std::uint32_t>(res.codes[o]));
+      QuantizeOptions qo;
+      qo.round = m.out_round;
+      qo.threads = threads;
+      qo.error_stats = false;
+      (void)quantize<float, std::uint64_t>(*m.out, v, qo, res.codes);
+      for (auto& c : res.codes)
+        if (classify(rf, c) == Class::nan) c = nan_code(rf, true);
+    } else {
+#pragma omp parallel for num_threads(threads) schedule(static)
+      for (std::size_t o = 0; o < M * N; ++o) {
+        const std::uint32_t rnd =
+            m.out_round.mode == RoundingMode::sr
+                ? random_bits(mac_random_key(opt.seed, RandomSite::out, opt.output_offset + o), 0,
+                              m.out_round.sr_bits)
+                : 0;
+        const Rounded r = convert(from, res.codes[o], *m.out, m.out_round, rnd);
+        res.codes[o] = classify(rf, r.code) == Class::nan ? nan_code(rf, true) : r.code;
+        if (opt.flags) {
+          res.flags[o] |= r.flags;
+          counts[static_cast<std::size_t>(omp_get_thread_num())].add(r.flags);
+        }
       }
     }
   }

@@ -88,12 +88,26 @@ void fp32_block(const float* A, const float* panel, std::size_t K, std::size_t N
       const vf a = splat_load(A + (i + r) * K + k0 + kk);
       for (std::size_t h = 0; h < 2; ++h) {
         if constexpr (kFlags) {
+#if defined(__AVX512F__)
+          // inexact iff the round-down and round-up results differ (NaN: never inexact)
+          const __m512 av = std::bit_cast<__m512>(a), bv = std::bit_cast<__m512>(b[h]),
+                       sv = std::bit_cast<__m512>(s[r][h]);
+          const __mmask16 inexact = _mm512_cmp_ps_mask(
+              _mm512_fmadd_round_ps(av, bv, sv, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC),
+              _mm512_fmadd_round_ps(av, bv, sv, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC),
+              _CMP_NEQ_OQ);
+          const __m512i c = std::bit_cast<__m512i>(cnt[r][h]);
+          cnt[r][h] =
+              std::bit_cast<vfi>(_mm512_mask_sub_epi32(c, inexact, c, _mm512_set1_epi32(-1)));
+          s[r][h] = vfma(a, b[h], s[r][h]);
+#else
           const vf p = a * b[h];  // exact: products fit binary32
           const vf z = vfma(a, b[h], s[r][h]);
           const vf bb = z - s[r][h];
           const vf err = (s[r][h] - (z - bb)) + (p - bb);
           cnt[r][h] -= (err != 0.0f) & (z == z);
           s[r][h] = z;
+#endif
         } else {
           s[r][h] = vfma(a, b[h], s[r][h]);
         }
