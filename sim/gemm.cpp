@@ -447,19 +447,40 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
   // already did it for the reference).
   if (kernel != Kernel::reference && m.out) {
     const Format& from = m.chunk ? m.outer : m.acc;
-    if (!opt.flags && m.out_round.mode != RoundingMode::sr && is_plain_ieee_binary32(from)) {
-      // codes only from binary32 values: the array quantizer's SIMD kernel (it rounds
-      // exactly as convert() does; tests compare the two paths)
-      std::vector<float> v(M * N);
+    if (m.out_round.mode != RoundingMode::sr && is_plain_ieee_binary32(from)) {
+      // binary32 values: the array quantizer's SIMD kernel (it rounds exactly as convert()
+      // does; tests compare the two paths). Flags, when asked: a value in the output's
+      // normal range (or zero) can only be inexact, which its dequantized value shows; any
+      // other value (tiny, beyond max finite, NaN/Inf) takes convert() for the exact flags.
+      std::vector<float> v(M * N), back(opt.flags ? M * N : 0);
       for (std::size_t o = 0; o < M * N; ++o)
         v[o] = std::bit_cast<float>(static_cast<std::uint32_t>(res.codes[o]));
+      const std::vector<std::uint64_t> from_codes =
+          opt.flags ? res.codes : std::vector<std::uint64_t>{};
       QuantizeOptions qo;
       qo.round = m.out_round;
       qo.threads = threads;
       qo.error_stats = false;
-      (void)quantize<float, std::uint64_t>(*m.out, v, qo, res.codes);
-      for (auto& c : res.codes)
-        if (classify(rf, c) == Class::nan) c = nan_code(rf, true);
+      (void)quantize<float, std::uint64_t>(*m.out, v, qo, res.codes, back);
+      const double lo = std::ldexp(1.0, m.out->emin());
+      const double hi = to_double(*m.out, m.out->max_finite_code());
+#pragma omp parallel for num_threads(threads) schedule(static)
+      for (std::size_t o = 0; o < M * N; ++o) {
+        if (opt.flags) {
+          const double x = std::abs(static_cast<double>(v[o]));
+          Flags f = 0;
+          if (x == 0 || (x >= lo && x <= hi)) {
+            f = back[o] != v[o] ? Flags{kInexact} : Flags{0};
+          } else {
+            const Rounded r = convert(from, from_codes[o], *m.out, m.out_round, 0);
+            res.codes[o] = r.code;
+            f = r.flags;
+          }
+          res.flags[o] |= f;
+          counts[static_cast<std::size_t>(omp_get_thread_num())].add(f);
+        }
+        if (classify(rf, res.codes[o]) == Class::nan) res.codes[o] = nan_code(rf, true);
+      }
     } else {
 #pragma omp parallel for num_threads(threads) schedule(static)
       for (std::size_t o = 0; o < M * N; ++o) {
