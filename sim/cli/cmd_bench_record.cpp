@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
@@ -68,7 +69,7 @@ void add_bench_record_command(CLI::App& bench, Context& ctx) {
   auto* g = bench.add_subcommand(
       "record",
       "What statistics and HDF5 recording cost per GEMM step (quantize A and B, multiply), "
-      "against the same step without them");
+      "against the same step without them (scratch file in $TMPDIR or /tmp, removed after)");
   struct Opts {
     std::vector<std::size_t> sizes = {256, 1024};
     int steps = 16, threads = 0;
@@ -91,7 +92,13 @@ void add_bench_record_command(CLI::App& bench, Context& ctx) {
       "--sample-every steps.\n");
   g->callback([o, &ctx] {
     (void)ctx;
-    const std::string path = fmt::format("/tmp/fp8sim-bench-record-{}.h5", getpid());
+    const char* tmp = std::getenv("TMPDIR");
+    const std::string path =
+        fmt::format("{}/fp8sim-bench-record-{}.h5", tmp && *tmp ? tmp : "/tmp", getpid());
+    struct Remove {  // the scratch file goes, whichever way the command ends
+      const std::string& p;
+      ~Remove() { std::remove(p.c_str()); }
+    } remove_file{path};
     fmt::print("{:<18} {:>6} {:>9} {:>12} {:>12} {:>12} {:>10} {:>10}\n", "mac", "n", "threads",
                "off ms/step", "on ms/step", "sampled", "on +%", "sampled +%");
     for (const std::string& spec : o->macs) {
@@ -137,7 +144,6 @@ void add_bench_record_command(CLI::App& bench, Context& ctx) {
                    n, threads, off, on, sampled, 100 * (on / off - 1), 100 * (sampled / off - 1));
       }
     }
-    std::remove(path.c_str());
     fmt::print("goal: recording on costs under 10% per step\n");
   });
 }

@@ -104,6 +104,13 @@ fi
 expect 2 "gemm bad dist" -- "$exe" gemm --m 4 --n 4 --k 4 --dist cauchy
 contains "$tmp/err" "lognormal" "distributions listed"
 
+# ---- bench (tiny sizes: the commands run and report, not how fast)
+expect 0 "bench record" -- env TMPDIR="$tmp" "$exe" bench record --sizes 32 --steps 2 --mac mellempudi2019
+contains "$tmp/out" "sampled +%" "bench record table"
+if ls "$tmp"/fp8sim-bench-record-*.h5 >/dev/null 2>&1; then bad "bench record left its file"; else ok; fi
+expect 0 "bench gemm cpu-time" -- "$exe" bench gemm --sizes 64 --repeats 1 --cpu-time
+contains "$tmp/out" "e5m2 -> fp16 rne sequential" "bench gemm rows"
+
 # ---- vectors check
 tv="$conf/testfloat/f16_mulAdd.rtz.tv"
 expect 0 "vectors check passes" -- "$exe" vectors check --testfloat f16_mulAdd --rounding rtz "$tv"
