@@ -16,6 +16,7 @@
 #include "analysis/recorder.hpp"
 #include "rounding/rounding.hpp"
 #include "sim/cli/commands.hpp"
+#include "sim/cli/record_options.hpp"
 #include "sim/gemm.hpp"
 
 namespace fp8sim::cli {
@@ -30,21 +31,9 @@ enum class Mode { off, on, sampled };
 void step(const MacConfig& m, std::size_t n, const std::vector<float>& a,
           const std::vector<float>& b, bool stats, analysis::Recorder* rec, const int ids[3],
           std::int64_t index, int threads) {
-  auto quantize_one = [&](const Format& f, const std::vector<float>& x, analysis::TensorStats* ts) {
-    std::vector<std::uint64_t> codes(x.size());
-    QuantizeOptions qo;
-    qo.threads = threads;
-    qo.error_stats = ts != nullptr;
-    std::vector<float> out(ts ? x.size() : 0);
-    const QuantizeCounters c = quantize<float, std::uint64_t>(f, x, qo, codes, out);
-    if (ts)
-      *ts = analysis::tensor_stats(
-          c, analysis::extra_counts<float>(f, x, std::span<const float>(out), threads));
-    return codes;
-  };
   analysis::TensorStats sa, sb;
-  const auto A = quantize_one(m.a, a, stats ? &sa : nullptr);
-  const auto B = quantize_one(m.b, b, stats ? &sb : nullptr);
+  const auto A = quantize_recorded(m.a, a, threads, stats ? &sa : nullptr);
+  const auto B = quantize_recorded(m.b, b, threads, stats ? &sb : nullptr);
   GemmOptions go;
   go.threads = threads;
   go.flags = stats;

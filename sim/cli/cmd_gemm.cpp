@@ -52,21 +52,6 @@ std::vector<double> random_values(std::size_t n, const std::string& dist, std::u
   return v;
 }
 
-// Rounds the inputs rne into the operand format; with `stats`, also what that did.
-std::vector<std::uint64_t> quantize_rne(const Format& f, const std::vector<double>& v, int threads,
-                                        analysis::TensorStats* stats) {
-  std::vector<std::uint64_t> c(v.size());
-  QuantizeOptions qo;
-  qo.threads = threads;
-  qo.error_stats = stats != nullptr;
-  std::vector<double> out(stats ? v.size() : 0);
-  const QuantizeCounters counters = quantize<double, std::uint64_t>(f, v, qo, c, out);
-  if (stats)
-    *stats = analysis::tensor_stats(
-        counters, analysis::extra_counts<double>(f, v, std::span<const double>(out), threads));
-  return c;
-}
-
 volatile std::sig_atomic_t g_stop = 0;  // SIGINT/SIGTERM: finish the step, flush, exit
 extern "C" void request_stop(int) {
   g_stop = 1;
@@ -238,8 +223,8 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
       if (!fixed_a) av = random_values(M * K, o->dist, step_seed);
       if (!fixed_b) bv = random_values(K * N, o->dist, step_seed + 1);
       analysis::TensorStats qa, qb;
-      const auto A = quantize_rne(m.a, av, o->threads, record ? &qa : nullptr);
-      const auto B = quantize_rne(m.b, bv, o->threads, record ? &qb : nullptr);
+      const auto A = quantize_recorded(m.a, av, o->threads, record ? &qa : nullptr);
+      const auto B = quantize_recorded(m.b, bv, o->threads, record ? &qb : nullptr);
       go.seed = o->seed + static_cast<std::uint64_t>(step);
       const auto t0 = std::chrono::steady_clock::now();
       r = gemm(m, M, N, K, A, B, {}, go);

@@ -3,11 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "analysis/analysis.hpp"
+#include "rounding/quantize.hpp"
 
 namespace fp8sim::cli {
 
@@ -25,5 +28,22 @@ void add_record_options(CLI::App& cmd, RecordOptions& o, bool with_record);
 
 /// create, overwrite or append.
 [[nodiscard]] analysis::OpenMode open_mode(const RecordOptions& o);
+
+/// Codes of `x` rounded rne into f; with `stats`, also everything a recording keeps of
+/// that quantization (the kernel's counters and the extra pass).
+template <class T>
+std::vector<std::uint64_t> quantize_recorded(const Format& f, const std::vector<T>& x, int threads,
+                                             analysis::TensorStats* stats) {
+  std::vector<std::uint64_t> codes(x.size());
+  QuantizeOptions qo;
+  qo.threads = threads;
+  qo.error_stats = stats != nullptr;
+  std::vector<T> out(stats ? x.size() : 0);
+  const QuantizeCounters c = quantize<T, std::uint64_t>(f, x, qo, codes, out);
+  if (stats)
+    *stats = analysis::tensor_stats(
+        c, analysis::extra_counts<T>(f, x, std::span<const T>(out), threads));
+  return codes;
+}
 
 }  // namespace fp8sim::cli
