@@ -113,6 +113,45 @@ bool avx512() {
   return __builtin_cpu_supports("x86-64-v4");
 }
 
+// An AVX-512 kernel against the reference model: each config picks `kernel` (on AVX-512
+// machines); wide-ranged inputs (many lanes handed to the general path) and typical ones
+// (the kernel's own lanes), flags on and off, 2 threads.
+template <std::size_t NS>
+void check_wide_kernel(const char* (&specs)[NS], const std::string& kernel, std::size_t M,
+                       std::size_t N, std::size_t K, std::uint64_t seed) {
+  for (const char* spec_c : specs) {
+    const std::string spec = spec_c;
+    CAPTURE(spec);
+    const MacConfig m = parse_mac(spec);
+    if (avx512()) CHECK(gemm_kernel_name(m) == kernel);
+    for (double sigma : {1.0, 4.0}) {
+      CAPTURE(sigma);
+      const auto A = random_codes(m.a, M * K, seed, sigma);
+      const auto B = random_codes(m.b, K * N, seed + 1, sigma);
+      const Format& cf = m.c ? *m.c : m.acc;
+      const auto C = random_codes(cf, M * N, seed + 2, sigma);
+      GemmOptions ref;
+      ref.allow_fast = false;
+      ref.seed = 77;
+      GemmOptions fast = ref;
+      fast.allow_fast = true;
+      fast.threads = 2;
+      const GemmResult rf = gemm(m, M, N, K, A, B, C, ref);
+      check_same(gemm(m, M, N, K, A, B, C, fast), rf, m);
+      fast.flags = false;
+      CHECK(gemm(m, M, N, K, A, B, C, fast).codes == rf.codes);
+    }
+    // typical data (normal values): the kernel's own lanes do nearly all of the work
+    const auto A = normal_codes(m.a, M * K, seed + 3), B = normal_codes(m.b, K * N, seed + 4);
+    GemmOptions ref;
+    ref.allow_fast = false;
+    const GemmResult rf = gemm(m, M, N, K, A, B, {}, ref);
+    const GemmResult ff = gemm(m, M, N, K, A, B, {}, {});
+    check_same(ff, rf, m);
+    if (avx512()) CHECK(ff.slow_outputs <= M * N / 8);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("gemm.fast_kernels_equal_reference_model") {
@@ -315,40 +354,7 @@ TEST_CASE("gemm.binary32_narrow_kernel_equals_reference_model") {
       "ab=e5m2,acc=bf16,round=sr:4,struct=chunked:50:fp32:rne",
       "ab=e5m2,acc=fp16,round=rne,struct=chunked:32:e6m12:rne",
   };
-  const std::size_t M = 9, N = 70, K = 150;
-  for (const char* spec_c : specs) {
-    const std::string spec = spec_c;
-    const MacConfig m = parse_mac(spec);
-    if (avx512()) CHECK_MESSAGE(gemm_kernel_name(m) == "emulated-fp32", spec);
-    for (double sigma : {1.0, 4.0}) {
-      CAPTURE(spec);
-      CAPTURE(sigma);
-      const auto A = random_codes(m.a, M * K, 31, sigma);
-      const auto B = random_codes(m.b, K * N, 32, sigma);
-      const Format& cf = m.c ? *m.c : m.acc;
-      const auto C = random_codes(cf, M * N, 33, sigma);
-      GemmOptions ref;
-      ref.allow_fast = false;
-      ref.seed = 77;
-      GemmOptions fast;
-      fast.seed = 77;
-      fast.threads = 2;
-      const GemmResult rf = gemm(m, M, N, K, A, B, C, ref);
-      const GemmResult ff = gemm(m, M, N, K, A, B, C, fast);
-      check_same(ff, rf, m);
-      fast.flags = false;
-      const GemmResult fn = gemm(m, M, N, K, A, B, C, fast);
-      CHECK(fn.codes == rf.codes);
-    }
-    // typical data (normal values): the kernel's own lanes do nearly all of the work
-    const auto A = normal_codes(m.a, M * K, 34), B = normal_codes(m.b, K * N, 35);
-    GemmOptions ref;
-    ref.allow_fast = false;
-    const GemmResult rf = gemm(m, M, N, K, A, B, {}, ref);
-    const GemmResult ff = gemm(m, M, N, K, A, B, {}, {});
-    check_same(ff, rf, m);
-    if (avx512()) CHECK(ff.slow_outputs <= M * N / 8);
-  }
+  check_wide_kernel(specs, "emulated-fp32", 9, 70, 150, 31);
 }
 
 TEST_CASE("gemm.binary32_narrow_kernel_overflow_underflow_and_recovery") {
@@ -394,35 +400,7 @@ TEST_CASE("gemm.multiterm_fp32_kernel_equals_reference_model") {
       "ab=e5m2,acc=fp32,round=rtz,struct=multiterm:4:24:2,chunk=6,outer=fp32,outer_round=rne",
       "ab=e5m2,acc=fp32,round=rne,struct=multiterm:8:40:3,c=fp32",
   };
-  const std::size_t M = 7, N = 40, K = 150;
-  for (const char* spec_c : specs) {
-    const std::string spec = spec_c;
-    const MacConfig m = parse_mac(spec);
-    if (avx512()) CHECK_MESSAGE(gemm_kernel_name(m) == "multiterm-fp32", spec);
-    for (double sigma : {1.0, 4.0}) {
-      CAPTURE(spec);
-      CAPTURE(sigma);
-      const auto A = random_codes(m.a, M * K, 41, sigma);
-      const auto B = random_codes(m.b, K * N, 42, sigma);
-      const Format& cf = m.c ? *m.c : m.acc;
-      const auto C = random_codes(cf, M * N, 43, sigma);
-      GemmOptions ref;
-      ref.allow_fast = false;
-      GemmOptions fast;
-      fast.threads = 2;
-      const GemmResult rf = gemm(m, M, N, K, A, B, C, ref);
-      check_same(gemm(m, M, N, K, A, B, C, fast), rf, m);
-      fast.flags = false;
-      CHECK(gemm(m, M, N, K, A, B, C, fast).codes == rf.codes);
-    }
-    const auto A = normal_codes(m.a, M * K, 44), B = normal_codes(m.b, K * N, 45);
-    GemmOptions ref;
-    ref.allow_fast = false;
-    const GemmResult rf = gemm(m, M, N, K, A, B, {}, ref);
-    const GemmResult ff = gemm(m, M, N, K, A, B, {}, {});
-    check_same(ff, rf, m);
-    if (avx512()) CHECK_MESSAGE(ff.slow_outputs <= M * N / 8, spec);
-  }
+  check_wide_kernel(specs, "multiterm-fp32", 7, 40, 150, 41);
   CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=fp32,round=rdn,struct=multiterm:4:24:2")) ==
         "multiterm");
 }
