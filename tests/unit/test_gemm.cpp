@@ -431,3 +431,24 @@ TEST_CASE("gemm.output_conversion_with_and_without_flags") {
     CHECK(gemm(m, M, N, K, A, B, C, fast).codes == rf.codes);
   }
 }
+
+TEST_CASE("gemm.output_offset_keys_random_bits_in_every_kernel") {
+  // conv2d shifts output indices per image: every kernel must key its SR bits the same way
+  for (const char* spec : {"ab=e5m2,acc=bf16,round=sr:8", "ab=e5m2,acc=fp16,round=sr:4",
+                           "ab=e5m2,acc=fp32,round=rne,out=e5m2,out_round=sr:8"}) {
+    CAPTURE(std::string(spec));
+    const MacConfig m = parse_mac(spec);
+    const std::size_t M = 8, N = 48, K = 70;
+    const auto A = normal_codes(m.a, M * K, 61), B = normal_codes(m.b, K * N, 62);
+    GemmOptions ref;
+    ref.allow_fast = false;
+    ref.seed = 4;
+    ref.output_offset = (std::uint64_t{1} << 32) - 100;  // crosses a 32-bit stream word
+    GemmOptions fast = ref;
+    fast.allow_fast = true;
+    const GemmResult rf = gemm(m, M, N, K, A, B, {}, ref);
+    check_same(gemm(m, M, N, K, A, B, {}, fast), rf, m);
+    ref.output_offset = 0;
+    CHECK(gemm(m, M, N, K, A, B, {}, ref).codes != rf.codes);  // the offset does matter
+  }
+}
