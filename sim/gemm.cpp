@@ -80,6 +80,21 @@ bool emulable(const Format& f, const RoundSpec& r) {
 
 enum class Kernel { fp32, emulated, reference };
 
+// Every product a*b, and C, is exactly a binary32 value (the fp32 and binary32 kernels).
+bool binary32_operands(const MacConfig& m) {
+  const int prod_sig = (m.a.man_bits + 1) + (m.b.man_bits + 1);
+  const int prod_min = min_exp(m.a) + min_exp(m.b);
+  return !m.product && prod_sig <= 24 && prod_min >= -149 && m.a.emax() + m.b.emax() + 2 <= 127 &&
+         fits_fp32(m.c ? *m.c : m.acc);
+}
+
+// Bits needed to count n + 1 terms of a multiterm group: ceil(log2(n + 1)).
+int group_bits(int terms) {
+  int lg = 0;
+  while ((1 << lg) < terms + 1) ++lg;
+  return lg;
+}
+
 // How the binary32 kernel for narrow accumulators rounds into f (kNarrowOff: it cannot).
 // Its values must sit on binary32's normal grid with two bits to spare (m <= 21, the
 // exponent range inside binary32's), zeros signed as in IEEE.
@@ -100,11 +115,7 @@ int narrow_kind(const Format& f, const RoundSpec& r, bool allow_sr) {
 // The binary32 kernel's accumulator and outer kinds for m (kNarrowOff: not this kernel).
 // Products and C must be exact binary32 values. AVX-512 only (embedded rounding).
 std::pair<int, int> narrow_kinds(const MacConfig& m) {
-  const Format& cf = m.c ? *m.c : m.acc;
-  const int prod_sig = (m.a.man_bits + 1) + (m.b.man_bits + 1);
-  const int prod_min = min_exp(m.a) + min_exp(m.b);
-  if (isa_level() < 4 || m.structure != Structure::sequential || m.product || prod_sig > 24 ||
-      prod_min < -149 || m.a.emax() + m.b.emax() + 2 > 127 || !fits_fp32(cf))
+  if (isa_level() < 4 || m.structure != Structure::sequential || !binary32_operands(m))
     return {detail::kNarrowOff, detail::kNarrowOff};
   const int acc = narrow_kind(m.acc, m.acc_round, true);
   int outer = detail::kNarrowOff;
@@ -119,12 +130,10 @@ std::pair<int, int> narrow_kinds(const MacConfig& m) {
 }
 
 Kernel choose(const MacConfig& m) {
-  const int prod_sig = (m.a.man_bits + 1) + (m.b.man_bits + 1);
   const int prod_min = min_exp(m.a) + min_exp(m.b);
   const Format& cf = m.c ? *m.c : m.acc;
-  if (m.structure == Structure::sequential && m.chunk == 0 && !m.product &&
-      is_plain_ieee_binary32(m.acc) && m.acc_round.mode == RoundingMode::rne && !m.acc_round.ftz &&
-      prod_sig <= 24 && prod_min >= -149 && m.a.emax() + m.b.emax() + 2 <= 127 && fits_fp32(cf))
+  if (m.structure == Structure::sequential && m.chunk == 0 && is_plain_ieee_binary32(m.acc) &&
+      m.acc_round.mode == RoundingMode::rne && !m.acc_round.ftz && binary32_operands(m))
     return Kernel::fp32;
   const bool seq_or_mt =
       m.structure == Structure::sequential || m.structure == Structure::multiterm;
@@ -134,11 +143,8 @@ Kernel choose(const MacConfig& m) {
   if (m.chunk)
     ok = ok && emulable(m.outer, m.outer_round) && (m.outer.has_inf() || !m.acc.has_inf());
   if (m.product) ok = ok && emulable(*m.product, m.product_round);
-  if (m.structure == Structure::multiterm) {
-    int lg = 0;
-    while ((1 << lg) < m.terms + 1) ++lg;
-    ok = ok && m.terms <= 64 && m.align_bits + 2 + lg <= 62 && m.align_bits >= 1;
-  }
+  if (m.structure == Structure::multiterm)
+    ok = ok && m.terms <= 64 && m.align_bits + 2 + group_bits(m.terms) <= 62 && m.align_bits >= 1;
   return ok ? Kernel::emulated : Kernel::reference;
 }
 
@@ -146,13 +152,12 @@ Kernel choose(const MacConfig& m) {
 // conversion (rne, rtz, rup: modes whose zero signs the kernel reproduces), the aligned
 // terms' sum exact in binary64, chunks (if any) summed in binary32 rne.
 bool multiterm_fp32_ok(const MacConfig& m) {
-  int lg = 0;
-  while ((1 << lg) < m.terms + 1) ++lg;
   const RoundingMode md = m.acc_round.mode;
   return isa_level() >= 4 && m.structure == Structure::multiterm && !m.product &&
          is_plain_ieee_binary32(m.acc) && !m.acc_round.ftz &&
          (md == RoundingMode::rne || md == RoundingMode::rtz || md == RoundingMode::rup) &&
-         (m.terms == 4 || m.terms == 8) && m.align_bits <= 50 && m.align_bits + 1 + lg <= 53 &&
+         (m.terms == 4 || m.terms == 8) && m.align_bits <= 50 &&
+         m.align_bits + 1 + group_bits(m.terms) <= 53 &&
          (!m.chunk || (is_plain_ieee_binary32(m.outer) && m.outer_round.mode == RoundingMode::rne &&
                        !m.outer_round.ftz));
 }
@@ -455,8 +460,6 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
       std::vector<float> v(M * N), back(opt.flags ? M * N : 0);
       for (std::size_t o = 0; o < M * N; ++o)
         v[o] = std::bit_cast<float>(static_cast<std::uint32_t>(res.codes[o]));
-      const std::vector<std::uint64_t> from_codes =
-          opt.flags ? res.codes : std::vector<std::uint64_t>{};
       QuantizeOptions qo;
       qo.round = m.out_round;
       qo.threads = threads;
@@ -472,7 +475,8 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
           if (x == 0 || (x >= lo && x <= hi)) {
             f = back[o] != v[o] ? Flags{kInexact} : Flags{0};
           } else {
-            const Rounded r = convert(from, from_codes[o], *m.out, m.out_round, 0);
+            const Rounded r =
+                convert(from, std::bit_cast<std::uint32_t>(v[o]), *m.out, m.out_round, 0);
             res.codes[o] = r.code;
             f = r.flags;
           }

@@ -830,43 +830,42 @@ void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget
   alignas(64) static thread_local std::uint32_t rbuf[kSr ? R * NV : 1][64][16];
   const __m512i one = _mm512_set1_epi32(1);
   std::size_t in_chunk = 0;
-  auto outer_step = [&] {
-    for (int r = 0; r < R; ++r)
-      for (int v = 0; v < NV; ++v) {
-        NarrowChain& c = ch[r][v];
-        if constexpr (Outer == 0) {
-          return;
-        } else if constexpr (Outer == kNarrowF32) {
-          if constexpr (kFlags) {
-            const __m512 rd =
-                _mm512_add_round_ps(c.o, c.s, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-            const __m512 ru =
-                _mm512_add_round_ps(c.o, c.s, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
-            c.cnt =
-                _mm512_mask_add_epi32(c.cnt, _mm512_cmp_ps_mask(rd, ru, _CMP_NEQ_UQ), c.cnt, one);
-          }
-          c.o = _mm512_add_ps(c.o, c.s);
-        } else {
-          const __m512 x = odd_add(c.s, c.o);
-          const __m512 y = narrow_round<Outer>(tout, x, __m512i{});
-          const __mmask16 inex = _mm512_cmp_ps_mask(y, x, _CMP_NEQ_UQ);
-          if constexpr (kFlags) c.cnt = _mm512_mask_add_epi32(c.cnt, inex, c.cnt, one);
-          const __m512i mag = magnitude(x);
-          if constexpr (Outer == kNarrowF16) {
-            if constexpr (kFlags)
-              c.redo |= _mm512_mask_cmplt_epu32_mask(
-                  inex, mag, _mm512_set1_epi32(static_cast<int>(tout.emin_bits)));
+  auto outer_step = [&] {  // chunked only (Outer != 0): s into the outer sum, s = 0
+    if constexpr (Outer != 0)
+      for (int r = 0; r < R; ++r)
+        for (int v = 0; v < NV; ++v) {
+          NarrowChain& c = ch[r][v];
+          if constexpr (Outer == kNarrowF32) {
+            if constexpr (kFlags) {
+              const __m512 rd =
+                  _mm512_add_round_ps(c.o, c.s, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+              const __m512 ru =
+                  _mm512_add_round_ps(c.o, c.s, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+              c.cnt =
+                  _mm512_mask_add_epi32(c.cnt, _mm512_cmp_ps_mask(rd, ru, _CMP_NEQ_UQ), c.cnt, one);
+            }
+            c.o = _mm512_add_ps(c.o, c.s);
           } else {
-            c.redo |=
-                _mm512_cmplt_epu32_mask(_mm512_sub_epi32(mag, one),
-                                        _mm512_set1_epi32(static_cast<int>(tout.emin_bits - 1)));
-            c.redo |=
-                _mm512_cmpgt_epu32_mask(mag, _mm512_set1_epi32(static_cast<int>(tout.max_bits)));
+            const __m512 x = odd_add(c.s, c.o);
+            const __m512 y = narrow_round<Outer>(tout, x, __m512i{});
+            const __mmask16 inex = _mm512_cmp_ps_mask(y, x, _CMP_NEQ_UQ);
+            if constexpr (kFlags) c.cnt = _mm512_mask_add_epi32(c.cnt, inex, c.cnt, one);
+            const __m512i mag = magnitude(x);
+            if constexpr (Outer == kNarrowF16) {
+              if constexpr (kFlags)
+                c.redo |= _mm512_mask_cmplt_epu32_mask(
+                    inex, mag, _mm512_set1_epi32(static_cast<int>(tout.emin_bits)));
+            } else {
+              c.redo |=
+                  _mm512_cmplt_epu32_mask(_mm512_sub_epi32(mag, one),
+                                          _mm512_set1_epi32(static_cast<int>(tout.emin_bits - 1)));
+              c.redo |=
+                  _mm512_cmpgt_epu32_mask(mag, _mm512_set1_epi32(static_cast<int>(tout.max_bits)));
+            }
+            c.o = y;
           }
-          c.o = y;
+          c.s = _mm512_setzero_ps();
         }
-        c.s = _mm512_setzero_ps();
-      }
   };
   for (std::size_t k = 0; k < K; ++k) {
     if constexpr (kSr) {

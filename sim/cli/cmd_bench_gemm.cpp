@@ -72,7 +72,9 @@ void add_bench_gemm_command(CLI::App& bench, Context& ctx) {
     std::string core;
   };
   auto o = std::make_shared<Opts>();
-  g->add_option("--sizes", o->sizes, "Square sizes M=N=K")->capture_default_str();
+  g->add_option("--sizes", o->sizes, "Square sizes M=N=K")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{16384}))
+      ->capture_default_str();
   g->add_option("--repeats", o->repeats, "Timed repetitions (best is reported)")
       ->check(CLI::Range(1, 20))
       ->capture_default_str();

@@ -66,7 +66,9 @@ void add_bench_record_command(CLI::App& bench, Context& ctx) {
     std::vector<std::string> macs = {"mellempudi2019", "wang2018"};
   };
   auto o = std::make_shared<Opts>();
-  g->add_option("--sizes", o->sizes, "Square sizes M=N=K")->capture_default_str();
+  g->add_option("--sizes", o->sizes, "Square sizes M=N=K")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{16384}))
+      ->capture_default_str();
   g->add_option("--steps", o->steps, "Steps per measurement (best of 2 runs)")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
@@ -88,10 +90,13 @@ void add_bench_record_command(CLI::App& bench, Context& ctx) {
       const std::string& p;
       ~Remove() { std::remove(p.c_str()); }
     } remove_file{path};
+    std::vector<MacConfig> macs;  // every spec checked before any output
+    for (const std::string& spec : o->macs) macs.push_back(parse_mac(spec));
     fmt::print("{:<18} {:>6} {:>9} {:>12} {:>12} {:>12} {:>10} {:>10}\n", "mac", "n", "threads",
                "off ms/step", "on ms/step", "sampled", "on +%", "sampled +%");
-    for (const std::string& spec : o->macs) {
-      const MacConfig m = parse_mac(spec);
+    for (std::size_t q = 0; q < o->macs.size(); ++q) {
+      const std::string& spec = o->macs[q];
+      const MacConfig& m = macs[q];
       for (std::size_t n : o->sizes) {
         std::mt19937_64 gen(5);
         std::normal_distribution<float> d(0.0f, 1.0f);

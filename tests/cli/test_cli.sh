@@ -108,6 +108,11 @@ contains "$tmp/err" "lognormal" "distributions listed"
 expect 0 "bench record" -- env TMPDIR="$tmp" "$exe" bench record --sizes 32 --steps 2 --mac mellempudi2019
 contains "$tmp/out" "sampled +%" "bench record table"
 if ls "$tmp"/fp8sim-bench-record-*.h5 >/dev/null 2>&1; then bad "bench record left its file"; else ok; fi
+expect 2 "bench record bad mac" -- "$exe" bench record --sizes 32 --steps 1 --mac volta
+contains "$tmp/err" "unknown preset 'volta'" "bench record names the bad spec"
+if [ -s "$tmp/out" ]; then bad "bench record printed a table before failing"; else ok; fi
+expect 2 "bench gemm size 0" -- "$exe" bench gemm --sizes 0
+contains "$tmp/err" "not in range 1 to 16384" "bench gemm names the allowed sizes"
 expect 0 "bench gemm cpu-time" -- "$exe" bench gemm --sizes 64 --repeats 1 --cpu-time
 contains "$tmp/out" "e5m2 -> fp16 rne sequential" "bench gemm rows"
 
