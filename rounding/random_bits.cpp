@@ -16,16 +16,29 @@ std::uint32_t random_word(const RandomKey& key, std::uint64_t index) {
   return philox(c, k)[(index >> 4) & 3];
 }
 
-// The same Philox4x32-10 rounds written lane-wise so that the compiler vectorises the 16
-// lanes (Random123's array types defeat GCC's loop vectoriser). tests/unit/test_random_bits
-// checks it equals Random123 word for word.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void random_group(
-    const RandomKey& key, std::uint64_t group, std::uint32_t* out) {
+std::uint32_t stream_word(const RandomKey& key, std::uint64_t w) {
+  r123::Philox4x32 philox;
+  const std::uint64_t ctr = w >> 2;
+  const r123::Philox4x32::ctr_type c = {
+      {static_cast<std::uint32_t>(ctr), static_cast<std::uint32_t>(ctr >> 32),
+       static_cast<std::uint32_t>(key.stream), static_cast<std::uint32_t>(key.stream >> 32)}};
+  const r123::Philox4x32::key_type k = {
+      {static_cast<std::uint32_t>(key.seed), static_cast<std::uint32_t>(key.seed >> 32)}};
+  return philox(c, k)[w & 3];
+}
+
+namespace {
+
+// Philox4x32-10 of 16 counters base | j (j = 0..15) under one key and stream, lane-wise so
+// that GCC vectorises the 16 lanes (Random123's array types defeat its loop vectoriser).
+// Word w of counter j goes to out[j + 16 * w] (Interleaved) or out[4 * j + w].
+template <bool Interleaved>
+[[gnu::always_inline]] inline void philox16_counters(const RandomKey& key, std::uint64_t base,
+                                                     std::uint32_t* out) {
   const auto k0 = static_cast<std::uint32_t>(key.seed);
   const auto k1 = static_cast<std::uint32_t>(key.seed >> 32);
   const auto s0 = static_cast<std::uint32_t>(key.stream);
   const auto s1 = static_cast<std::uint32_t>(key.stream >> 32);
-  const std::uint64_t base = group << 4;
 #pragma omp simd
   for (int j = 0; j < 16; ++j) {
     const std::uint64_t ctr = base | static_cast<std::uint64_t>(j);
@@ -43,11 +56,31 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
       a += 0x9E3779B9u;
       b += 0xBB67AE85u;
     }
-    out[j] = x0;
-    out[16 + j] = x1;
-    out[32 + j] = x2;
-    out[48 + j] = x3;
+    if constexpr (Interleaved) {
+      out[j] = x0;
+      out[16 + j] = x1;
+      out[32 + j] = x2;
+      out[48 + j] = x3;
+    } else {
+      out[4 * j] = x0;
+      out[4 * j + 1] = x1;
+      out[4 * j + 2] = x2;
+      out[4 * j + 3] = x3;
+    }
   }
+}
+
+}  // namespace
+
+// tests/unit/test_random_bits checks both against Random123 word for word.
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void random_group(
+    const RandomKey& key, std::uint64_t group, std::uint32_t* out) {
+  philox16_counters<true>(key, group << 4, out);
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void stream_words64(
+    const RandomKey& key, std::uint64_t g, std::uint32_t* out) {
+  philox16_counters<false>(key, g << 4, out);
 }
 
 }  // namespace fp8sim

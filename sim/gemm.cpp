@@ -488,11 +488,11 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
     } else {
 #pragma omp parallel for num_threads(threads) schedule(static)
       for (std::size_t o = 0; o < M * N; ++o) {
-        const std::uint32_t rnd =
-            m.out_round.mode == RoundingMode::sr
-                ? random_bits(mac_random_key(opt.seed, RandomSite::out, opt.output_offset + o), 0,
-                              m.out_round.sr_bits)
-                : 0;
+        const std::uint32_t rnd = m.out_round.mode == RoundingMode::sr
+                                      ? packed_random_bits(mac_random_key(opt.seed, RandomSite::out,
+                                                                          opt.output_offset + o),
+                                                           0, m.out_round.sr_bits)
+                                      : 0;
         const Rounded r = convert(from, res.codes[o], *m.out, m.out_round, rnd);
         res.codes[o] = classify(rf, r.code) == Class::nan ? nan_code(rf, true) : r.code;
         if (opt.flags) {

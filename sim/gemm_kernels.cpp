@@ -440,21 +440,27 @@ template <bool kFlags>
   return r;
 }
 
+// The random words of one site for 8 outputs, as packed_random_bits defines them: step i
+// uses field i % f of stream word i / f (f = floor(32/r)), returned moved to the top of a
+// 32-bit word (consumers read the top r bits). Words come 64 at a time.
 struct Rng {
   std::uint32_t w[L8][64];
   std::uint64_t group = ~std::uint64_t{0};
-  void fill(const EmuParams& p, RandomSite site, std::size_t o0, std::uint64_t step) {
-    const std::uint64_t g = step >> 6;
-    if (g == group) return;
-    group = g;
-    for (int l = 0; l < L8; ++l)
-      random_group(mac_random_key(p.seed, site, p.output_offset + o0 + static_cast<std::size_t>(l)),
-                   g, w[l]);
-  }
-  vu at(std::uint64_t step) const {
-    vu r;
-    for (int l = 0; l < L8; ++l) r[l] = w[l][step & 63];
-    return r;
+  [[gnu::always_inline]] vu get(const EmuParams& p, RandomSite site, std::size_t o0,
+                                std::uint64_t step, int r) {
+    const auto f = static_cast<std::uint64_t>(random_fields_per_word(r));
+    const std::uint64_t wi = step / f;
+    const int shift = r * static_cast<int>(step % f);
+    if ((wi >> 6) != group) {
+      group = wi >> 6;
+      for (int l = 0; l < L8; ++l)
+        stream_words64(
+            mac_random_key(p.seed, site, p.output_offset + o0 + static_cast<std::size_t>(l)), group,
+            w[l]);
+    }
+    vu out;
+    for (int l = 0; l < L8; ++l) out[l] = static_cast<std::uint32_t>(w[l][wi & 63] << shift);
+    return out;
   }
 };
 
@@ -548,8 +554,8 @@ void sequential_fast(const EmuParams& p, const double* A, const double* B, const
       std::memcpy(&b, B + k * N + j + 8 * v, sizeof b);
       vu rnd{};
       if (sr) {
-        rng[v].fill(p, RandomSite::acc, i * N + j + 8 * static_cast<std::size_t>(v), k);
-        rnd = rng[v].at(k);
+        rnd = rng[v].get(p, RandomSite::acc, i * N + j + 8 * static_cast<std::size_t>(v), k,
+                         p.acc.sr_bits);
       }
       s[v] = add_round_fast<kFlags>(p.acc, s[v], a * b, rnd, ln[v]);
     }
@@ -581,7 +587,6 @@ void generic_block(const EmuParams& p, const double* A, const double* B, const d
   const std::size_t K = p.K, N = p.N;
   Rng rng_acc, rng_outer, rng_prod;
   const std::size_t o0 = i * N + j;
-  rng_acc.group = rng_outer.group = rng_prod.group = ~std::uint64_t{0};
   vd c0{};
   if (C0)
     for (std::size_t l = 0; l < lanes; ++l) c0[l] = C0[i * N + j + l];
@@ -598,8 +603,7 @@ void generic_block(const EmuParams& p, const double* A, const double* B, const d
     const std::uint64_t g = acc_step++;
     vu rnd{};
     if (p.acc.mode == 6) {
-      rng_acc.fill(p, RandomSite::acc, o0, g);
-      rnd = rng_acc.at(g);
+      rnd = rng_acc.get(p, RandomSite::acc, o0, g, p.acc.sr_bits);
     }
     s = multiterm_group(p, s, group, in_group, rnd, ln, swamped, carry);
     in_group = 0;
@@ -607,8 +611,7 @@ void generic_block(const EmuParams& p, const double* A, const double* B, const d
   auto flush_chunk = [&] {
     vu rnd{};
     if (p.outer.mode == 6) {
-      rng_outer.fill(p, RandomSite::outer, o0, outer_step);
-      rnd = rng_outer.at(outer_step);
+      rnd = rng_outer.get(p, RandomSite::outer, o0, outer_step, p.outer.sr_bits);
     }
     ++outer_step;
     outer = add_round(p.outer, s, outer, rnd, ln);
@@ -621,8 +624,7 @@ void generic_block(const EmuParams& p, const double* A, const double* B, const d
     if (p.has_prod) {
       vu rnd{};
       if (p.prod.mode == 6) {
-        rng_prod.fill(p, RandomSite::product, o0, k);
-        rnd = rng_prod.at(k);
+        rnd = rng_prod.get(p, RandomSite::product, o0, k, p.prod.sr_bits);
       }
       vu fi, fu, fo;
       vd pr = round_to(p.prod, prod, vi{}, rnd, fi, fu, fo);
@@ -637,8 +639,7 @@ void generic_block(const EmuParams& p, const double* A, const double* B, const d
     } else {
       vu rnd{};
       if (p.acc.mode == 6) {
-        rng_acc.fill(p, RandomSite::acc, o0, k);
-        rnd = rng_acc.at(k);
+        rnd = rng_acc.get(p, RandomSite::acc, o0, k, p.acc.sr_bits);
       }
       if (p.acc_fast) {
         s = p.flags ? add_round_fast<true>(p.acc, s, prod, rnd, ln)
@@ -688,11 +689,11 @@ void generic_block(const EmuParams& p, const double* A, const double* B, const d
 // inexact tiny result) are recomputed, 16 outputs at a time, by generic_block.
 
 struct NarrowTarget {
-  __m128i sh{};         // discarded bits: 23 - m
-  __m512i keep{};       // ~(2^sh - 1)
-  __m512i half_m1{};    // 2^(sh-1) - 1
-  __m128i rnd_shift{};  // sr: 32 - sh
-  __m512i rnd_keep{};   // sr: ~(2^(sh-r) - 1)
+  __m128i sh{};       // discarded bits: 23 - m
+  __m512i keep{};     // ~(2^sh - 1)
+  __m512i half_m1{};  // 2^(sh-1) - 1
+  __m512i sr_mask{};  // sr: the r bits under the top r discarded bits
+  int sr_bits = 0, sr_fields = 1;
   std::uint32_t emin_bits = 0, max_bits = 0;
   explicit NarrowTarget(const RoundTarget& t) {
     if (t.m < 1 || t.m > 21) return;  // not a target of this kernel (e.g. a binary32 outer sum)
@@ -700,9 +701,11 @@ struct NarrowTarget {
     sh = _mm_cvtsi32_si128(s);
     keep = _mm512_set1_epi32(static_cast<int>(~((1u << s) - 1u)));
     half_m1 = _mm512_set1_epi32(static_cast<int>((1u << (s - 1)) - 1u));
-    const int r = t.mode == 6 ? t.sr_bits : 0;
-    rnd_shift = _mm_cvtsi32_si128(32 - s);
-    rnd_keep = _mm512_set1_epi32(static_cast<int>(~((1u << (s - r)) - 1u)));
+    if (t.mode == 6) {
+      sr_bits = t.sr_bits;
+      sr_fields = random_fields_per_word(sr_bits);
+      sr_mask = _mm512_set1_epi32(static_cast<int>(((1u << sr_bits) - 1u) << (s - sr_bits)));
+    }
     emin_bits = static_cast<std::uint32_t>(t.emin + 127) << 23;
     max_bits = std::bit_cast<std::uint32_t>(static_cast<float>(t.max_finite));
   }
@@ -732,9 +735,11 @@ struct NarrowTarget {
   return _mm512_mask_blend_ps(odd, ru, rd);
 }
 
-// x (rounded to odd, on the normal grid of the target or an fp16 value) into the target.
+// x (rounded to odd, on the normal grid of the target or an fp16 value) into the target;
+// sr: x truncated (or rounded to odd) with its top m + r fraction bits exact, `add` the r
+// random bits placed under the top r discarded bits.
 template <int Kind>
-[[gnu::always_inline]] inline __m512 narrow_round(const NarrowTarget& t, __m512 x, __m512i rnd) {
+[[gnu::always_inline]] inline __m512 narrow_round(const NarrowTarget& t, __m512 x, __m512i add) {
   if constexpr (Kind == kNarrowF16) {
     return _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   } else if constexpr (Kind == kNarrowRne) {
@@ -744,64 +749,46 @@ template <int Kind>
     return _mm512_castsi512_ps(_mm512_and_si512(up, t.keep));
   } else {
     static_assert(Kind == kNarrowSr);
-    // the r random bits under the top r discarded bits: a carry out of the discarded field
-    // happens exactly when t + R >= 2^r
-    const __m512i add = _mm512_and_si512(_mm512_srl_epi32(rnd, t.rnd_shift), t.rnd_keep);
+    // a carry out of the discarded field happens exactly when t + R >= 2^r
     return _mm512_castsi512_ps(_mm512_and_si512(_mm512_add_epi32(bits(x), add), t.keep));
   }
 }
 
-// Philox4x32-10 for 16 streams (lane l: stream[l]) and the counters of one 64-step group:
-// buf[step & 63][l] = random_word({seed, stream[l]}, step), as rounding/random_bits.hpp defines.
+// Philox4x32-10 for 16 streams (lane l: stream[l]) and one counter: buf[w][l] = word
+// 4 * block + w of stream_word({seed, stream[l]}, .), as rounding/random_bits.hpp defines.
 // Each 32-bit state word sits in a 64-bit lane, so vpmuludq yields the whole 64-bit product
 // (high half by a shift); the high halves of the lanes carry garbage that nothing reads
 // (vpmuludq reads the low halves only, and the outputs keep the low halves).
 [[gnu::always_inline]] inline void philox16(std::uint64_t seed, const std::uint64_t* stream,
-                                            std::uint64_t group, std::uint32_t (*buf)[16]) {
+                                            std::uint64_t block, std::uint32_t (*buf)[16]) {
   const __m512i m0 = _mm512_set1_epi64(0xD2511F53u);
   const __m512i m1 = _mm512_set1_epi64(0xCD9E8D57u);
-  __m512i ka[10], kb[10];
-  auto a = static_cast<std::uint32_t>(seed), b = static_cast<std::uint32_t>(seed >> 32);
-  for (int round = 0; round < 10; ++round) {
-    ka[round] = _mm512_set1_epi64(a);
-    kb[round] = _mm512_set1_epi64(b);
-    a += 0x9E3779B9u;
-    b += 0xBB67AE85u;
-  }
-  __m512i x2h[2], x3h[2];
   for (int h = 0; h < 2; ++h) {
-    x2h[h] = _mm512_loadu_si512(stream + 8 * h);  // low word (high half: garbage, unread)
-    x3h[h] = _mm512_srli_epi64(x2h[h], 32);
-  }
-  for (std::uint64_t j = 0; j < 16; ++j) {
-    const std::uint64_t ctr = (group << 4) | j;
-    for (int h = 0; h < 2; ++h) {
-      __m512i x0 = _mm512_set1_epi64(static_cast<std::uint32_t>(ctr));
-      __m512i x1 = _mm512_set1_epi64(static_cast<std::uint32_t>(ctr >> 32));
-      __m512i x2 = x2h[h], x3 = x3h[h];
-      for (int round = 0; round < 10; ++round) {
-        const __m512i p0 = _mm512_mul_epu32(x0, m0);
-        const __m512i p1 = _mm512_mul_epu32(x2, m1);
-        x0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x1, ka[round], 0x96);
-        x2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3, kb[round], 0x96);
-        x1 = p1;
-        x3 = p0;
-      }
-      _mm256_store_si256(reinterpret_cast<__m256i*>(buf[j] + 8 * h), _mm512_cvtepi64_epi32(x0));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(buf[16 + j] + 8 * h),
-                         _mm512_cvtepi64_epi32(x1));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(buf[32 + j] + 8 * h),
-                         _mm512_cvtepi64_epi32(x2));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(buf[48 + j] + 8 * h),
-                         _mm512_cvtepi64_epi32(x3));
+    __m512i x0 = _mm512_set1_epi64(static_cast<std::uint32_t>(block));
+    __m512i x1 = _mm512_set1_epi64(static_cast<std::uint32_t>(block >> 32));
+    __m512i x2 = _mm512_loadu_si512(stream + 8 * h);  // low word (high half: garbage, unread)
+    __m512i x3 = _mm512_srli_epi64(x2, 32);
+    auto a = static_cast<std::uint32_t>(seed), b = static_cast<std::uint32_t>(seed >> 32);
+    for (int round = 0; round < 10; ++round) {
+      const __m512i p0 = _mm512_mul_epu32(x0, m0);
+      const __m512i p1 = _mm512_mul_epu32(x2, m1);
+      x0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x1, _mm512_set1_epi64(a), 0x96);
+      x2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3, _mm512_set1_epi64(b), 0x96);
+      x1 = p1;
+      x3 = p0;
+      a += 0x9E3779B9u;
+      b += 0xBB67AE85u;
     }
+    _mm256_store_si256(reinterpret_cast<__m256i*>(buf[0] + 8 * h), _mm512_cvtepi64_epi32(x0));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(buf[1] + 8 * h), _mm512_cvtepi64_epi32(x1));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(buf[2] + 8 * h), _mm512_cvtepi64_epi32(x2));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(buf[3] + 8 * h), _mm512_cvtepi64_epi32(x3));
   }
 }
 
 struct NarrowChain {
   __m512 s, o;     // accumulator; outer accumulator (chunked)
   __m512i cnt;     // inexact steps
-  __m512i mn, mx;  // smallest (|x| - 1) and largest |x| met (unsigned bits)
   __mmask16 redo;  // lanes to recompute
 };
 
@@ -814,6 +801,14 @@ void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget
   const float* Af = p.Af;
   const float* Bf = p.Bf;
   NarrowChain ch[R][NV];
+  // smallest (|x| - 1) and largest |x| met in column vector v, over all R rows (unsigned
+  // bits): per column, not per chain, so that the chains stay in registers; a lane that
+  // meets a rare value makes its column of R outputs take the general path
+  __m512i mn[NV], mx[NV];
+  for (int v = 0; v < NV; ++v) {
+    mn[v] = _mm512_set1_epi32(-1);
+    mx[v] = _mm512_setzero_si512();
+  }
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < NV; ++v) {
       NarrowChain& c = ch[r][v];
@@ -822,12 +817,20 @@ void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget
       c.s = Outer ? _mm512_setzero_ps() : c0;
       c.o = c0;
       c.cnt = _mm512_setzero_si512();
-      c.mn = _mm512_set1_epi32(-1);
-      c.mx = _mm512_setzero_si512();
       c.redo = 0;
     }
   constexpr bool kSr = Acc == kNarrowSr;
-  alignas(64) static thread_local std::uint32_t rbuf[kSr ? R * NV : 1][64][16];
+  // sr: the 4 words of the current Philox block, per chain and lane; the streams' keys
+  alignas(64) std::uint32_t rb[kSr ? R * NV : 1][4][16];
+  alignas(64) std::uint64_t st[kSr ? R * NV : 1][16];
+  if constexpr (kSr)
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < NV; ++v)
+        for (int l = 0; l < 16; ++l)
+          st[r * NV + v][l] = (static_cast<std::uint64_t>(RandomSite::acc) << 56) |
+                              (p.output_offset + (i + static_cast<std::size_t>(r)) * N + j +
+                               16 * static_cast<std::size_t>(v) + static_cast<std::size_t>(l));
+  const int ta_m = p.acc.m;
   const __m512i one = _mm512_set1_epi32(1);
   std::size_t in_chunk = 0;
   auto outer_step = [&] {  // chunked only (Outer != 0): s into the outer sum, s = 0
@@ -867,18 +870,16 @@ void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget
           c.s = _mm512_setzero_ps();
         }
   };
+  // sr: step k uses field q of word wi (packed_random_bits), moved under the top r
+  // discarded bits by a rotation
+  std::uint64_t wi = 0;
+  int q = 0;
   for (std::size_t k = 0; k < K; ++k) {
+    __m512i rot{};
     if constexpr (kSr) {
-      if ((k & 63) == 0)
-        for (int r = 0; r < R; ++r)
-          for (int v = 0; v < NV; ++v) {
-            alignas(64) std::uint64_t st[16];
-            for (int l = 0; l < 16; ++l)
-              st[l] = (static_cast<std::uint64_t>(RandomSite::acc) << 56) |
-                      (p.output_offset + (i + static_cast<std::size_t>(r)) * N + j +
-                       16 * static_cast<std::size_t>(v) + static_cast<std::size_t>(l));
-            philox16(p.seed, st, k >> 6, rbuf[r * NV + v]);
-          }
+      if (q == 0 && (wi & 3) == 0)
+        for (int c = 0; c < R * NV; ++c) philox16(p.seed, st[c], wi >> 2, rb[c]);
+      rot = _mm512_set1_epi32((ta.sr_bits * q + (23 - ta_m)) & 31);
     }
     __m512 b[NV];
     for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(Bf + k * N + j + 16 * v);
@@ -886,24 +887,36 @@ void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget
       const __m512 a = _mm512_set1_ps(Af[(i + r) * K + k]);
       for (int v = 0; v < NV; ++v) {
         NarrowChain& c = ch[r][v];
-        const __m512 x = odd_fma(a, b[v], c.s);
-        __m512i rnd{};
-        if constexpr (kSr) rnd = _mm512_load_si512(rbuf[r * NV + v][k & 63]);
-        const __m512 y = narrow_round<Acc>(ta, x, rnd);
+        // sr reads only the top m + r <= 22 fraction bits, which truncation keeps exactly;
+        // the flags need round-to-odd (y != x exactly when the step is inexact)
+        const __m512 x = kSr && !kFlags ? _mm512_fmadd_round_ps(
+                                              a, b[v], c.s, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC)
+                                        : odd_fma(a, b[v], c.s);
+        __m512i add{};
+        if constexpr (kSr)
+          add = _mm512_and_si512(_mm512_rolv_epi32(_mm512_load_si512(rb[r * NV + v][wi & 3]), rot),
+                                 ta.sr_mask);
+        const __m512 y = narrow_round<Acc>(ta, x, add);
         if constexpr (Acc == kNarrowF16) {
           if constexpr (kFlags) {
             const __mmask16 inex = _mm512_cmp_ps_mask(y, x, _CMP_NEQ_UQ);
             c.cnt = _mm512_mask_add_epi32(c.cnt, inex, c.cnt, one);
-            c.mn = _mm512_mask_min_epu32(c.mn, inex, c.mn, magnitude(x));
+            mn[v] = _mm512_mask_min_epu32(mn[v], inex, mn[v], magnitude(x));
           }
         } else {
           const __m512i mag = magnitude(x);
-          c.mn = _mm512_min_epu32(c.mn, _mm512_sub_epi32(mag, one));
-          c.mx = _mm512_max_epu32(c.mx, mag);
+          mn[v] = _mm512_min_epu32(mn[v], _mm512_sub_epi32(mag, one));
+          mx[v] = _mm512_max_epu32(mx[v], mag);
           if constexpr (kFlags)
             c.cnt = _mm512_mask_add_epi32(c.cnt, _mm512_cmp_ps_mask(y, x, _CMP_NEQ_UQ), c.cnt, one);
         }
         c.s = y;
+      }
+    }
+    if constexpr (kSr) {
+      if (++q == ta.sr_fields) {
+        q = 0;
+        ++wi;
       }
     }
     if constexpr (Outer != 0) {
@@ -923,11 +936,11 @@ void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget
       __mmask16 redo = c.redo;
       if constexpr (Acc == kNarrowF16) {
         if constexpr (kFlags)
-          redo |= _mm512_cmplt_epu32_mask(c.mn, _mm512_set1_epi32(static_cast<int>(ta.emin_bits)));
+          redo |= _mm512_cmplt_epu32_mask(mn[v], _mm512_set1_epi32(static_cast<int>(ta.emin_bits)));
       } else {
         redo |=
-            _mm512_cmplt_epu32_mask(c.mn, _mm512_set1_epi32(static_cast<int>(ta.emin_bits - 1)));
-        redo |= _mm512_cmpgt_epu32_mask(c.mx, _mm512_set1_epi32(static_cast<int>(ta.max_bits)));
+            _mm512_cmplt_epu32_mask(mn[v], _mm512_set1_epi32(static_cast<int>(ta.emin_bits - 1)));
+        redo |= _mm512_cmpgt_epu32_mask(mx[v], _mm512_set1_epi32(static_cast<int>(ta.max_bits)));
       }
       // an overflow (Inf) needs the exact flags and counts of the general path
       if constexpr (kFlags)

@@ -146,7 +146,7 @@ class Dot {
  private:
   std::uint32_t rnd(RandomSite site, std::uint64_t step, const RoundSpec& r) const {
     if (r.mode != RoundingMode::sr) return 0;
-    return random_bits(mac_random_key(seed_, site, output_), step, r.sr_bits);
+    return packed_random_bits(mac_random_key(seed_, site, output_), step, r.sr_bits);
   }
   void log(std::string s) {
     if (trace_) trace_->push_back(std::move(s));

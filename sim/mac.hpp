@@ -35,7 +35,8 @@ struct MacResult {
 };
 
 /// Random bits of stochastic rounding: site s of output element `output` at step i uses
-/// random_bits({seed, (s << 56) | output}, i, r) with s = 1 product, 2 accumulator,
+/// packed_random_bits({seed, (s << 56) | output}, i, r) (floor(32/r) steps share a Philox
+/// word) with s = 1 product, 2 accumulator,
 /// 3 outer accumulator, 4 output conversion; step i numbers the roundings of that site
 /// within the dot product from 0.
 enum class RandomSite : std::uint64_t { product = 1, acc = 2, outer = 3, out = 4 };

@@ -170,7 +170,7 @@ struct Dot {
 
   std::uint32_t random(RandomSite site, const RoundSpec& r, std::uint64_t step) const {
     if (r.mode != RoundingMode::sr) return 0;
-    return random_bits(mac_random_key(seed, site, output), step, r.sr_bits);
+    return packed_random_bits(mac_random_key(seed, site, output), step, r.sr_bits);
   }
 
   /// One rounding step of x into f: the resulting value (NaN/Inf included) and its code.

@@ -357,6 +357,18 @@ TEST_CASE("gemm.binary32_narrow_kernel_equals_reference_model") {
   check_wide_kernel(specs, "emulated-fp32", 9, 70, 150, 31);
 }
 
+TEST_CASE("gemm.binary32_narrow_kernel_sr_across_random_word_groups") {
+  // sr packs floor(32/r) steps into each random word, 64 words to a Philox group: K = 700
+  // crosses group boundaries for r = 8 (256 steps per group), 5 (6 fields, 384) and 3
+  // (10 fields, 640), and ends in the middle of a word
+  const char* specs[] = {
+      "ab=e5m2,acc=bf16,round=sr:8",
+      "ab=e5m2,acc=fp16,round=sr:5",
+      "ab=e4m3fn,acc=bf16,round=sr:3",
+  };
+  check_wide_kernel(specs, "emulated-fp32", 9, 40, 700, 43);
+}
+
 TEST_CASE("gemm.binary32_narrow_kernel_overflow_underflow_and_recovery") {
   // fp16 accumulators pushed past 65504 and back, and through the subnormal range; every
   // output still equals the reference, flags and counts included.
