@@ -112,6 +112,34 @@ int narrow_kind(const Format& f, const RoundSpec& r, bool allow_sr) {
   return detail::kNarrowOff;
 }
 
+// Whether the binary32 kernel's rne and sr steps can skip their range checks (a non-zero
+// value below the accumulator's normal range, one above its max finite): when neither can
+// happen, or the bits already encode what happens. That holds for an accumulator with
+// binary32's exponent range and IEEE overflow (bf16): its rounded bits are the format's
+// encoding up to and including an overflow to Inf, which then stays Inf; when every
+// product and C value is a multiple of 2^emin (sums and their roundings stay multiples of
+// it, so no non-zero value falls below 2^emin); when |s + a*b| < 2^128 at every step
+// (binary32 never saturates: |s| <= max finite, |C| too); and when the inputs are finite.
+bool narrow_untracked(const MacConfig& m, const std::vector<double>& A,
+                      const std::vector<double>& B, const std::vector<double>& C) {
+  const Format& f = m.acc;
+  if (f.emin() != -126 || f.emax() != 127 || f.overflow != Overflow::ieee ||
+      f.specials != Specials::ieee || min_exp(m.a) + min_exp(m.b) < f.emin())
+    return false;
+  const double max_acc = to_double(f, f.max_finite_code());
+  const double max_prod =
+      to_double(m.a, m.a.max_finite_code()) * to_double(m.b, m.b.max_finite_code());
+  if (!(max_acc + max_prod < 0x1p128)) return false;
+  std::size_t bad = 0;
+  for (const double x : A) bad += !std::isfinite(x);
+  for (const double x : B) bad += !std::isfinite(x);
+  for (const double x : C) {
+    const double scaled = std::ldexp(x, -f.emin());  // an integer: a multiple of 2^emin
+    bad += !(std::fabs(x) <= max_acc) || scaled != std::trunc(scaled);
+  }
+  return bad == 0;
+}
+
 // The binary32 kernel's accumulator and outer kinds for m (kNarrowOff: not this kernel).
 // Products and C must be exact binary32 values. AVX-512 only (embedded rounding).
 std::pair<int, int> narrow_kinds(const MacConfig& m) {
@@ -384,6 +412,7 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
     std::tie(p.narrow, p.narrow_outer) = narrow_kinds(m);
     p.multiterm_fp32 = multiterm_fp32_ok(m);
     if (p.narrow != detail::kNarrowOff) {
+      p.narrow_track = !narrow_untracked(m, Ad, Bd, Cd);
       Af.assign(Ad.begin(), Ad.end());
       Bf.assign(Bd.begin(), Bd.end());
       Cf.assign(Cd.begin(), Cd.end());

@@ -693,6 +693,10 @@ struct NarrowTarget {
   __m512i keep{};     // ~(2^sh - 1)
   __m512i half_m1{};  // 2^(sh-1) - 1
   __m512i sr_mask{};  // sr: the r bits under the top r discarded bits
+  // sr with byte-aligned fields (r = 8, 8 | sh - 8): vpshufb controls that move field q
+  // (byte 3 - q of each 32-bit word) under the top 8 discarded bits and zero the rest
+  bool sr_bytes = false;
+  __m512i byte_sel[4]{};
   int sr_bits = 0, sr_fields = 1;
   std::uint32_t emin_bits = 0, max_bits = 0;
   explicit NarrowTarget(const RoundTarget& t) {
@@ -705,6 +709,15 @@ struct NarrowTarget {
       sr_bits = t.sr_bits;
       sr_fields = random_fields_per_word(sr_bits);
       sr_mask = _mm512_set1_epi32(static_cast<int>(((1u << sr_bits) - 1u) << (s - sr_bits)));
+      sr_bytes = sr_bits == 8 && (s - 8) % 8 == 0;
+      if (sr_bytes)
+        for (int q = 0; q < 4; ++q) {
+          alignas(64) std::uint8_t sel[64];
+          for (int b = 0; b < 64; ++b)
+            sel[b] = b % 4 == (s - 8) / 8 ? static_cast<std::uint8_t>(b % 16 - b % 4 + 3 - q)
+                                          : std::uint8_t{0x80};
+          byte_sel[q] = _mm512_load_si512(sel);
+        }
     }
     emin_bits = static_cast<std::uint32_t>(t.emin + 127) << 23;
     max_bits = std::bit_cast<std::uint32_t>(static_cast<float>(t.max_finite));
@@ -759,30 +772,43 @@ template <int Kind>
 // Each 32-bit state word sits in a 64-bit lane, so vpmuludq yields the whole 64-bit product
 // (high half by a shift); the high halves of the lanes carry garbage that nothing reads
 // (vpmuludq reads the low halves only, and the outputs keep the low halves).
-[[gnu::always_inline]] inline void philox16(std::uint64_t seed, const std::uint64_t* stream,
-                                            std::uint64_t block, std::uint32_t (*buf)[16]) {
+template <int C>
+[[gnu::always_inline]] inline void philox16(std::uint64_t seed, const std::uint64_t (*stream)[16],
+                                            std::uint64_t block, std::uint32_t (*const* buf)[16]) {
+  // C chains x 2 halves of 8 lanes, interleaved round by round: independent work for the
+  // multipliers while each product's latency runs
+  constexpr int H = 2 * C;
   const __m512i m0 = _mm512_set1_epi64(0xD2511F53u);
   const __m512i m1 = _mm512_set1_epi64(0xCD9E8D57u);
-  for (int h = 0; h < 2; ++h) {
-    __m512i x0 = _mm512_set1_epi64(static_cast<std::uint32_t>(block));
-    __m512i x1 = _mm512_set1_epi64(static_cast<std::uint32_t>(block >> 32));
-    __m512i x2 = _mm512_loadu_si512(stream + 8 * h);  // low word (high half: garbage, unread)
-    __m512i x3 = _mm512_srli_epi64(x2, 32);
-    auto a = static_cast<std::uint32_t>(seed), b = static_cast<std::uint32_t>(seed >> 32);
-    for (int round = 0; round < 10; ++round) {
-      const __m512i p0 = _mm512_mul_epu32(x0, m0);
-      const __m512i p1 = _mm512_mul_epu32(x2, m1);
-      x0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x1, _mm512_set1_epi64(a), 0x96);
-      x2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3, _mm512_set1_epi64(b), 0x96);
-      x1 = p1;
-      x3 = p0;
-      a += 0x9E3779B9u;
-      b += 0xBB67AE85u;
+  __m512i x0[H], x1[H], x2[H], x3[H];
+  for (int h = 0; h < H; ++h) {
+    x0[h] = _mm512_set1_epi64(static_cast<std::uint32_t>(block));
+    x1[h] = _mm512_set1_epi64(static_cast<std::uint32_t>(block >> 32));
+    x2[h] = _mm512_loadu_si512(stream[h / 2] + 8 * (h % 2));  // low word (high half: garbage)
+    x3[h] = _mm512_srli_epi64(x2[h], 32);
+  }
+  auto a = static_cast<std::uint32_t>(seed), b = static_cast<std::uint32_t>(seed >> 32);
+  for (int round = 0; round < 10; ++round) {
+    const __m512i ka = _mm512_set1_epi64(a), kb = _mm512_set1_epi64(b);
+#pragma GCC unroll 8
+    for (int h = 0; h < H; ++h) {
+      const __m512i p0 = _mm512_mul_epu32(x0[h], m0);
+      const __m512i p1 = _mm512_mul_epu32(x2[h], m1);
+      x0[h] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x1[h], ka, 0x96);
+      x2[h] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3[h], kb, 0x96);
+      x1[h] = p1;
+      x3[h] = p0;
     }
-    _mm256_store_si256(reinterpret_cast<__m256i*>(buf[0] + 8 * h), _mm512_cvtepi64_epi32(x0));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(buf[1] + 8 * h), _mm512_cvtepi64_epi32(x1));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(buf[2] + 8 * h), _mm512_cvtepi64_epi32(x2));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(buf[3] + 8 * h), _mm512_cvtepi64_epi32(x3));
+    a += 0x9E3779B9u;
+    b += 0xBB67AE85u;
+  }
+  for (int h = 0; h < H; ++h) {
+    std::uint32_t(*o)[16] = buf[h / 2];
+    const int off = 8 * (h % 2);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o[0] + off), _mm512_cvtepi64_epi32(x0[h]));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o[1] + off), _mm512_cvtepi64_epi32(x1[h]));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o[2] + off), _mm512_cvtepi64_epi32(x2[h]));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o[3] + off), _mm512_cvtepi64_epi32(x3[h]));
   }
 }
 
@@ -793,7 +819,9 @@ struct NarrowChain {
 };
 
 // R rows x NV vectors of 16 outputs at (i, j): the whole reduction.
-template <int Acc, int Outer, bool kFlags, int R, int NV>
+// kTrack = false (no flags, p.narrow_track false): the steps need no range checks.
+// kBytes (sr, ta.sr_bytes): the random fields are moved by one byte shuffle.
+template <int Acc, int Outer, bool kFlags, int R, int NV, bool kTrack = true, bool kBytes = false>
 void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget& tout,
                   std::size_t i, std::size_t j, const double* A, const double* B, const double* C0,
                   const TileOut& out, Totals& tot) {
@@ -801,6 +829,7 @@ void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget
   const float* Af = p.Af;
   const float* Bf = p.Bf;
   NarrowChain ch[R][NV];
+  __m512 sv[R][NV];  // the accumulators, apart from ch so that they stay in registers
   // smallest (|x| - 1) and largest |x| met in column vector v, over all R rows (unsigned
   // bits): per column, not per chain, so that the chains stay in registers; a lane that
   // meets a rare value makes its column of R outputs take the general path
@@ -809,12 +838,15 @@ void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget
     mn[v] = _mm512_set1_epi32(-1);
     mx[v] = _mm512_setzero_si512();
   }
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) {
       NarrowChain& c = ch[r][v];
       const __m512 c0 =
           p.Cf ? _mm512_loadu_ps(p.Cf + (i + r) * N + j + 16 * v) : _mm512_setzero_ps();
       c.s = Outer ? _mm512_setzero_ps() : c0;
+      sv[r][v] = c.s;
       c.o = c0;
       c.cnt = _mm512_setzero_si512();
       c.redo = 0;
@@ -835,9 +867,13 @@ void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget
   std::size_t in_chunk = 0;
   auto outer_step = [&] {  // chunked only (Outer != 0): s into the outer sum, s = 0
     if constexpr (Outer != 0)
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
         for (int v = 0; v < NV; ++v) {
           NarrowChain& c = ch[r][v];
+          c.s = sv[r][v];
+          sv[r][v] = _mm512_setzero_ps();
           if constexpr (Outer == kNarrowF32) {
             if constexpr (kFlags) {
               const __m512 rd =
@@ -871,64 +907,84 @@ void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget
         }
   };
   // sr: step k uses field q of word wi (packed_random_bits), moved under the top r
-  // discarded bits by a rotation
+  // discarded bits by a rotation. The steps run in segments of one Philox block (4 words of
+  // f fields), the block drawn before the segment's loop so that the accumulators stay in
+  // registers inside it.
   std::uint64_t wi = 0;
   int q = 0;
-  for (std::size_t k = 0; k < K; ++k) {
-    __m512i rot{};
-    if constexpr (kSr) {
-      if (q == 0 && (wi & 3) == 0)
-        for (int c = 0; c < R * NV; ++c) philox16(p.seed, st[c], wi >> 2, rb[c]);
-      rot = _mm512_set1_epi32((ta.sr_bits * q + (23 - ta_m)) & 31);
-    }
-    __m512 b[NV];
-    for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(Bf + k * N + j + 16 * v);
-    for (int r = 0; r < R; ++r) {
-      const __m512 a = _mm512_set1_ps(Af[(i + r) * K + k]);
-      for (int v = 0; v < NV; ++v) {
-        NarrowChain& c = ch[r][v];
-        // sr reads only the top m + r <= 22 fraction bits, which truncation keeps exactly;
-        // the flags need round-to-odd (y != x exactly when the step is inexact)
-        const __m512 x = kSr && !kFlags ? _mm512_fmadd_round_ps(
-                                              a, b[v], c.s, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC)
-                                        : odd_fma(a, b[v], c.s);
-        __m512i add{};
-        if constexpr (kSr)
-          add = _mm512_and_si512(_mm512_rolv_epi32(_mm512_load_si512(rb[r * NV + v][wi & 3]), rot),
-                                 ta.sr_mask);
-        const __m512 y = narrow_round<Acc>(ta, x, add);
-        if constexpr (Acc == kNarrowF16) {
-          if constexpr (kFlags) {
-            const __mmask16 inex = _mm512_cmp_ps_mask(y, x, _CMP_NEQ_UQ);
-            c.cnt = _mm512_mask_add_epi32(c.cnt, inex, c.cnt, one);
-            mn[v] = _mm512_mask_min_epu32(mn[v], inex, mn[v], magnitude(x));
+  const std::size_t seg = kSr ? 4 * static_cast<std::size_t>(ta.sr_fields) : K;
+  for (std::size_t k0 = 0; k0 < K; k0 += seg) {
+    if constexpr (kSr)
+      for (int c = 0; c < R * NV; c += 2) {
+        std::uint32_t(*const bufs[2])[16] = {rb[c], rb[c + 1]};
+        philox16<2>(p.seed, st + c, wi >> 2, bufs);
+      }
+    for (std::size_t k = k0; k < std::min(K, k0 + seg); ++k) {
+      __m512i rot{};
+      if constexpr (kBytes)
+        rot = ta.byte_sel[q];
+      else if constexpr (kSr)
+        rot = _mm512_set1_epi32((ta.sr_bits * q + (23 - ta_m)) & 31);
+      __m512 b[NV];
+      for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(Bf + k * N + j + 16 * v);
+        // unrolled before GCC decides where the arrays live, so that sv stays in registers
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const __m512 a = _mm512_set1_ps(Af[(i + r) * K + k]);
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) {
+          NarrowChain& c = ch[r][v];
+          // sr reads only the top m + r <= 22 fraction bits, which truncation keeps exactly;
+          // the flags need round-to-odd (y != x exactly when the step is inexact)
+          const __m512 x =
+              kSr && !kFlags
+                  ? _mm512_fmadd_round_ps(a, b[v], sv[r][v], _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC)
+                  : odd_fma(a, b[v], sv[r][v]);
+          __m512i add{};
+          if constexpr (kBytes)
+            add = _mm512_shuffle_epi8(_mm512_load_si512(rb[r * NV + v][wi & 3]), rot);
+          else if constexpr (kSr)
+            add = _mm512_and_si512(
+                _mm512_rolv_epi32(_mm512_load_si512(rb[r * NV + v][wi & 3]), rot), ta.sr_mask);
+          const __m512 y = narrow_round<Acc>(ta, x, add);
+          if constexpr (Acc == kNarrowF16) {
+            if constexpr (kFlags) {
+              const __mmask16 inex = _mm512_cmp_ps_mask(y, x, _CMP_NEQ_UQ);
+              c.cnt = _mm512_mask_add_epi32(c.cnt, inex, c.cnt, one);
+              mn[v] = _mm512_mask_min_epu32(mn[v], inex, mn[v], magnitude(x));
+            }
+          } else if constexpr (kTrack) {
+            const __m512i mag = magnitude(x);
+            mn[v] = _mm512_min_epu32(mn[v], _mm512_sub_epi32(mag, one));
+            mx[v] = _mm512_max_epu32(mx[v], mag);
+            if constexpr (kFlags)
+              c.cnt =
+                  _mm512_mask_add_epi32(c.cnt, _mm512_cmp_ps_mask(y, x, _CMP_NEQ_UQ), c.cnt, one);
           }
-        } else {
-          const __m512i mag = magnitude(x);
-          mn[v] = _mm512_min_epu32(mn[v], _mm512_sub_epi32(mag, one));
-          mx[v] = _mm512_max_epu32(mx[v], mag);
-          if constexpr (kFlags)
-            c.cnt = _mm512_mask_add_epi32(c.cnt, _mm512_cmp_ps_mask(y, x, _CMP_NEQ_UQ), c.cnt, one);
+          sv[r][v] = y;
         }
-        c.s = y;
       }
-    }
-    if constexpr (kSr) {
-      if (++q == ta.sr_fields) {
-        q = 0;
-        ++wi;
+      if constexpr (kSr) {
+        if (++q == ta.sr_fields) {
+          q = 0;
+          ++wi;
+        }
       }
-    }
-    if constexpr (Outer != 0) {
-      if (++in_chunk == p.chunk) {
-        outer_step();
-        in_chunk = 0;
+      if constexpr (Outer != 0) {
+        if (++in_chunk == p.chunk) {
+          outer_step();
+          in_chunk = 0;
+        }
       }
     }
   }
   if constexpr (Outer != 0) {
     if (in_chunk) outer_step();
   }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) ch[r][v].s = sv[r][v];
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < NV; ++v) {
       NarrowChain& c = ch[r][v];
@@ -980,6 +1036,12 @@ void narrow_rows(const EmuParams& p, const double* A, const double* B, const dou
     if (p.flags) {
       for (std::size_t i = i0; i < in; i += 4)
         narrow_block<Acc, Outer, true, 4, NV>(p, ta, tout, i, j, A, B, C0, out, tot);
+    } else if (Acc == kNarrowSr && !p.narrow_track && ta.sr_bytes) {
+      for (std::size_t i = i0; i < in; i += 8)
+        narrow_block<Acc, Outer, false, 8, NV, false, true>(p, ta, tout, i, j, A, B, C0, out, tot);
+    } else if (Acc != kNarrowF16 && !p.narrow_track) {
+      for (std::size_t i = i0; i < in; i += 8)
+        narrow_block<Acc, Outer, false, 8, NV, false>(p, ta, tout, i, j, A, B, C0, out, tot);
     } else {
       for (std::size_t i = i0; i < in; i += 8)
         narrow_block<Acc, Outer, false, 8, NV>(p, ta, tout, i, j, A, B, C0, out, tot);

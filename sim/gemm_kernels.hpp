@@ -46,6 +46,9 @@ struct EmuParams {
   std::uint64_t seed = 0, output_offset = 0;
   std::size_t M = 0, N = 0, K = 0;
   int narrow = kNarrowOff, narrow_outer = kNarrowOff;
+  /// false: no step of the narrow kernel (rne, sr) can leave the accumulator's normal range
+  /// in a way its bits do not encode (gemm.cpp proves it per call), so it skips the checks
+  bool narrow_track = true;
   /// multiterm of 4 or 8 terms into binary32 (rne, rtz, rup), chunks summed in binary32
   /// rne: the AVX-512 multiterm kernel (gemm.cpp checks the conditions).
   bool multiterm_fp32 = false;

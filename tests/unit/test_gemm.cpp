@@ -369,6 +369,46 @@ TEST_CASE("gemm.binary32_narrow_kernel_sr_across_random_word_groups") {
   check_wide_kernel(specs, "emulated-fp32", 9, 40, 700, 43);
 }
 
+TEST_CASE("gemm.binary32_narrow_kernel_without_range_checks") {
+  // Without flags, a bf16 accumulator fed finite products that are multiples of 2^-126 and
+  // |C| <= max finite runs with no per-step range checks (and, for sr:8, random fields moved
+  // by a byte shuffle). Typical inputs; C of typical values, and C at +-max finite, whose
+  // first steps overflow to Inf (stochastically) or stay at max finite.
+  const char* specs[] = {
+      "ab=e5m2,acc=bf16,round=sr:8",         // byte-shuffled fields
+      "ab=e4m3fn,acc=bf16,round=sr:5",       // rotated fields
+      "ab=e5m2,acc=bf16,round=rne",          // rne on bits
+      "ab=e5m2,acc=bf16,round=sr:8,c=fp32",  // C wider than the accumulator
+      "ab=e5m2,acc=bf16,round=sr:8,struct=chunked:64:fp32:rne",
+  };
+  const std::size_t M = 17, N = 40, K = 300;
+  for (const char* spec_c : specs) {
+    const std::string spec = spec_c;
+    CAPTURE(spec);
+    const MacConfig m = parse_mac(spec);
+    if (avx512()) CHECK(gemm_kernel_name(m) == "emulated-fp32");
+    const Format& cf = m.c ? *m.c : m.acc;
+    const auto A = normal_codes(m.a, M * K, 51), B = normal_codes(m.b, K * N, 52);
+    auto C = normal_codes(cf, M * N, 53);
+    const double big = to_double(m.acc, m.acc.max_finite_code());
+    for (std::size_t o = 0; o < M * N; o += 3) C[o] = from_double(o % 2 ? big : -big, cf, {}).code;
+    for (bool with_c : {false, true}) {
+      CAPTURE(with_c);
+      GemmOptions ref;
+      ref.allow_fast = false;
+      ref.seed = 9;
+      ref.flags = false;
+      GemmOptions fast = ref;
+      fast.allow_fast = true;
+      const auto& c = with_c ? C : std::vector<std::uint64_t>{};
+      const GemmResult rf = gemm(m, M, N, K, A, B, c, ref);
+      const GemmResult ff = gemm(m, M, N, K, A, B, c, fast);
+      CHECK(ff.codes == rf.codes);
+      if (avx512()) CHECK(ff.slow_outputs <= M * N / 8);
+    }
+  }
+}
+
 TEST_CASE("gemm.binary32_narrow_kernel_overflow_underflow_and_recovery") {
   // fp16 accumulators pushed past 65504 and back, and through the subnormal range; every
   // output still equals the reference, flags and counts included.
