@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "rounding/isa_level.hpp"
 #include "rounding/quantize_kernel.hpp"
 #include "rounding/round_pack.hpp"
 
@@ -99,12 +100,10 @@ void scalar_element(const Format& f, In x, const QuantizeOptions& opt, std::uint
 
 using detail::KParams;
 
-// Picks the kernel built for the best ISA level this CPU supports.
+// Picks the kernel built for the ISA level simd_isa_level() names.
 void kernel_range(const KParams& p, RoundingMode mode, const float* x, std::uint64_t n_groups,
                   std::uint64_t first_group, void* codes, float* vals, QuantizeCounters& c) {
-  static const int level = __builtin_cpu_supports("x86-64-v4")   ? 4
-                           : __builtin_cpu_supports("x86-64-v3") ? 3
-                                                                 : 1;
+  const int level = simd_isa_level();
   if (level == 4)
     return detail::v4::kernel_range(p, mode, x, n_groups, first_group, codes, vals, c);
   if (level == 3)

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "rounding/flags.hpp"
+#include "rounding/isa_level.hpp"
 #include "rounding/quantize.hpp"
 #include "rounding/random_bits.hpp"
 #include "rounding/round_pack.hpp"

@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "rounding/isa_level.hpp"
 #include "rounding/quantize.hpp"
 #include "rounding/round_pack.hpp"
 #include "sim/gemm_kernels.hpp"
@@ -24,10 +25,7 @@ namespace fp8sim {
 namespace {
 
 int isa_level() {
-  static const int level = __builtin_cpu_supports("x86-64-v4")   ? 4
-                           : __builtin_cpu_supports("x86-64-v3") ? 3
-                                                                 : 1;
-  return level;
+  return simd_isa_level();
 }
 
 void run_fp32_tile(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,

@@ -11,6 +11,7 @@
 
 #include "analysis/run_info.hpp"
 #include "formats/formats.hpp"
+#include "rounding/isa_level.hpp"
 #include "sim/cli/commands.hpp"
 #include "sim/cli/run_config.hpp"
 
@@ -47,6 +48,8 @@ int main(int argc, char** argv) {
   add_vectors_command(app, ctx);
   add_bench_command(app, ctx);
   try {
+    // a bad FP8SIM_ISA is refused here, before any kernel (inside a parallel region) asks
+    (void)fp8sim::simd_isa_level();
     if (argc > 1 && argv[1][0] != '-') {
       bool known = false;
       for (const auto* sub : app.get_subcommands({}))

@@ -139,6 +139,14 @@ expect 0 "quantize help" -- "$exe" quantize --help
 contains "$tmp/out" "--sr-bits" "quantize help"
 expect 2 "unknown command" -- "$exe" frobnicate
 contains "$tmp/err" "unknown command 'frobnicate'" "unknown command message"
+expect 2 "bad FP8SIM_ISA" -- env FP8SIM_ISA=v9 "$exe" formats
+contains "$tmp/err" "FP8SIM_ISA='v9' is not an ISA level (allowed: v4, v3, v1)" "bad FP8SIM_ISA named"
+# a lower ISA level computes the same bits (here: a GEMM with flags and a stochastic rounding)
+"$exe" gemm --m 9 --n 40 --k 70 --mac "ab=e5m2,acc=bf16,round=sr:8" --seed 3 --json >"$tmp/isa_best.json" 2>/dev/null
+for isa in v3 v1; do
+  FP8SIM_ISA=$isa "$exe" gemm --m 9 --n 40 --k 70 --mac "ab=e5m2,acc=bf16,round=sr:8" --seed 3 --json >"$tmp/isa_$isa.json" 2>/dev/null
+  if /usr/bin/python3 -c 'import json,sys; a,b=(json.load(open(f)) for f in sys.argv[1:]); ks=[k for k in a if "error" in k or k.endswith("_steps") or k in ("swamped","nonfinite")]; assert ks and all(a[k]==b[k] for k in ks), ks' "$tmp/isa_best.json" "$tmp/isa_$isa.json" 2>/dev/null; then ok; else bad "gemm with FP8SIM_ISA=$isa differs"; fi
+done
 
 echo "cli: ${passed} passed, ${failed} failed"
 [ "$failed" = 0 ]
