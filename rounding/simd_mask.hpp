@@ -33,22 +33,32 @@ template <class V, class T>
   }
 }
 
-/// True if any bit of the 64-byte mask vector is set.
+/// True if any bit of the 32- or 64-byte mask vector is set.
 template <class V>
 [[gnu::always_inline]] inline bool any_lane(const V& m) {
-  static_assert(sizeof(V) == 64, "64-byte vectors only");
+  static_assert(sizeof(V) == 64 || sizeof(V) == 32, "32- or 64-byte vectors only");
 #if defined(__AVX512F__)
-  const __m512i v = std::bit_cast<__m512i>(m);
-  return _mm512_test_epi64_mask(v, v) != 0;
-#elif defined(__AVX2__)
-  __m256i h[2];
-  std::memcpy(h, &m, sizeof h);
-  const __m256i o = _mm256_or_si256(h[0], h[1]);
-  return !_mm256_testz_si256(o, o);
+  if constexpr (sizeof(V) == 64) {
+    const __m512i v = std::bit_cast<__m512i>(m);
+    return _mm512_test_epi64_mask(v, v) != 0;
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (sizeof(V) == 32) {
+    const __m256i v = std::bit_cast<__m256i>(m);
+    return !_mm256_testz_si256(v, v);
+  } else {
+    __m256i h[2];
+    std::memcpy(h, &m, sizeof h);
+    const __m256i o = _mm256_or_si256(h[0], h[1]);
+    return !_mm256_testz_si256(o, o);
+  }
 #else
-  std::uint64_t w[8];
+  std::uint64_t w[sizeof(V) / 8];
   std::memcpy(w, &m, sizeof w);
-  return ((w[0] | w[1]) | (w[2] | w[3]) | (w[4] | w[5]) | (w[6] | w[7])) != 0;
+  std::uint64_t o = 0;
+  for (const std::uint64_t x : w) o |= x;
+  return o != 0;
 #endif
 }
 
