@@ -819,6 +819,90 @@ template <int C>
   }
 }
 
+// The first two Philox rounds of a stream whose counter's high word is 0 depend on the
+// block only through its low word L, which is the same in every lane: with x = (L, 0, S_lo,
+// S_hi) and keys (a_r, b_r), round 1 gives x0 = hi(S_lo*M1) ^ a_0, x1 = lo(S_lo*M1),
+// x2 = S_hi ^ hi(L*M0) ^ b_0, x3 = lo(L*M0); round 2's product x0*M0 is then a constant
+// of the stream. PhiloxPre keeps those constants per chain (two halves of 8 lanes), so
+// the two rounds cost one multiplication instead of four. philox16 stays the reference.
+struct PhiloxPre {
+  __m512i s_hi[2];  // x3 at the start: the stream's high word
+  __m512i bk[2];    // lo(S_lo*M1) ^ a_1: round 2's x1 ^ key
+  __m512i p0h[2];   // hi(x0*M0) of round 2 (x0 from round 1)
+  __m512i p0[2];    // x0*M0 of round 2 (its low half is round 2's x3)
+};
+
+[[gnu::always_inline]] inline void philox_pre(std::uint64_t seed, const std::uint64_t* stream,
+                                              PhiloxPre& pre) {
+  const __m512i m0 = _mm512_set1_epi64(0xD2511F53u);
+  const __m512i m1 = _mm512_set1_epi64(0xCD9E8D57u);
+  const auto a0 = static_cast<std::uint32_t>(seed);
+  const std::uint32_t a1 = a0 + 0x9E3779B9u;
+  for (int h = 0; h < 2; ++h) {
+    const __m512i s_lo = _mm512_loadu_si512(stream + 8 * h);
+    pre.s_hi[h] = _mm512_srli_epi64(s_lo, 32);
+    const __m512i p1 = _mm512_mul_epu32(s_lo, m1);
+    const __m512i x0 = _mm512_xor_si512(_mm512_srli_epi64(p1, 32), _mm512_set1_epi64(a0));
+    pre.bk[h] = _mm512_xor_si512(p1, _mm512_set1_epi64(a1));
+    pre.p0[h] = _mm512_mul_epu32(x0, m0);
+    pre.p0h[h] = _mm512_srli_epi64(pre.p0[h], 32);
+  }
+}
+
+// philox16 for C chains and a block < 2^32, from their PhiloxPre.
+template <int C>
+[[gnu::always_inline]] inline void philox16_pre(std::uint64_t seed, const PhiloxPre* pre,
+                                                std::uint32_t block,
+                                                std::uint32_t (*const* buf)[16]) {
+  constexpr int H = 2 * C;
+  const __m512i m0 = _mm512_set1_epi64(0xD2511F53u);
+  const __m512i m1 = _mm512_set1_epi64(0xCD9E8D57u);
+  auto a = static_cast<std::uint32_t>(seed), b = static_cast<std::uint32_t>(seed >> 32);
+  const std::uint64_t q0 = std::uint64_t{0xD2511F53u} * block;  // round 1's L*M0
+  const auto q_hi = static_cast<std::uint32_t>(q0 >> 32), q_lo = static_cast<std::uint32_t>(q0);
+  const std::uint32_t b1 = b + 0xBB67AE85u;
+  const __m512i r1_x2 = _mm512_set1_epi64(q_hi ^ b);   // round 1: x2 = S_hi ^ this
+  const __m512i r2_x2 = _mm512_set1_epi64(q_lo ^ b1);  // round 2: x2 = hi(p0) ^ this
+  __m512i x0[H], x1[H], x2[H], x3[H];
+#pragma GCC unroll 8
+  for (int h = 0; h < H; ++h) {
+    const PhiloxPre& pc = pre[h / 2];
+    const int hh = h % 2;
+    // round 2 from round 1's results
+    const __m512i p1 = _mm512_mul_epu32(_mm512_xor_si512(pc.s_hi[hh], r1_x2), m1);
+    x0[h] = _mm512_xor_si512(_mm512_srli_epi64(p1, 32), pc.bk[hh]);
+    x2[h] = _mm512_xor_si512(pc.p0h[hh], r2_x2);
+    x1[h] = p1;
+    x3[h] = pc.p0[hh];
+  }
+  for (int round = 0; round < 2; ++round) {
+    a += 0x9E3779B9u;
+    b += 0xBB67AE85u;
+  }
+  for (int round = 2; round < 10; ++round) {
+    const __m512i ka = _mm512_set1_epi64(a), kb = _mm512_set1_epi64(b);
+#pragma GCC unroll 8
+    for (int h = 0; h < H; ++h) {
+      const __m512i p0 = _mm512_mul_epu32(x0[h], m0);
+      const __m512i p1 = _mm512_mul_epu32(x2[h], m1);
+      x0[h] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x1[h], ka, 0x96);
+      x2[h] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3[h], kb, 0x96);
+      x1[h] = p1;
+      x3[h] = p0;
+    }
+    a += 0x9E3779B9u;
+    b += 0xBB67AE85u;
+  }
+  for (int h = 0; h < H; ++h) {
+    std::uint32_t(*o)[16] = buf[h / 2];
+    const int off = 8 * (h % 2);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o[0] + off), _mm512_cvtepi64_epi32(x0[h]));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o[1] + off), _mm512_cvtepi64_epi32(x1[h]));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o[2] + off), _mm512_cvtepi64_epi32(x2[h]));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o[3] + off), _mm512_cvtepi64_epi32(x3[h]));
+  }
+}
+
 struct NarrowChain {
   __m512 s, o;     // accumulator; outer accumulator (chunked)
   __m512i cnt;     // inexact steps
@@ -869,6 +953,9 @@ void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget
           st[r * NV + v][l] = (static_cast<std::uint64_t>(RandomSite::acc) << 56) |
                               (p.output_offset + (i + static_cast<std::size_t>(r)) * N + j +
                                16 * static_cast<std::size_t>(v) + static_cast<std::size_t>(l));
+  PhiloxPre pre[kSr ? R * NV : 1];
+  if constexpr (kSr)
+    for (int c = 0; c < R * NV; ++c) philox_pre(p.seed, st[c], pre[c]);
   const int ta_m = p.acc.m;
   const __m512i one = _mm512_set1_epi32(1);
   std::size_t in_chunk = 0;
@@ -924,7 +1011,10 @@ void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget
     if constexpr (kSr)
       for (int c = 0; c < R * NV; c += 2) {
         std::uint32_t(*const bufs[2])[16] = {rb[c], rb[c + 1]};
-        philox16<2>(p.seed, st + c, wi >> 2, bufs);
+        if ((wi >> 2) >> 32 == 0)
+          philox16_pre<2>(p.seed, pre + c, static_cast<std::uint32_t>(wi >> 2), bufs);
+        else
+          philox16<2>(p.seed, st + c, wi >> 2, bufs);
       }
     for (std::size_t k = k0; k < std::min(K, k0 + seg); ++k) {
       __m512i rot{};
