@@ -139,9 +139,12 @@ bool narrow_untracked(const MacConfig& m, const std::vector<double>& A,
 }
 
 // The binary32 kernel's accumulator and outer kinds for m (kNarrowOff: not this kernel).
-// Products and C must be exact binary32 values. AVX-512 only (embedded rounding).
+// Products and C must be exact binary32 values. AVX-512 (embedded rounding), or AVX2 for the
+// sequential structure without chunks (TwoSum).
 std::pair<int, int> narrow_kinds(const MacConfig& m) {
-  if (isa_level() < 4 || m.structure != Structure::sequential || !binary32_operands(m))
+  // AVX-512: embedded rounding; AVX2: TwoSum, sequential without chunks
+  if (isa_level() < 3 || (isa_level() < 4 && m.chunk) || m.structure != Structure::sequential ||
+      !binary32_operands(m))
     return {detail::kNarrowOff, detail::kNarrowOff};
   const int acc = narrow_kind(m.acc, m.acc_round, true);
   int outer = detail::kNarrowOff;

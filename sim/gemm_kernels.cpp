@@ -677,6 +677,249 @@ void generic_block(const EmuParams& p, const double* A, const double* B, const d
   }
 }
 
+#if defined(__AVX2__) && !defined(__AVX512F__)
+// --------------------------------------- binary32 kernel for narrow accumulators, AVX2 --
+//
+// The AVX-512 kernel below without embedded rounding: sequential structure only, 8 outputs
+// per vector, 4 rows in flight. Each step's exact s + a*b (a*b exact in binary32) is
+// x = fl(s + p) plus the TwoSum error e, exact; round to odd is x stepped one ulp toward e
+// when e != 0 and x is even, truncation (sr without flags) x stepped toward zero when e has
+// the other sign. Then the same rounding into the accumulator: vcvtps2ph (fp16) or integer
+// arithmetic on the bits (rne, sr). Lanes that meet a value below the accumulator's normal
+// range or above its max finite (with flags: an inexact tiny fp16 result or an overflow) go
+// to generic_block, as in the AVX-512 kernel.
+
+struct NarrowTarget2 {
+  int sh = 0;         // discarded bits: 23 - m
+  __m256i keep{};     // ~(2^sh - 1)
+  __m256i half_m1{};  // 2^(sh-1) - 1
+  __m256i sr_mask{};  // sr: the r bits under the top r discarded bits
+  int sr_bits = 0, sr_fields = 1;
+  std::uint32_t emin_bits = 0, max_bits = 0;
+  explicit NarrowTarget2(const RoundTarget& t) {
+    sh = 23 - t.m;
+    keep = _mm256_set1_epi32(static_cast<int>(~((1u << sh) - 1u)));
+    half_m1 = _mm256_set1_epi32(static_cast<int>((1u << (sh - 1)) - 1u));
+    if (t.mode == 6) {
+      sr_bits = t.sr_bits;
+      sr_fields = random_fields_per_word(sr_bits);
+      sr_mask = _mm256_set1_epi32(static_cast<int>(((1u << sr_bits) - 1u) << (sh - sr_bits)));
+    }
+    emin_bits = static_cast<std::uint32_t>(t.emin + 127) << 23;
+    max_bits = std::bit_cast<std::uint32_t>(static_cast<float>(t.max_finite));
+  }
+};
+
+[[gnu::always_inline]] inline __m256i bits2(__m256 x) {
+  return _mm256_castps_si256(x);
+}
+
+// Philox4x32-10 for the 8 streams stream[0..8) and one block: buf[w][l] = stream word
+// 4 * block + w of lane l (rounding/random_bits.hpp). 32-bit state words in 64-bit lanes.
+[[gnu::always_inline]] inline void philox8(std::uint64_t seed, const std::uint64_t* stream,
+                                           std::uint64_t block, std::uint32_t (*buf)[8]) {
+  const __m256i m0 = _mm256_set1_epi64x(0xD2511F53u);
+  const __m256i m1 = _mm256_set1_epi64x(0xCD9E8D57u);
+  const __m256i lo_words = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  __m256i x0[2], x1[2], x2[2], x3[2];
+  for (int h = 0; h < 2; ++h) {
+    x0[h] = _mm256_set1_epi64x(static_cast<std::uint32_t>(block));
+    x1[h] = _mm256_set1_epi64x(static_cast<std::uint32_t>(block >> 32));
+    x2[h] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(stream + 4 * h));
+    x3[h] = _mm256_srli_epi64(x2[h], 32);
+  }
+  auto a = static_cast<std::uint32_t>(seed), b = static_cast<std::uint32_t>(seed >> 32);
+  for (int round = 0; round < 10; ++round) {
+    const __m256i ka = _mm256_set1_epi64x(a), kb = _mm256_set1_epi64x(b);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i p0 = _mm256_mul_epu32(x0[h], m0);
+      const __m256i p1 = _mm256_mul_epu32(x2[h], m1);
+      x0[h] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), x1[h]), ka);
+      x2[h] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), x3[h]), kb);
+      x1[h] = p1;
+      x3[h] = p0;
+    }
+    a += 0x9E3779B9u;
+    b += 0xBB67AE85u;
+  }
+  const __m256i* xs[4] = {x0, x1, x2, x3};
+  for (int w = 0; w < 4; ++w)
+    for (int h = 0; h < 2; ++h)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(buf[w] + 4 * h),
+                       _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(xs[w][h], lo_words)));
+}
+
+// R rows x 8 outputs at (i, j): the whole reduction.
+template <int Acc, bool kFlags, int R>
+void narrow_block2(const EmuParams& p, const NarrowTarget2& ta, std::size_t i, std::size_t j,
+                   const double* A, const double* B, const double* C0, const TileOut& out,
+                   Totals& tot) {
+  const std::size_t K = p.K, N = p.N;
+  const float* Af = p.Af;
+  const float* Bf = p.Bf;
+  constexpr bool kSr = Acc == kNarrowSr;
+  __m256 sv[R];
+  __m256i cnt[R];
+  for (int r = 0; r < R; ++r) {
+    sv[r] = p.Cf ? _mm256_loadu_ps(p.Cf + (i + r) * N + j) : _mm256_setzero_ps();
+    cnt[r] = _mm256_setzero_si256();
+  }
+  __m256i mn = _mm256_set1_epi32(-1), mx = _mm256_setzero_si256();
+  const __m256i one = _mm256_set1_epi32(1), mag_mask = _mm256_set1_epi32(0x7fffffff);
+  alignas(32) std::uint32_t rb[kSr ? R : 1][4][8];
+  alignas(32) std::uint64_t st[kSr ? R : 1][8];
+  if constexpr (kSr)
+    for (int r = 0; r < R; ++r)
+      for (int l = 0; l < 8; ++l)
+        st[r][l] = (static_cast<std::uint64_t>(RandomSite::acc) << 56) |
+                   (p.output_offset + (i + static_cast<std::size_t>(r)) * N + j +
+                    static_cast<std::size_t>(l));
+  std::uint64_t wi = 0;
+  int q = 0;
+  for (std::size_t k = 0; k < K; ++k) {
+    __m128i lsh{}, rsh{};
+    if constexpr (kSr) {
+      if (q == 0 && (wi & 3) == 0)
+        for (int r = 0; r < R; ++r) philox8(p.seed, st[r], wi >> 2, rb[r]);
+      // field q of the word under the top r discarded bits: (w << r*q) >> (32 - sh), masked
+      lsh = _mm_cvtsi32_si128(ta.sr_bits * q);
+      rsh = _mm_cvtsi32_si128(32 - ta.sh);
+    }
+    const __m256 b = _mm256_loadu_ps(Bf + k * N + j);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const __m256 pr = _mm256_mul_ps(_mm256_set1_ps(Af[(i + r) * K + k]), b);  // exact
+      const __m256 s = sv[r];
+      const __m256 x = _mm256_add_ps(s, pr);
+      const __m256 bb = _mm256_sub_ps(x, s);
+      const __m256 e = _mm256_add_ps(_mm256_sub_ps(s, _mm256_sub_ps(x, bb)), _mm256_sub_ps(pr, bb));
+      const __m256i xb = bits2(x);
+      // (ordered: after an overflow to Inf, e is NaN and x must stay Inf)
+      const __m256i e_nz = bits2(_mm256_cmp_ps(e, _mm256_setzero_ps(), _CMP_NEQ_OQ));
+      // -1 where e points toward zero from x (signs differ), else 0
+      const __m256i toward0 = _mm256_srai_epi32(_mm256_xor_si256(bits2(e), xb), 31);
+      __m256i xr;
+      if constexpr (kSr && !kFlags) {
+        xr = _mm256_add_epi32(xb, _mm256_and_si256(e_nz, toward0));  // truncated
+      } else {
+        const __m256i even = _mm256_cmpeq_epi32(_mm256_and_si256(xb, one), _mm256_setzero_si256());
+        const __m256i step =
+            _mm256_and_si256(_mm256_and_si256(e_nz, even), _mm256_or_si256(toward0, one));
+        xr = _mm256_add_epi32(xb, step);  // rounded to odd
+      }
+      __m256 y;
+      if constexpr (Acc == kNarrowF16) {
+        y = _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_castsi256_ps(xr), _MM_FROUND_TO_NEAREST_INT));
+      } else if constexpr (Acc == kNarrowRne) {
+        const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(xr, ta.sh), one);
+        y = _mm256_castsi256_ps(
+            _mm256_and_si256(_mm256_add_epi32(_mm256_add_epi32(xr, ta.half_m1), lsb), ta.keep));
+      } else {
+        const __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(rb[r][wi & 3]));
+        const __m256i add =
+            _mm256_and_si256(_mm256_srl_epi32(_mm256_sll_epi32(w, lsh), rsh), ta.sr_mask);
+        y = _mm256_castsi256_ps(_mm256_and_si256(_mm256_add_epi32(xr, add), ta.keep));
+      }
+      const __m256i mag = _mm256_and_si256(xr, mag_mask);
+      if constexpr (Acc == kNarrowF16) {
+        if constexpr (kFlags) {
+          const __m256i inex = bits2(_mm256_cmp_ps(y, _mm256_castsi256_ps(xr), _CMP_NEQ_UQ));
+          cnt[r] = _mm256_sub_epi32(cnt[r], inex);
+          mn = _mm256_min_epu32(
+              mn, _mm256_or_si256(mag, _mm256_andnot_si256(inex, _mm256_set1_epi32(-1))));
+        }
+      } else {
+        mn = _mm256_min_epu32(mn, _mm256_sub_epi32(mag, one));
+        mx = _mm256_max_epu32(mx, mag);
+        if constexpr (kFlags)
+          cnt[r] = _mm256_sub_epi32(cnt[r],
+                                    bits2(_mm256_cmp_ps(y, _mm256_castsi256_ps(xr), _CMP_NEQ_UQ)));
+      }
+      sv[r] = y;
+    }
+    if constexpr (kSr) {
+      if (++q == ta.sr_fields) {
+        q = 0;
+        ++wi;
+      }
+    }
+  }
+  // lanes to recompute, as in the AVX-512 kernel (unsigned compares by the sign flip)
+  const __m256i flip = _mm256_set1_epi32(static_cast<int>(0x80000000u));
+  auto ult = [&](__m256i u, std::uint32_t c) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(c ^ 0x80000000u)),
+                              _mm256_xor_si256(u, flip));
+  };
+  auto ugt = [&](__m256i u, std::uint32_t c) {
+    return _mm256_cmpgt_epi32(_mm256_xor_si256(u, flip),
+                              _mm256_set1_epi32(static_cast<int>(c ^ 0x80000000u)));
+  };
+  __m256i redo_all = _mm256_setzero_si256();
+  if constexpr (Acc == kNarrowF16) {
+    if constexpr (kFlags) redo_all = ult(mn, ta.emin_bits);
+  } else {
+    redo_all = _mm256_or_si256(ult(mn, ta.emin_bits - 1), ugt(mx, ta.max_bits));
+  }
+  for (int r = 0; r < R; ++r) {
+    __m256i redo = redo_all;
+    if constexpr (kFlags)
+      redo = _mm256_or_si256(redo, _mm256_cmpeq_epi32(_mm256_and_si256(bits2(sv[r]), mag_mask),
+                                                      _mm256_set1_epi32(0x7f800000)));
+    const std::size_t ii = i + static_cast<std::size_t>(r);
+    if (!_mm256_testz_si256(redo, redo)) {
+      tot.redone += 8;
+      generic_block(p, A, B, C0, ii, j, 4, out, tot);
+      generic_block(p, A, B, C0, ii, j + 4, 4, out, tot);
+      continue;
+    }
+    alignas(32) float val[8];
+    alignas(32) std::uint32_t c[8];
+    _mm256_store_ps(val, sv[r]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(c), cnt[r]);
+    for (int l = 0; l < 8; ++l) {
+      const std::size_t o = ii * N + j + static_cast<std::size_t>(l);
+      out.value[o] = val[l];
+      if constexpr (kFlags) {
+        if (out.flags) out.flags[o] = c[l] ? Flags{kInexact} : Flags{0};
+        tot.inexact += c[l];
+      }
+    }
+  }
+}
+
+// The part of the tile the AVX2 binary32 kernel covers: [i0, in) x [j0, jn).
+void narrow_tile(const EmuParams& p, const double* A, const double* B, const double* C0,
+                 std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, const TileOut& out,
+                 Totals& tot, std::size_t& in, std::size_t& jn) {
+  constexpr std::size_t R = 4, W = 8;
+  in = i0 + (i1 - i0) / R * R;
+  jn = j0 + (j1 - j0) / W * W;
+  if (in == i0 || jn == j0 || p.chunk) {
+    in = i0;
+    jn = j0;
+    return;
+  }
+  const NarrowTarget2 ta(p.acc);
+  auto run = [&]<int Acc>() {
+    for (std::size_t j = j0; j < jn; j += W)
+      for (std::size_t i = i0; i < in; i += R) {
+        if (p.flags)
+          narrow_block2<Acc, true, R>(p, ta, i, j, A, B, C0, out, tot);
+        else
+          narrow_block2<Acc, false, R>(p, ta, i, j, A, B, C0, out, tot);
+      }
+  };
+  switch (p.narrow) {
+    case kNarrowF16:
+      return run.template operator()<kNarrowF16>();
+    case kNarrowRne:
+      return run.template operator()<kNarrowRne>();
+    default:
+      return run.template operator()<kNarrowSr>();
+  }
+}
+#endif  // AVX2 without AVX-512
+
 #if defined(__AVX512F__)
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which it then reports as
 // "used uninitialized" (a false positive in the system header).
@@ -1398,8 +1641,10 @@ void emulated_tile(const EmuParams& p, const double* A, const double* B, const d
                    const TileOut& out) {
   Totals tot;
   std::size_t jn = j0, in = i0;  // [i0, in) x [j0, jn) done by the binary32 kernel
-#if defined(__AVX512F__)
+#if defined(__AVX2__)
   if (p.narrow != 0) narrow_tile(p, A, B, C0, i0, i1, j0, j1, out, tot, in, jn);
+#endif
+#if defined(__AVX512F__)
   if (p.multiterm_fp32) multiterm_tile(p, A, B, C0, i0, i1, j0, j1, out, tot, in, jn);
 #endif
   for (std::size_t i = i0; i < i1; ++i) {

@@ -237,11 +237,13 @@ TEST_CASE("gemm.fp32_overflow_outputs_match_the_reference") {
 }
 
 TEST_CASE("gemm.kernel_choice") {
-  const std::string narrow = avx512() ? "emulated-fp32" : "emulated";
+  // the binary32 kernel: AVX-512 (any structure it takes), AVX2 (sequential only)
+  const std::string narrow = simd_isa_level() >= 3 ? "emulated-fp32" : "emulated";
+  const std::string narrow_chunked = avx512() ? "emulated-fp32" : "emulated";
   CHECK(gemm_kernel_name(parse_mac("fp32-fma")) == "fp32-fma");
   CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=fp16")) == narrow);
   CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=bf16,round=sr:8")) == narrow);
-  CHECK(gemm_kernel_name(parse_mac("wang2018")) == narrow);
+  CHECK(gemm_kernel_name(parse_mac("wang2018")) == narrow_chunked);
   CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=fp16,round=rtz")) == "emulated");
   CHECK(gemm_kernel_name(parse_mac("ab=e5m2,acc=bf16,round=sr:16")) == "emulated");  // m+r > 22
   CHECK(gemm_kernel_name(parse_mac("ab=bf16,acc=bf16,round=rne")) == "emulated");    // products
