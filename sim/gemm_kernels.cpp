@@ -1017,28 +1017,16 @@ template <int Kind>
   }
 }
 
-// Philox4x32-10 for 16 streams (lane l: stream[l]) and one counter: buf[w][l] = word
-// 4 * block + w of stream_word({seed, stream[l]}, .), as rounding/random_bits.hpp defines.
-// Each 32-bit state word sits in a 64-bit lane, so vpmuludq yields the whole 64-bit product
-// (high half by a shift); the high halves of the lanes carry garbage that nothing reads
-// (vpmuludq reads the low halves only, and the outputs keep the low halves).
-template <int C>
-[[gnu::always_inline]] inline void philox16(std::uint64_t seed, const std::uint64_t (*stream)[16],
-                                            std::uint64_t block, std::uint32_t (*const* buf)[16]) {
-  // C chains x 2 halves of 8 lanes, interleaved round by round: independent work for the
-  // multipliers while each product's latency runs
-  constexpr int H = 2 * C;
+// Philox rounds first..9 on H half-vectors of 8 lanes (keys a, b of round `first`), then
+// the low halves of the four words of half h to buf[h / 2][w] + 8 * (h % 2).
+template <int H>
+[[gnu::always_inline]] inline void philox_rounds_store(__m512i* x0, __m512i* x1, __m512i* x2,
+                                                       __m512i* x3, std::uint32_t a,
+                                                       std::uint32_t b, int first,
+                                                       std::uint32_t (*const* buf)[16]) {
   const __m512i m0 = _mm512_set1_epi64(0xD2511F53u);
   const __m512i m1 = _mm512_set1_epi64(0xCD9E8D57u);
-  __m512i x0[H], x1[H], x2[H], x3[H];
-  for (int h = 0; h < H; ++h) {
-    x0[h] = _mm512_set1_epi64(static_cast<std::uint32_t>(block));
-    x1[h] = _mm512_set1_epi64(static_cast<std::uint32_t>(block >> 32));
-    x2[h] = _mm512_loadu_si512(stream[h / 2] + 8 * (h % 2));  // low word (high half: garbage)
-    x3[h] = _mm512_srli_epi64(x2[h], 32);
-  }
-  auto a = static_cast<std::uint32_t>(seed), b = static_cast<std::uint32_t>(seed >> 32);
-  for (int round = 0; round < 10; ++round) {
+  for (int round = first; round < 10; ++round) {
     const __m512i ka = _mm512_set1_epi64(a), kb = _mm512_set1_epi64(b);
 #pragma GCC unroll 8
     for (int h = 0; h < H; ++h) {
@@ -1060,6 +1048,28 @@ template <int C>
     _mm256_store_si256(reinterpret_cast<__m256i*>(o[2] + off), _mm512_cvtepi64_epi32(x2[h]));
     _mm256_store_si256(reinterpret_cast<__m256i*>(o[3] + off), _mm512_cvtepi64_epi32(x3[h]));
   }
+}
+
+// Philox4x32-10 for 16 streams (lane l: stream[l]) and one counter: buf[w][l] = word
+// 4 * block + w of stream_word({seed, stream[l]}, .), as rounding/random_bits.hpp defines.
+// Each 32-bit state word sits in a 64-bit lane, so vpmuludq yields the whole 64-bit product
+// (high half by a shift); the high halves of the lanes carry garbage that nothing reads
+// (vpmuludq reads the low halves only, and the outputs keep the low halves).
+template <int C>
+[[gnu::always_inline]] inline void philox16(std::uint64_t seed, const std::uint64_t (*stream)[16],
+                                            std::uint64_t block, std::uint32_t (*const* buf)[16]) {
+  // C chains x 2 halves of 8 lanes, interleaved round by round: independent work for the
+  // multipliers while each product's latency runs
+  constexpr int H = 2 * C;
+  __m512i x0[H], x1[H], x2[H], x3[H];
+  for (int h = 0; h < H; ++h) {
+    x0[h] = _mm512_set1_epi64(static_cast<std::uint32_t>(block));
+    x1[h] = _mm512_set1_epi64(static_cast<std::uint32_t>(block >> 32));
+    x2[h] = _mm512_loadu_si512(stream[h / 2] + 8 * (h % 2));  // low word (high half: garbage)
+    x3[h] = _mm512_srli_epi64(x2[h], 32);
+  }
+  philox_rounds_store<H>(x0, x1, x2, x3, static_cast<std::uint32_t>(seed),
+                         static_cast<std::uint32_t>(seed >> 32), 0, buf);
 }
 
 // The first two Philox rounds of a stream whose counter's high word is 0 depend on the
@@ -1098,7 +1108,6 @@ template <int C>
                                                 std::uint32_t block,
                                                 std::uint32_t (*const* buf)[16]) {
   constexpr int H = 2 * C;
-  const __m512i m0 = _mm512_set1_epi64(0xD2511F53u);
   const __m512i m1 = _mm512_set1_epi64(0xCD9E8D57u);
   auto a = static_cast<std::uint32_t>(seed), b = static_cast<std::uint32_t>(seed >> 32);
   const std::uint64_t q0 = std::uint64_t{0xD2511F53u} * block;  // round 1's L*M0
@@ -1118,32 +1127,7 @@ template <int C>
     x1[h] = p1;
     x3[h] = pc.p0[hh];
   }
-  for (int round = 0; round < 2; ++round) {
-    a += 0x9E3779B9u;
-    b += 0xBB67AE85u;
-  }
-  for (int round = 2; round < 10; ++round) {
-    const __m512i ka = _mm512_set1_epi64(a), kb = _mm512_set1_epi64(b);
-#pragma GCC unroll 8
-    for (int h = 0; h < H; ++h) {
-      const __m512i p0 = _mm512_mul_epu32(x0[h], m0);
-      const __m512i p1 = _mm512_mul_epu32(x2[h], m1);
-      x0[h] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x1[h], ka, 0x96);
-      x2[h] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3[h], kb, 0x96);
-      x1[h] = p1;
-      x3[h] = p0;
-    }
-    a += 0x9E3779B9u;
-    b += 0xBB67AE85u;
-  }
-  for (int h = 0; h < H; ++h) {
-    std::uint32_t(*o)[16] = buf[h / 2];
-    const int off = 8 * (h % 2);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(o[0] + off), _mm512_cvtepi64_epi32(x0[h]));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(o[1] + off), _mm512_cvtepi64_epi32(x1[h]));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(o[2] + off), _mm512_cvtepi64_epi32(x2[h]));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(o[3] + off), _mm512_cvtepi64_epi32(x3[h]));
-  }
+  philox_rounds_store<H>(x0, x1, x2, x3, a + 2 * 0x9E3779B9u, b + 2 * 0xBB67AE85u, 2, buf);
 }
 
 struct NarrowChain {
