@@ -412,8 +412,12 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
     std::vector<float> Af, Bf, Cf;
     std::tie(p.narrow, p.narrow_outer) = narrow_kinds(m);
     p.multiterm_fp32 = multiterm_fp32_ok(m);
-    if (p.narrow != detail::kNarrowOff) {
-      p.narrow_track = !narrow_untracked(m, Ad, Bd, Cd);
+    // the multiterm kernel's binary32/int32 form: no flags, exact binary32 products and C,
+    // the aligned sum of n + 1 terms within 31 bits
+    const bool mt32 = p.multiterm_fp32 && !opt.flags && binary32_operands(m) &&
+                      m.align_bits + 1 + group_bits(m.terms) <= 31;
+    if (p.narrow != detail::kNarrowOff || mt32) {
+      if (p.narrow != detail::kNarrowOff) p.narrow_track = !narrow_untracked(m, Ad, Bd, Cd);
       Af.assign(Ad.begin(), Ad.end());
       Bf.assign(Bd.begin(), Bd.end());
       Cf.assign(Cd.begin(), Cd.end());

@@ -1585,6 +1585,101 @@ void multiterm_block(const EmuParams& p, std::size_t i, std::size_t j, const dou
     }
 }
 
+// Without flags, when products and C are exact binary32 values and the aligned sum fits
+// 31 bits (align + 1 + log2(n + 1) <= 31; p.Af set): the same multiterm on 16 lanes of
+// binary32 and int32. With E the group's largest exponent (vgetexpps of the vrangeps
+// maximum), each term scaled by 2^(align - E) (exact) and truncated by vcvttps2dq is its
+// aligned, truncated significand, an integer below 2^(align + 1); the integers sum exactly;
+// one conversion with embedded rounding rounds the sum to 24 bits and a scaling by
+// 2^(E - align) places it, exact unless the result is subnormal or overflows, and those
+// lanes (with Inf or NaN) go to generic_block.
+template <int Mode, int NT, int R>
+void multiterm_block32(const EmuParams& p, std::size_t i, std::size_t j, const double* A,
+                       const double* B, const double* C0, const TileOut& out, Totals& tot) {
+  constexpr int kRound = (Mode == 0   ? _MM_FROUND_TO_NEAREST_INT
+                          : Mode == 2 ? _MM_FROUND_TO_ZERO
+                                      : _MM_FROUND_TO_POS_INF) |
+                         _MM_FROUND_NO_EXC;
+  const std::size_t K = p.K, N = p.N;
+  const float* Af = p.Af;
+  const float* Bf = p.Bf;
+  const __m512 align = _mm512_set1_ps(static_cast<float>(p.align));
+  __m512 sv[R], ov[R];
+  __mmask16 redo[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    const __m512 c0 = p.Cf ? _mm512_loadu_ps(p.Cf + (i + r) * N + j) : _mm512_setzero_ps();
+    sv[r] = p.chunk ? _mm512_setzero_ps() : c0;
+    ov[r] = c0;
+    redo[r] = 0;
+  }
+  const std::size_t chunk = p.chunk ? p.chunk : K;
+  for (std::size_t k0 = 0; k0 < K; k0 += chunk) {
+    const std::size_t kend = std::min(K, k0 + chunk);
+    for (std::size_t g = k0; g < kend; g += NT) {
+      const std::size_t nn = std::min<std::size_t>(NT, kend - g);
+      __m512 b[NT];
+      for (std::size_t q = 0; q < NT; ++q)
+        b[q] = q < nn ? _mm512_loadu_ps(Bf + (g + q) * N + j) : _mm512_set1_ps(-0.0f);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        __m512 t[NT + 1];
+        t[0] = sv[r];
+        for (std::size_t q = 0; q < NT; ++q)
+          t[q + 1] = _mm512_mul_ps(
+              q < nn ? _mm512_set1_ps(Af[(i + r) * K + g + q]) : _mm512_set1_ps(1.0f), b[q]);
+        // max |.|: the products' tree first, off the accumulator's dependency chain
+        __m512 pm[NT];
+        for (int q = 0; q < NT; ++q) pm[q] = t[q + 1];
+        for (int w = NT; w > 1; w /= 2)
+          for (int q = 0; q < w / 2; ++q) pm[q] = _mm512_range_ps(pm[q], pm[q + w / 2], 0x0B);
+        const __m512 mabs = _mm512_range_ps(pm[0], t[0], 0x0B);
+        const __m512 e = _mm512_getexp_ps(mabs);
+        const __m512 up = _mm512_sub_ps(align, e);  // exact: small integers
+        __m512i sum = _mm512_cvtt_roundps_epi32(_mm512_scalef_ps(t[0], up), _MM_FROUND_NO_EXC);
+        for (int q = 1; q <= NT; ++q)
+          sum = _mm512_add_epi32(
+              sum, _mm512_cvtt_roundps_epi32(_mm512_scalef_ps(t[q], up), _MM_FROUND_NO_EXC));
+        __m512 res =
+            _mm512_scalef_ps(_mm512_cvt_roundepi32_ps(sum, kRound), _mm512_sub_ps(e, align));
+        // all terms zero: -0 only if every term is -0 (IEEE, modes other than rdn)
+        const __mmask16 all_zero = _mm512_cmp_ps_mask(mabs, _mm512_setzero_ps(), _CMP_EQ_OQ);
+        if (all_zero) {
+          __m512i andbits = _mm512_castps_si512(t[0]);
+          for (int q = 1; q <= NT; ++q)
+            andbits = _mm512_and_si512(andbits, _mm512_castps_si512(t[q]));
+          res = _mm512_mask_mov_ps(res, all_zero, _mm512_castsi512_ps(andbits));
+        }
+        redo[r] |= _mm512_fpclass_ps_mask(res, 0x20);  // subnormal: rounded twice
+        sv[r] = res;
+      }
+    }
+    if (p.chunk) {  // outer binary32 rne
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        ov[r] = _mm512_add_ps(ov[r], sv[r]);
+        sv[r] = _mm512_setzero_ps();
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const __m512 res = p.chunk ? ov[r] : sv[r];
+    // Inf or NaN (an overflow happened): the general path has the exact IEEE story
+    const __mmask16 bad =
+        redo[r] | _mm512_cmp_ps_mask(_mm512_sub_ps(res, res), _mm512_setzero_ps(), _CMP_NEQ_UQ);
+    const std::size_t ii = i + static_cast<std::size_t>(r);
+    if (bad) {
+      tot.redone += 16;
+      generic_block(p, A, B, C0, ii, j, 8, out, tot);
+      generic_block(p, A, B, C0, ii, j + 8, 8, out, tot);
+      continue;
+    }
+    alignas(64) float val[16];
+    _mm512_store_ps(val, res);
+    for (int l = 0; l < 16; ++l) out.value[ii * N + j + static_cast<std::size_t>(l)] = val[l];
+  }
+}
+
 // The part of the tile the multiterm kernel covers: [i0, in) x [j0, jn).
 void multiterm_tile(const EmuParams& p, const double* A, const double* B, const double* C0,
                     std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1,
@@ -1597,10 +1692,13 @@ void multiterm_tile(const EmuParams& p, const double* A, const double* B, const 
     jn = j0;
     return;
   }
+  const bool int32 = !p.flags && p.Af != nullptr;  // gemm.cpp checks the sum's width
   auto run = [&]<int Mode, int NT>() {
     for (std::size_t j = j0; j < jn; j += 8 * NV)
       for (std::size_t i = i0; i < in; i += R) {
-        if (p.flags) {
+        if (int32) {
+          multiterm_block32<Mode, NT, R>(p, i, j, A, B, C0, out, tot);
+        } else if (p.flags) {
           multiterm_block<Mode, NT, true, R, NV>(p, i, j, A, B, C0, out, tot);
         } else {
           multiterm_block<Mode, NT, false, R, NV>(p, i, j, A, B, C0, out, tot);

@@ -150,6 +150,12 @@ void check_wide_kernel(const char* (&specs)[NS], const std::string& kernel, std:
     const GemmResult ff = gemm(m, M, N, K, A, B, {}, {});
     check_same(ff, rf, m);
     if (avx512()) CHECK(ff.slow_outputs <= M * N / 8);
+    // and without flags (some kernels take other forms then)
+    GemmOptions nf;
+    nf.flags = false;
+    const GemmResult fn = gemm(m, M, N, K, A, B, {}, nf);
+    CHECK(fn.codes == rf.codes);
+    if (avx512()) CHECK(fn.slow_outputs <= M * N / 8);
   }
 }
 
