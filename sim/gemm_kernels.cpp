@@ -677,6 +677,43 @@ void generic_block(const EmuParams& p, const double* A, const double* B, const d
   }
 }
 
+#if defined(__AVX2__)
+// The end of a binary32 kernel's row of n outputs from (ii, jj): all n handed to
+// generic_block (L8 at a time) if any lane must be recomputed, else the values and (with
+// flags) an inexact flag for each lane that counted inexact steps.
+template <bool kFlags>
+void finish_row(const EmuParams& p, const double* A, const double* B, const double* C0,
+                std::size_t ii, std::size_t jj, std::size_t n, bool redo, const float* val,
+                const std::uint32_t* cnt, const TileOut& out, Totals& tot) {
+  if (redo) {
+    tot.redone += n;
+    for (std::size_t l = 0; l < n; l += L8) generic_block(p, A, B, C0, ii, jj + l, L8, out, tot);
+    return;
+  }
+  for (std::size_t l = 0; l < n; ++l) {
+    const std::size_t o = ii * p.N + jj + l;
+    out.value[o] = val[l];
+    if constexpr (kFlags) {
+      if (out.flags) out.flags[o] = cnt[l] ? Flags{kInexact} : Flags{0};
+      tot.inexact += cnt[l];
+    }
+  }
+}
+
+// f.template operator()<Kind>() for the binary32 kernel's accumulator kind.
+template <class F>
+[[gnu::always_inline]] inline void by_narrow_kind(int kind, F&& f) {
+  switch (kind) {
+    case kNarrowF16:
+      return f.template operator()<kNarrowF16>();
+    case kNarrowRne:
+      return f.template operator()<kNarrowRne>();
+    default:
+      return f.template operator()<kNarrowSr>();
+  }
+}
+#endif
+
 #if defined(__AVX2__) && !defined(__AVX512F__)
 // --------------------------------------- binary32 kernel for narrow accumulators, AVX2 --
 //
@@ -865,25 +902,12 @@ void narrow_block2(const EmuParams& p, const NarrowTarget2& ta, std::size_t i, s
     if constexpr (kFlags)
       redo = _mm256_or_si256(redo, _mm256_cmpeq_epi32(_mm256_and_si256(bits2(sv[r]), mag_mask),
                                                       _mm256_set1_epi32(0x7f800000)));
-    const std::size_t ii = i + static_cast<std::size_t>(r);
-    if (!_mm256_testz_si256(redo, redo)) {
-      tot.redone += 8;
-      generic_block(p, A, B, C0, ii, j, 4, out, tot);
-      generic_block(p, A, B, C0, ii, j + 4, 4, out, tot);
-      continue;
-    }
     alignas(32) float val[8];
     alignas(32) std::uint32_t c[8];
     _mm256_store_ps(val, sv[r]);
     _mm256_store_si256(reinterpret_cast<__m256i*>(c), cnt[r]);
-    for (int l = 0; l < 8; ++l) {
-      const std::size_t o = ii * N + j + static_cast<std::size_t>(l);
-      out.value[o] = val[l];
-      if constexpr (kFlags) {
-        if (out.flags) out.flags[o] = c[l] ? Flags{kInexact} : Flags{0};
-        tot.inexact += c[l];
-      }
-    }
+    finish_row<kFlags>(p, A, B, C0, i + static_cast<std::size_t>(r), j, 8,
+                       !_mm256_testz_si256(redo, redo), val, c, out, tot);
   }
 }
 
@@ -909,14 +933,7 @@ void narrow_tile(const EmuParams& p, const double* A, const double* B, const dou
           narrow_block2<Acc, false, R>(p, ta, i, j, A, B, C0, out, tot);
       }
   };
-  switch (p.narrow) {
-    case kNarrowF16:
-      return run.template operator()<kNarrowF16>();
-    case kNarrowRne:
-      return run.template operator()<kNarrowRne>();
-    default:
-      return run.template operator()<kNarrowSr>();
-  }
+  by_narrow_kind(p.narrow, run);
 }
 #endif  // AVX2 without AVX-512
 
@@ -1325,26 +1342,12 @@ void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget
       // an overflow (Inf) needs the exact flags and counts of the general path
       if constexpr (kFlags)
         redo |= _mm512_cmpeq_epu32_mask(magnitude(res), _mm512_set1_epi32(0x7f800000));
-      const std::size_t ii = i + static_cast<std::size_t>(r),
-                        jj = j + 16 * static_cast<std::size_t>(v);
-      if (redo) {
-        tot.redone += 16;
-        generic_block(p, A, B, C0, ii, jj, 8, out, tot);
-        generic_block(p, A, B, C0, ii, jj + 8, 8, out, tot);
-        continue;
-      }
       alignas(64) float val[16];
       alignas(64) std::uint32_t cnt[16];
       _mm512_store_ps(val, res);
       _mm512_store_si512(cnt, c.cnt);
-      for (int l = 0; l < 16; ++l) {
-        const std::size_t o = ii * N + jj + static_cast<std::size_t>(l);
-        out.value[o] = val[l];
-        if constexpr (kFlags) {
-          if (out.flags) out.flags[o] = cnt[l] ? Flags{kInexact} : Flags{0};
-          tot.inexact += cnt[l];
-        }
-      }
+      finish_row<kFlags>(p, A, B, C0, i + static_cast<std::size_t>(r),
+                         j + 16 * static_cast<std::size_t>(v), 16, redo != 0, val, cnt, out, tot);
     }
 }
 
@@ -1397,14 +1400,7 @@ void narrow_tile(const EmuParams& p, const double* A, const double* B, const dou
         return narrow_rows<Acc, kNarrowF32>(p, A, B, C0, i0, in, j0, jn, out, tot);
     }
   };
-  switch (p.narrow) {
-    case kNarrowF16:
-      return by_outer.template operator()<kNarrowF16>();
-    case kNarrowRne:
-      return by_outer.template operator()<kNarrowRne>();
-    default:
-      return by_outer.template operator()<kNarrowSr>();
-  }
+  by_narrow_kind(p.narrow, by_outer);
 }
 
 // ------------------------------------------------------ multiterm into binary32, AVX-512 --
@@ -1426,13 +1422,19 @@ struct MtChain {
   __mmask8 redo;
 };
 
+// The embedded-rounding control of the multiterm kernels' accumulator mode (0 rne, 2 rtz,
+// 3 rup).
+constexpr int mt_rounding(int mode) {
+  return (mode == 0   ? _MM_FROUND_TO_NEAREST_INT
+          : mode == 2 ? _MM_FROUND_TO_ZERO
+                      : _MM_FROUND_TO_POS_INF) |
+         _MM_FROUND_NO_EXC;
+}
+
 template <int Mode, int NT, bool kFlags, int R, int NV>
 void multiterm_block(const EmuParams& p, std::size_t i, std::size_t j, const double* A,
                      const double* B, const double* C0, const TileOut& out, Totals& tot) {
-  constexpr int kRound = (Mode == 0   ? _MM_FROUND_TO_NEAREST_INT
-                          : Mode == 2 ? _MM_FROUND_TO_ZERO
-                                      : _MM_FROUND_TO_POS_INF) |
-                         _MM_FROUND_NO_EXC;
+  constexpr int kRound = mt_rounding(Mode);
   const std::size_t K = p.K, N = p.N;
   const __m512i sign = _mm512_set1_epi64(kSign64);
   const __m512i expo = _mm512_set1_epi64(0x7ff0000000000000);
@@ -1596,10 +1598,7 @@ void multiterm_block(const EmuParams& p, std::size_t i, std::size_t j, const dou
 template <int Mode, int NT, int R>
 void multiterm_block32(const EmuParams& p, std::size_t i, std::size_t j, const double* A,
                        const double* B, const double* C0, const TileOut& out, Totals& tot) {
-  constexpr int kRound = (Mode == 0   ? _MM_FROUND_TO_NEAREST_INT
-                          : Mode == 2 ? _MM_FROUND_TO_ZERO
-                                      : _MM_FROUND_TO_POS_INF) |
-                         _MM_FROUND_NO_EXC;
+  constexpr int kRound = mt_rounding(Mode);
   const std::size_t K = p.K, N = p.N;
   const float* Af = p.Af;
   const float* Bf = p.Bf;
@@ -1667,16 +1666,10 @@ void multiterm_block32(const EmuParams& p, std::size_t i, std::size_t j, const d
     // Inf or NaN (an overflow happened): the general path has the exact IEEE story
     const __mmask16 bad =
         redo[r] | _mm512_cmp_ps_mask(_mm512_sub_ps(res, res), _mm512_setzero_ps(), _CMP_NEQ_UQ);
-    const std::size_t ii = i + static_cast<std::size_t>(r);
-    if (bad) {
-      tot.redone += 16;
-      generic_block(p, A, B, C0, ii, j, 8, out, tot);
-      generic_block(p, A, B, C0, ii, j + 8, 8, out, tot);
-      continue;
-    }
     alignas(64) float val[16];
     _mm512_store_ps(val, res);
-    for (int l = 0; l < 16; ++l) out.value[ii * N + j + static_cast<std::size_t>(l)] = val[l];
+    finish_row<false>(p, A, B, C0, i + static_cast<std::size_t>(r), j, 16, bad != 0, val, nullptr,
+                      out, tot);
   }
 }
 
