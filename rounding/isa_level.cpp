@@ -1,11 +1,10 @@
 // rounding/isa_level.cpp — the SIMD build to run: the CPU's best, or FP8SIM_ISA's.
 #include "rounding/isa_level.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
-
-#include <cstdio>
 
 #include <fmt/format.h>
 

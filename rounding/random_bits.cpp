@@ -5,26 +5,28 @@
 
 namespace fp8sim {
 
-std::uint32_t random_word(const RandomKey& key, std::uint64_t index) {
+namespace {
+
+// Random123's Philox4x32-10 block of counter (ctr low, ctr high, stream low, stream high)
+// under key (seed low, seed high).
+r123::Philox4x32::ctr_type philox_block(const RandomKey& key, std::uint64_t ctr) {
   r123::Philox4x32 philox;
-  const std::uint64_t ctr = ((index >> 6) << 4) | (index & 15);
   const r123::Philox4x32::ctr_type c = {
       {static_cast<std::uint32_t>(ctr), static_cast<std::uint32_t>(ctr >> 32),
        static_cast<std::uint32_t>(key.stream), static_cast<std::uint32_t>(key.stream >> 32)}};
   const r123::Philox4x32::key_type k = {
       {static_cast<std::uint32_t>(key.seed), static_cast<std::uint32_t>(key.seed >> 32)}};
-  return philox(c, k)[(index >> 4) & 3];
+  return philox(c, k);
+}
+
+}  // namespace
+
+std::uint32_t random_word(const RandomKey& key, std::uint64_t index) {
+  return philox_block(key, ((index >> 6) << 4) | (index & 15))[(index >> 4) & 3];
 }
 
 std::uint32_t stream_word(const RandomKey& key, std::uint64_t w) {
-  r123::Philox4x32 philox;
-  const std::uint64_t ctr = w >> 2;
-  const r123::Philox4x32::ctr_type c = {
-      {static_cast<std::uint32_t>(ctr), static_cast<std::uint32_t>(ctr >> 32),
-       static_cast<std::uint32_t>(key.stream), static_cast<std::uint32_t>(key.stream >> 32)}};
-  const r123::Philox4x32::key_type k = {
-      {static_cast<std::uint32_t>(key.seed), static_cast<std::uint32_t>(key.seed >> 32)}};
-  return philox(c, k)[w & 3];
+  return philox_block(key, w >> 2)[w & 3];
 }
 
 namespace {

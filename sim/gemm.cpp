@@ -24,14 +24,10 @@ namespace fp8sim {
 
 namespace {
 
-int isa_level() {
-  return simd_isa_level();
-}
-
 void run_fp32_tile(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,
                    std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, float* out,
                    std::uint32_t* inexact) {
-  switch (isa_level()) {
+  switch (simd_isa_level()) {
     case 4:
       return detail::v4::fp32_tile(A, B, C0, K, N, i0, i1, j0, j1, out, inexact);
     case 3:
@@ -44,7 +40,7 @@ void run_fp32_tile(const float* A, const float* B, const float* C0, std::size_t 
 void run_emulated_tile(const detail::EmuParams& p, const double* A, const double* B,
                        const double* C0, std::size_t i0, std::size_t i1, std::size_t j0,
                        std::size_t j1, const detail::TileOut& out) {
-  switch (isa_level()) {
+  switch (simd_isa_level()) {
     case 4:
       return detail::v4::emulated_tile(p, A, B, C0, i0, i1, j0, j1, out);
     case 3:
@@ -143,8 +139,8 @@ bool narrow_untracked(const MacConfig& m, const std::vector<double>& A,
 // sequential structure without chunks (TwoSum).
 std::pair<int, int> narrow_kinds(const MacConfig& m) {
   // AVX-512: embedded rounding; AVX2: TwoSum, sequential without chunks
-  if (isa_level() < 3 || (isa_level() < 4 && m.chunk) || m.structure != Structure::sequential ||
-      !binary32_operands(m))
+  if (simd_isa_level() < 3 || (simd_isa_level() < 4 && m.chunk) ||
+      m.structure != Structure::sequential || !binary32_operands(m))
     return {detail::kNarrowOff, detail::kNarrowOff};
   const int acc = narrow_kind(m.acc, m.acc_round, true);
   int outer = detail::kNarrowOff;
@@ -182,7 +178,7 @@ Kernel choose(const MacConfig& m) {
 // terms' sum exact in binary64, chunks (if any) summed in binary32 rne.
 bool multiterm_fp32_ok(const MacConfig& m) {
   const RoundingMode md = m.acc_round.mode;
-  return isa_level() >= 4 && m.structure == Structure::multiterm && !m.product &&
+  return simd_isa_level() >= 4 && m.structure == Structure::multiterm && !m.product &&
          is_plain_ieee_binary32(m.acc) && !m.acc_round.ftz &&
          (md == RoundingMode::rne || md == RoundingMode::rtz || md == RoundingMode::rup) &&
          (m.terms == 4 || m.terms == 8) && m.align_bits <= 50 &&
