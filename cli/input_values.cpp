@@ -1,5 +1,5 @@
-// sim/cli/input_values.cpp — parsing of input numbers (see input_values.hpp).
-#include "sim/cli/input_values.hpp"
+// cli/input_values.cpp — parsing of input numbers (see input_values.hpp).
+#include "cli/input_values.hpp"
 
 #include <bit>
 #include <cerrno>
@@ -12,7 +12,7 @@
 
 #include <fmt/format.h>
 
-#include "sim/cli/commands.hpp"
+#include "cli/commands.hpp"
 
 namespace fp8sim::cli {
 

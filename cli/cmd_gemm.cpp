@@ -1,4 +1,4 @@
-// sim/cli/cmd_gemm.cpp — `fp8sim gemm`: random (or .npy / HDF5) GEMMs through a MAC unit,
+// cli/cmd_gemm.cpp — `fp8sim gemm`: random (or .npy / HDF5) GEMMs through a MAC unit,
 // their error against an fp64 reference and throughput; with --steps and --record, the
 // statistics of every step in HDF5; with --dump, selected tensors.
 #include <omp.h>
@@ -17,10 +17,10 @@
 #include <fmt/format.h>
 
 #include "analysis/analysis.hpp"
+#include "cli/commands.hpp"
+#include "cli/record_options.hpp"
+#include "cli/run_config.hpp"
 #include "rounding/rounding.hpp"
-#include "sim/cli/commands.hpp"
-#include "sim/cli/record_options.hpp"
-#include "sim/cli/run_config.hpp"
 #include "sim/gemm.hpp"
 #include "sim/golden/golden_mac.hpp"
 

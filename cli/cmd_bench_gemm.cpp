@@ -1,4 +1,4 @@
-// sim/cli/cmd_bench_gemm.cpp — `fp8sim bench gemm`: emulated MAC GEMMs against OpenBLAS
+// cli/cmd_bench_gemm.cpp — `fp8sim bench gemm`: emulated MAC GEMMs against OpenBLAS
 // sgemm measured in the same run. OpenBLAS is loaded with dlopen, for this benchmark only;
 // its kernel is forced to the best one this CPU supports (Debian's 0.3.21 does not know
 // recent CPUs and silently falls back to slow SSE3 kernels), its core name is printed, and
@@ -17,8 +17,8 @@
 
 #include <fmt/format.h>
 
+#include "cli/commands.hpp"
 #include "rounding/rounding.hpp"
-#include "sim/cli/commands.hpp"
 #include "sim/gemm.hpp"
 #include "sim/golden/golden_mac.hpp"
 

@@ -1,4 +1,4 @@
-// sim/cli/cmd_report.cpp — `fp8sim report FILE.h5`: a terminal summary of a recorded run,
+// cli/cmd_report.cpp — `fp8sim report FILE.h5`: a terminal summary of a recorded run,
 // one table per kind of point (quantizers, GEMMs, gradients), or one JSON object.
 #include <cmath>
 #include <memory>
@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "analysis/analysis.hpp"
-#include "sim/cli/commands.hpp"
+#include "cli/commands.hpp"
 
 namespace fp8sim::cli {
 

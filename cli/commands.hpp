@@ -1,4 +1,4 @@
-// sim/cli/commands.hpp — the subcommands of the fp8sim executable. Each add_* registers
+// cli/commands.hpp — the subcommands of the fp8sim executable. Each add_* registers
 // its options and a callback on the parent CLI11 app.
 #pragma once
 

@@ -1,4 +1,4 @@
-// sim/cli/input_values.hpp — numbers from the command line, a file or stdin.
+// cli/input_values.hpp — numbers from the command line, a file or stdin.
 #pragma once
 
 #include <string>

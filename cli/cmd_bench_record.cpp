@@ -1,4 +1,4 @@
-// sim/cli/cmd_bench_record.cpp — `fp8sim bench record`: what statistics and recording cost
+// cli/cmd_bench_record.cpp — `fp8sim bench record`: what statistics and recording cost
 // a GEMM step (quantize A and B, multiply), against the same step without them.
 #include <omp.h>
 #include <unistd.h>
@@ -14,9 +14,9 @@
 #include <fmt/format.h>
 
 #include "analysis/recorder.hpp"
+#include "cli/commands.hpp"
+#include "cli/record_options.hpp"
 #include "rounding/rounding.hpp"
-#include "sim/cli/commands.hpp"
-#include "sim/cli/record_options.hpp"
 #include "sim/gemm.hpp"
 
 namespace fp8sim::cli {

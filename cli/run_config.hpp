@@ -1,4 +1,4 @@
-// sim/cli/run_config.hpp — the options of a run as a TOML document (the `config` root
+// cli/run_config.hpp — the options of a run as a TOML document (the `config` root
 // attribute of every HDF5 file a command writes) and the command line that started it.
 #pragma once
 

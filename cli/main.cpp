@@ -1,4 +1,4 @@
-// sim/cli/main.cpp — the fp8sim command line: subcommands for formats, quantize, mac,
+// cli/main.cpp — the fp8sim command line: subcommands for formats, quantize, mac,
 // gemm, dump, report, vectors and bench. Bad input anywhere gives one line on stderr and exit
 // status 2.
 #include <malloc.h>
@@ -10,10 +10,10 @@
 #include <fmt/format.h>
 
 #include "analysis/run_info.hpp"
+#include "cli/commands.hpp"
+#include "cli/run_config.hpp"
 #include "formats/formats.hpp"
 #include "rounding/isa_level.hpp"
-#include "sim/cli/commands.hpp"
-#include "sim/cli/run_config.hpp"
 
 int main(int argc, char** argv) {
   using namespace fp8sim::cli;

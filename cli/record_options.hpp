@@ -1,4 +1,4 @@
-// sim/cli/record_options.hpp — the options every recording command shares: --record,
+// cli/record_options.hpp — the options every recording command shares: --record,
 // --dump and how to treat an existing file.
 #pragma once
 

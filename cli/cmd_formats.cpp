@@ -1,12 +1,12 @@
-// sim/cli/cmd_formats.cpp — `fp8sim formats`: properties and encoding tables.
+// cli/cmd_formats.cpp — `fp8sim formats`: properties and encoding tables.
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "cli/commands.hpp"
 #include "formats/formats.hpp"
-#include "sim/cli/commands.hpp"
 
 namespace fp8sim::cli {
 

@@ -1,5 +1,5 @@
-// sim/cli/run_config.cpp
-#include "sim/cli/run_config.hpp"
+// cli/run_config.cpp
+#include "cli/run_config.hpp"
 
 #include <sstream>
 

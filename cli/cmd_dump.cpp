@@ -1,4 +1,4 @@
-// sim/cli/cmd_dump.cpp — `fp8sim dump`: quantize a tensor from a .npy file or an HDF5
+// cli/cmd_dump.cpp — `fp8sim dump`: quantize a tensor from a .npy file or an HDF5
 // dataset and write it as a tensor dump (input, codes, decoded values, format and
 // rounding as attributes); `--list` shows what a dump file holds.
 #include <algorithm>
@@ -11,10 +11,10 @@
 
 #include "analysis/analysis.hpp"
 #include "analysis/h5_file.hpp"
+#include "cli/commands.hpp"
+#include "cli/run_config.hpp"
 #include "formats/formats.hpp"
 #include "rounding/rounding.hpp"
-#include "sim/cli/commands.hpp"
-#include "sim/cli/run_config.hpp"
 
 namespace fp8sim::cli {
 

@@ -1,4 +1,4 @@
-// sim/cli/cmd_quantize.cpp — `fp8sim quantize`: round numbers into a format, one row each,
+// cli/cmd_quantize.cpp — `fp8sim quantize`: round numbers into a format, one row each,
 // then the counters of what happened.
 #include <cmath>
 #include <memory>
@@ -9,12 +9,12 @@
 #include <fmt/format.h>
 
 #include "analysis/analysis.hpp"
+#include "cli/commands.hpp"
+#include "cli/input_values.hpp"
+#include "cli/record_options.hpp"
+#include "cli/run_config.hpp"
 #include "formats/formats.hpp"
 #include "rounding/rounding.hpp"
-#include "sim/cli/commands.hpp"
-#include "sim/cli/input_values.hpp"
-#include "sim/cli/record_options.hpp"
-#include "sim/cli/run_config.hpp"
 
 namespace fp8sim::cli {
 

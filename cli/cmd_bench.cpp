@@ -1,4 +1,4 @@
-// sim/cli/cmd_bench.cpp — `fp8sim bench quantize`: throughput of the array quantizer
+// cli/cmd_bench.cpp — `fp8sim bench quantize`: throughput of the array quantizer
 // against a native baseline measured in the same run (the CPU's own fp32 -> fp16
 // conversion, vcvtps2ph), which fp8sim's fp16 emulation must also equal bit for bit.
 #include <immintrin.h>
@@ -19,9 +19,9 @@
 #include <fmt/format.h>
 
 #include "analysis/analysis.hpp"
+#include "cli/commands.hpp"
 #include "formats/formats.hpp"
 #include "rounding/rounding.hpp"
-#include "sim/cli/commands.hpp"
 
 namespace fp8sim::cli {
 

@@ -1,4 +1,4 @@
-// sim/cli/cmd_vectors.cpp — `fp8sim vectors check`: compare fp8sim against test-vector
+// cli/cmd_vectors.cpp — `fp8sim vectors check`: compare fp8sim against test-vector
 // files made by independent tools (Berkeley TestFloat's testfloat_gen format).
 #include <fstream>
 #include <memory>
@@ -7,8 +7,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "cli/commands.hpp"
 #include "rounding/rounding.hpp"
-#include "sim/cli/commands.hpp"
 #include "sim/testfloat_vectors.hpp"
 
 namespace fp8sim::cli {

@@ -1,4 +1,4 @@
-// sim/cli/cmd_mac.cpp — `fp8sim mac`: one dot product through a MAC configuration, with a
+// cli/cmd_mac.cpp — `fp8sim mac`: one dot product through a MAC configuration, with a
 // step-by-step trace for hardware designers.
 #include <cmath>
 #include <memory>
@@ -8,8 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "cli/commands.hpp"
 #include "rounding/rounding.hpp"
-#include "sim/cli/commands.hpp"
 #include "sim/mac.hpp"
 
 namespace fp8sim::cli {

@@ -1,5 +1,5 @@
-// sim/cli/record_options.cpp
-#include "sim/cli/record_options.hpp"
+// cli/record_options.cpp
+#include "cli/record_options.hpp"
 
 namespace fp8sim::cli {
 
