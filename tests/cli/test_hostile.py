@@ -1,0 +1,243 @@
+#!/usr/bin/python3
+"""tests/cli/test_hostile.py — the catalogue of hostile inputs (tests/cli/hostile_inputs*.txt)
+run against the fp8sim executable ($FP8SIM_EXE).
+
+Each case runs in a fresh copy of a folder of fixtures (small valid and broken files made
+here), through bash, with `fp8sim` on PATH. It passes when
+  - the exit status is the expected one (a hang past the time limit fails);
+  - the fragment appears in stderr (in stdout+stderr for status 0 and 1);
+  - an error (status 2) is exactly one line on stderr, starting "fp8sim: error: ", at most
+    400 characters long, and never an "internal error";
+  - no file was left behind, changed or removed in the folder, unless the case names it
+    after `keep=` (it must then exist).
+The rules are those of docs/cli-conventions.md.
+"""
+import concurrent.futures
+import glob
+import hashlib
+import os
+import shutil
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CATALOGUES = sorted(glob.glob(os.path.join(HERE, "hostile_inputs*.txt")))
+EXE = os.environ["FP8SIM_EXE"]
+TIME_LIMIT = float(os.environ.get("FP8SIM_HOSTILE_TIMEOUT", "120"))
+MIN_CASES = 150
+
+
+def npy_bytes(descr, shape, fortran=False, payload=b"", header=None):
+    """A .npy (version 1.0) file with the given header fields and raw payload."""
+    if header is None:
+        header = "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }" % (
+            descr, "True" if fortran else "False", shape)
+    h = header.encode("latin1")
+    pad = 64 - (10 + len(h) + 1) % 64
+    h = h + b" " * pad + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h + payload
+
+
+def make_fixtures(d):
+    """The files every case starts from (see the header of hostile_inputs.txt)."""
+    def w(name, data, mode="wb"):
+        with open(os.path.join(d, name), mode) as f:
+            f.write(data)
+
+    import numpy as np
+    a = np.arange(16, dtype="<f4").reshape(4, 4) / 8
+    np.save(os.path.join(d, "a44.npy"), a)
+    np.save(os.path.join(d, "b44.npy"), a.T.copy())
+    np.save(os.path.join(d, "b54.npy"), np.ones((5, 4), dtype="<f8"))
+    np.save(os.path.join(d, "v3.npy"), np.ones(3, dtype="<f4"))
+    np.save(os.path.join(d, "a44f.npy"), np.asfortranarray(a))
+    # headers that lie or that the reader must refuse by name
+    w("huge1d.npy", npy_bytes("<f4", "(1000000000,)"))
+    w("huge2d.npy", npy_bytes("<f4", "(100000, 100000)"))
+    w("short.npy", npy_bytes("<f4", "(4, 4)", payload=b"\0" * 20))
+    w("descr_comma.npy", npy_bytes("f4,", "(2, 2)", payload=b"\0" * 16))
+    w("fortran_nospace.npy", npy_bytes("<f4", "(2, 2)", payload=b"\0" * 16,
+                                       header="{'descr': '<f4', 'fortran_order':True, "
+                                              "'shape': (2, 2), }"))
+    w("bigendian.npy", npy_bytes(">f4", "(2, 2)", payload=b"\0" * 16))
+    w("complex.npy", npy_bytes("<c8", "(2, 2)", payload=b"\0" * 32))
+    w("object.npy", npy_bytes("|O", "(2,)", payload=b"\0" * 16))
+    w("structured.npy", npy_bytes("", "(2,)", payload=b"\0" * 16,
+                                  header="{'descr': [('x', '<f4')], 'fortran_order': False, "
+                                         "'shape': (2,), }"))
+    w("negshape.npy", npy_bytes("<f4", "(-4, 4)", payload=b"\0" * 64))
+    w("badmagic.npy", b"NOTNUMPY" + b"\0" * 120)
+    w("garbage_header.npy", npy_bytes("<f4", "(2, 2)", payload=b"\0" * 16,
+                                      header="{'descr': '<f4', 'fortran_order': False, "
+                                             "'shape': (2, 2), 'extra': 1, }"))
+    w("empty.npy", b"")
+    w("overflow_shape.npy", npy_bytes("<f4", "(18446744073709551616, 2)"))
+    w("mulover.npy", npy_bytes("<f4", "(4294967296, 4294967296, 4294967296)"))
+    w("a3d.npy", npy_bytes("<f4", "(2, 2, 2)", payload=b"\0" * 32))
+    # text inputs
+    w("values.txt", "0.5 1.5\n-2 # a comment\n3e-3\n", "w")
+    w("bad_values.txt", "0.5\nabc\n", "w")
+    w("empty.txt", "", "w")
+    w("huge_decimal.txt", "1e400\n", "w")
+    # vectors (Berkeley TestFloat format), good and broken
+    w("f16_mul.tv", "3C00 3C00 3C00 00\n4000 4000 4400 00\n", "w")
+    w("f16_mul_bad.tv", "3C00 3C00 3C01 00\n", "w")
+    w("garbage.tv", "hello world\n", "w")
+    w("empty.tv", "", "w")
+    w("comments_only.tv", "# nothing here\n\n", "w")
+    os.mkdir(os.path.join(d, "adir"))
+    # recordings and dumps, made by fp8sim itself
+    run = lambda *args: subprocess.run([EXE, *args], cwd=d, check=True,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run("gemm", "--m", "8", "--n", "8", "--k", "8", "--steps", "3", "--record", "run.h5", "-q")
+    run("gemm", "--m", "4", "--n", "4", "--k", "4", "--dump", "dump.h5", "-q")
+    with open(os.path.join(d, "run.h5"), "rb") as f:
+        data = f.read()
+    w("trunc.h5", data[: len(data) // 3])
+    w("noth5.h5", b"this is not an HDF5 file\n" * 10)
+    w("empty.h5", b"")
+    # a read-only file and folder (checked as user nobody: root ignores permissions)
+    w("noread.npy", open(os.path.join(d, "a44.npy"), "rb").read())
+    os.chmod(os.path.join(d, "noread.npy"), 0)
+    os.mkdir(os.path.join(d, "rodir"))
+    os.chmod(os.path.join(d, "rodir"), stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP |
+             stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
+
+
+def snapshot(d):
+    out = {}
+    for root, dirs, files in os.walk(d):
+        for name in dirs + files:
+            p = os.path.join(root, name)
+            rel = os.path.relpath(p, d)
+            st = os.lstat(p)
+            if stat.S_ISDIR(st.st_mode):
+                out[rel] = ("dir", stat.S_IMODE(st.st_mode))
+            else:
+                h = hashlib.sha1()
+                try:
+                    with open(p, "rb") as f:
+                        h.update(f.read())
+                except PermissionError:
+                    pass
+                out[rel] = (st.st_size, h.hexdigest(), stat.S_IMODE(st.st_mode))
+    return out
+
+
+def parse_catalogue(path):
+    cases = []
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            s = line.rstrip("\n")
+            if not s.strip() or s.lstrip().startswith("#"):
+                continue
+            parts = s.split(" | ", 2)
+            if len(parts) != 3:
+                sys.exit(f"{path}:{lineno}: want 'STATUS | FRAGMENT | COMMAND'")
+            head, frag, cmd = (p.strip() for p in parts)
+            words = head.split()
+            status = int(words[0])
+            keep = []
+            for w in words[1:]:
+                if w.startswith("keep="):
+                    keep += w[5:].split(",")
+                else:
+                    sys.exit(f"{path}:{lineno}: unknown marker '{w}'")
+            cases.append((f"{os.path.basename(path)}:{lineno}", status, frag, cmd, keep))
+    return cases
+
+
+def run_case(template, bindir, case):
+    lineno, status, frag, cmd, keep = case
+    d = tempfile.mkdtemp(prefix="hostile-")
+    os.chmod(d, 0o755)  # cases run as user nobody must reach their folder
+    try:
+        work = os.path.join(d, "w")
+        shutil.copytree(template, work, symlinks=True)
+        before = snapshot(work)
+        env = dict(os.environ)
+        env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+        env["LC_ALL"] = "C"
+        env.pop("FP8SIM_ISA", None)
+        try:
+            p = subprocess.run(["bash", "-c", cmd], cwd=work, env=env, capture_output=True,
+                               timeout=TIME_LIMIT, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return lineno, cmd, [f"no answer within {TIME_LIMIT:.0f} s (a hang)"]
+        err = p.stderr.decode("utf-8", "replace")
+        out = p.stdout.decode("utf-8", "replace")
+        problems = []
+        if p.returncode != status:
+            problems.append(f"exit {p.returncode}, wanted {status}")
+        where = err if status not in (0, 1) else out + err
+        if frag and frag not in where:
+            problems.append(f"'{frag}' not in the output")
+        if "internal error" in err:
+            problems.append("an internal error")
+        if status == 2:
+            lines = err.splitlines()
+            if len(lines) != 1:
+                problems.append(f"{len(lines)} lines on stderr, wanted 1")
+            if lines and not lines[0].startswith("fp8sim: error: "):
+                problems.append("stderr does not start with 'fp8sim: error: '")
+            if len(err) > 400:
+                problems.append(f"message of {len(err)} characters (at most 400)")
+        after = snapshot(work)
+        for k in keep:
+            if k not in after:
+                problems.append(f"'{k}' was not made")
+        for name in sorted(set(before) | set(after)):
+            if name in keep or any(name.startswith(k + "/") for k in keep):
+                continue
+            if name not in after:
+                problems.append(f"'{name}' was removed")
+            elif name not in before:
+                problems.append(f"'{name}' was left behind")
+            elif before[name] != after[name]:
+                problems.append(f"'{name}' was changed")
+        if problems:
+            problems.append("stderr: " + err.strip()[:600])
+        return lineno, cmd, problems
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def main():
+    cases = [c for path in CATALOGUES for c in parse_catalogue(path)]
+    only = sys.argv[1:]
+    if only:  # run the cases whose command contains any of the given strings
+        cases = [c for c in cases if any(s in c[3] for s in only)]
+    elif len(cases) < MIN_CASES:
+        sys.exit(f"the catalogue holds {len(cases)} cases; it must hold at least {MIN_CASES}")
+    top = tempfile.mkdtemp(prefix="hostile-fixtures-")
+    try:
+        template = os.path.join(top, "fixtures")
+        os.mkdir(template)
+        make_fixtures(template)
+        bindir = os.path.join(top, "bin")
+        os.mkdir(bindir)
+        os.symlink(EXE, os.path.join(bindir, "fp8sim"))
+        os.chmod(top, 0o755)
+        failed = 0
+        workers = max(1, min(4, os.cpu_count() or 1))
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            for lineno, cmd, problems in pool.map(lambda c: run_case(template, bindir, c), cases):
+                if problems:
+                    failed += 1
+                    print(f"FAIL {lineno}: {cmd}")
+                    for pr in problems:
+                        print("    " + pr)
+        print(f"hostile inputs: {len(cases) - failed} passed, {failed} failed")
+        sys.exit(1 if failed else 0)
+    finally:
+        for root, dirs, _ in os.walk(top):
+            for x in dirs:
+                os.chmod(os.path.join(root, x), 0o755)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
