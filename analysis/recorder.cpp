@@ -2,6 +2,8 @@
 #include "analysis/recorder.hpp"
 
 #include <algorithm>
+#include <ctime>
+#include <exception>
 #include <limits>
 #include <map>
 #include <stdexcept>
@@ -64,28 +66,35 @@ class Table {
       }
       c.ds = H5Id(check(H5Dcreate2(group, c.name.c_str(), file_type(c.kind), space.get(),
                                    H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-                        "cannot create dataset", path_ + "/" + c.name));
+                        "cannot create dataset", file_ + ":" + path_ + "/" + c.name));
     }
   }
 
-  // Opens the datasets of an existing group; rows = the shortest column (a crash may
-  // have left some longer), trailing rows whose step is -1 dropped.
+  // Opens the datasets of an existing group and checks them (nothing is changed yet);
+  // rows = the shortest column (a crash may have left some longer), trailing rows whose
+  // step is -1 dropped. trim() then cuts every column to that.
   void open(hid_t group) {
     hsize_t rows = std::numeric_limits<hsize_t>::max();
     for (auto& c : cols_) {
-      if (H5Lexists(group, c.name.c_str(), H5P_DEFAULT) <= 0)
+      if (detail::object_type(group, c.name) != H5O_TYPE_DATASET)
         throw IoError(fmt::format(
-            "cannot append to '{}': {}/{} is missing (the file was written by a different "
+            "cannot append to {}: {}/{} is missing (the file was written by a different "
             "run layout)",
-            file_, path_, c.name));
+            detail::quote(file_), path_, c.name));
       c.ds = H5Id(H5Dopen2(group, c.name.c_str(), H5P_DEFAULT));
+      if (!c.ds.valid())
+        throw IoError(fmt::format("cannot append to {}: {}/{} is damaged", detail::quote(file_),
+                                  path_, c.name));
+      H5Id type(H5Dget_type(c.ds.get()));
+      const bool type_ok = H5Tequal(type.get(), file_type(c.kind)) > 0;
       H5Id space(H5Dget_space(c.ds.get()));
       const int rank = H5Sget_simple_extent_ndims(space.get());
-      hsize_t dims[2] = {0, 0};
-      H5Sget_simple_extent_dims(space.get(), dims, nullptr);
-      if (rank != (c.width == 1 ? 1 : 2) || (rank == 2 && dims[1] != c.width))
-        throw IoError(fmt::format("cannot append to '{}': {}/{} has a different shape", file_,
-                                  path_, c.name));
+      hsize_t dims[2] = {0, 0}, maxdims[2] = {0, 0};
+      if (rank == 1 || rank == 2) H5Sget_simple_extent_dims(space.get(), dims, maxdims);
+      if (!type_ok || rank != (c.width == 1 ? 1 : 2) || (rank == 2 && dims[1] != c.width) ||
+          maxdims[0] != H5S_UNLIMITED)
+        throw IoError(fmt::format("cannot append to {}: {}/{} has a different dtype or shape",
+                                  detail::quote(file_), path_, c.name));
       rows = std::min(rows, dims[0]);
     }
     std::vector<std::int64_t> steps(rows);
@@ -93,13 +102,17 @@ class Table {
     while (rows && steps[rows - 1] < 0) --rows;
     rows_ = rows;
     last_step_ = rows ? steps[rows - 1] : -1;
+  }
+  void trim() {
     for (auto& c : cols_) {
       hsize_t dims[2] = {rows_, c.width};
-      check_status(H5Dset_extent(c.ds.get(), dims), "cannot resize", path_ + "/" + c.name);
+      check_status(H5Dset_extent(c.ds.get(), dims), "cannot resize",
+                   file_ + ":" + path_ + "/" + c.name);
     }
   }
 
   [[nodiscard]] std::int64_t last_step() const { return last_step_; }
+  [[nodiscard]] std::uint64_t buffered() const { return buffered_; }
   [[nodiscard]] std::uint64_t rows_on_disk() const { return rows_; }
 
   // Row building: values in column order after the step.
@@ -135,7 +148,7 @@ class Table {
     for (std::size_t j = 1; j <= cols_.size(); ++j) {
       Column& c = cols_[j % cols_.size()];
       const hsize_t dims[2] = {rows_ + n, c.width};
-      const std::string where = path_ + "/" + c.name;
+      const std::string where = file_ + ":" + path_ + "/" + c.name;
       check_status(H5Dset_extent(c.ds.get(), dims), "cannot extend", where);
       H5Id fs(H5Dget_space(c.ds.get()));
       const hsize_t start[2] = {rows_, 0}, count[2] = {n, c.width};
@@ -161,7 +174,7 @@ class Table {
     H5Sselect_hyperslab(fs.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
     H5Id ms(H5Screate_simple(1, count, nullptr));
     check_status(H5Dread(c.ds.get(), mem_type(c.kind), ms.get(), fs.get(), H5P_DEFAULT, out),
-                 "cannot read", path_ + "/" + c.name);
+                 "cannot read", file_ + ":" + path_ + "/" + c.name);
   }
 
   std::string path_, file_;
@@ -198,13 +211,81 @@ void check_name(const std::string& what, const std::string& name) {
         fmt::format("{} name '{}' is not allowed (non-empty, no '/')", what, name));
 }
 
+// /status: four scalar int64 datasets, made before SWMR starts and overwritten at close.
+constexpr const char* kStatusFields[] = {"state", "signal", "last_step", "end_time"};
+constexpr const char* kStatesText =
+    "0 running (never closed if its writer is gone: killed), 1 complete, 2 stopped by a "
+    "signal, 3 failed (ended by an error)";
+
+struct StatusSets {
+  H5Id ds[4];
+};
+
+void write_scalar(hid_t ds, std::int64_t v, const std::string& where) {
+  check_status(H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v), "cannot write",
+               where);
+}
+
+StatusSets create_status(hid_t file, const std::string& path) {
+  StatusSets s;
+  H5Id g = detail::ensure_group(file, "/status");
+  detail::write_string_attr(g.get(), "states", kStatesText);
+  H5Id space(H5Screate(H5S_SCALAR));
+  H5Id dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY);  // storage exists before SWMR starts
+  for (int i = 0; i < 4; ++i)
+    s.ds[i] = H5Id(check(H5Dcreate2(g.get(), kStatusFields[i], H5T_STD_I64LE, space.get(),
+                                    H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                         "cannot create dataset", path + ":/status/" + kStatusFields[i]));
+  return s;
+}
+
+// Opens (and checks) the /status of a file being appended to; empty ids when it has none.
+StatusSets open_status(hid_t file, const std::string& path) {
+  StatusSets s;
+  if (detail::object_type(file, "/status") != H5O_TYPE_GROUP)
+    throw IoError(
+        fmt::format("cannot append to {}: it has no /status group (schema_version 2 "
+                    "wants one)",
+                    detail::quote(path)));
+  for (int i = 0; i < 4; ++i) {
+    const std::string p = std::string("/status/") + kStatusFields[i];
+    bool ok = detail::object_type(file, p) == H5O_TYPE_DATASET;
+    if (ok) {
+      s.ds[i] = H5Id(H5Dopen2(file, p.c_str(), H5P_DEFAULT));
+      H5Id type(H5Dget_type(s.ds[i].get()));
+      H5Id space(H5Dget_space(s.ds[i].get()));
+      ok = s.ds[i].valid() && H5Tget_class(type.get()) == H5T_INTEGER &&
+           H5Tget_size(type.get()) == 8 && H5Sget_simple_extent_type(space.get()) == H5S_SCALAR;
+    }
+    if (!ok)
+      throw IoError(fmt::format("cannot append to {}: {} is missing or not a scalar int64",
+                                detail::quote(path), p));
+  }
+  return s;
+}
+
+void write_status(const StatusSets& s, RunState state, std::int64_t signo, std::int64_t last_step,
+                  std::int64_t end_time, const std::string& path) {
+  // state last: a file killed in the middle of this still says "running"
+  write_scalar(s.ds[1].get(), signo, path + ":/status/signal");
+  write_scalar(s.ds[2].get(), last_step, path + ":/status/last_step");
+  write_scalar(s.ds[3].get(), end_time, path + ":/status/end_time");
+  write_scalar(s.ds[0].get(), static_cast<std::int64_t>(state), path + ":/status/state");
+}
+
 }  // namespace
 
 struct Recorder::Impl {
   std::string path;
   H5Id file;
   RunInfo info;
-  bool appending = false, started = false, closed = false;
+  bool appending = false, started = false, closed = false, created = false;
+  int uncaught = 0;                ///< std::uncaught_exceptions() at construction
+  std::uint64_t rows_written = 0;  ///< rows this process flushed (all points)
+  int stop_signal = -1;            ///< mark_stopped(): the signal; -1: not stopped
+  std::int64_t stop_step = -1;
+  StatusSets status;
   std::uint64_t flush_every = 16, steps_since_flush = 0;
   std::vector<Table> tables;
   std::vector<std::map<std::string, std::string>> str_attrs;
@@ -219,6 +300,14 @@ struct Recorder::Impl {
     str_attrs.emplace_back();
     int_attrs.emplace_back();
     return static_cast<int>(tables.size()) - 1;
+  }
+  // After a failure while the file is being made: close it and remove it if it is ours.
+  void abandon() noexcept {
+    tables.clear();
+    status = StatusSets{};
+    file.reset();
+    closed = true;
+    if (created && rows_written == 0) detail::remove_created(path);
   }
   Table& table(int id) {
     if (id < 0 || static_cast<std::size_t>(id) >= tables.size())
@@ -235,10 +324,24 @@ Recorder::Recorder(const std::string& path, OpenMode mode, const RunInfo& info,
   impl_->path = path;
   impl_->info = info;
   impl_->flush_every = flush_every;
-  impl_->file = detail::open_for_write(path, mode, true, &impl_->appending);
+  impl_->uncaught = std::uncaught_exceptions();
+  impl_->file = detail::open_for_write(path, mode, true, &impl_->appending, &impl_->created);
 }
 
 Recorder::~Recorder() {
+  Impl& r = *impl_;
+  if (r.closed) return;
+  if (std::uncaught_exceptions() > r.uncaught) {  // the command failed
+    if (r.created && r.rows_written == 0) {
+      r.abandon();
+      return;
+    }
+    try {
+      close(RunState::failed);
+    } catch (...) {
+    }
+    return;
+  }
   try {
     close();
   } catch (...) {  // a destructor must not throw; close() reports errors to callers who ask
@@ -293,44 +396,87 @@ int Recorder::add_gradient(const std::string& tensor, const Format& target) {
 void Recorder::start() {
   Impl& r = *impl_;
   if (r.started) return;
-  const hid_t f = r.file.get();
-  if (r.appending) {
-    H5Id root(H5Gopen2(f, "/", H5P_DEFAULT));
-    const auto v = detail::read_int_attr(root.get(), "schema_version");
-    if (v != kSchemaVersion)
-      throw IoError(fmt::format("cannot append to '{}': schema_version {} (this fp8sim writes {})",
-                                r.path, v, kSchemaVersion));
-    const auto kind = detail::read_string_attr(root.get(), "kind");
-    if (kind != r.info.kind)
-      throw IoError(fmt::format("cannot append to '{}': it records a '{}' run, this is '{}'",
-                                r.path, kind, r.info.kind));
-    // every appending run leaves its command line and start time
-    const auto n = detail::read_int_attr(root.get(), "appended_runs") + 1;
-    detail::write_int_attr(root.get(), "appended_runs", n);
-    detail::write_string_attr(root.get(), fmt::format("appended_{}_command_line", n),
-                              r.info.command_line);
-    detail::write_string_attr(root.get(), fmt::format("appended_{}_start_time", n),
-                              r.info.start_time);
-  } else {
-    detail::write_run_attrs(f, r.info);
-  }
-  for (std::size_t i = 0; i < r.tables.size(); ++i) {
-    Table& t = r.tables[i];
+  if (r.closed) throw std::logic_error("recorder: start() after close()");
+  try {
+    const hid_t f = r.file.get();
+    std::int64_t version = kSchemaVersion;
     if (r.appending) {
-      if (!detail::link_exists(f, t.path()))
-        throw IoError(fmt::format("cannot append to '{}': it has no {} (a different run layout)",
-                                  r.path, t.path()));
-      H5Id g(H5Gopen2(f, t.path().c_str(), H5P_DEFAULT));
-      t.open(g.get());
+      // check everything first: a refused append leaves the file as it was
+      H5Id root(H5Gopen2(f, "/", H5P_DEFAULT));
+      if (detail::object_type(f, "/dumps") == H5O_TYPE_GROUP)
+        throw IoError(fmt::format("cannot append to {}: it is a tensor dump, not a recording",
+                                  detail::quote(r.path)));
+      if (detail::attr_type_name(root.get(), "schema_version").rfind("int", 0) != 0 &&
+          detail::attr_type_name(root.get(), "schema_version").rfind("uint", 0) != 0)
+        throw IoError(
+            fmt::format("cannot append to {}: not an fp8sim recording (no integer "
+                        "schema_version attribute)",
+                        detail::quote(r.path)));
+      version = detail::read_int_attr(root.get(), "schema_version");
+      if (version < kOldestSchemaVersion || version > kSchemaVersion)
+        throw IoError(fmt::format(
+            "cannot append to {}: schema_version {} (this fp8sim appends to versions {} to {})",
+            detail::quote(r.path), version, kOldestSchemaVersion, kSchemaVersion));
+      const auto kind = detail::read_string_attr(root.get(), "kind");
+      if (kind != r.info.kind)
+        throw IoError(fmt::format("cannot append to {}: it records a {} run, this is {}",
+                                  detail::quote(r.path), detail::quote(kind),
+                                  detail::quote(r.info.kind)));
+      for (auto& t : r.tables) {
+        if (detail::object_type(f, t.path()) != H5O_TYPE_GROUP)
+          throw IoError(fmt::format("cannot append to {}: it has no {} (a different run layout)",
+                                    detail::quote(r.path), t.path()));
+        H5Id g(H5Gopen2(f, t.path().c_str(), H5P_DEFAULT));
+        const std::size_t i = static_cast<std::size_t>(&t - r.tables.data());
+        for (const auto& [k, v] : r.str_attrs[i]) {  // the same point: format, rounding, ...
+          const std::string have = detail::read_string_attr(g.get(), k);
+          if (have != v)
+            throw IoError(fmt::format("cannot append to {}: {}@{} is {}, this run's is {}",
+                                      detail::quote(r.path), t.path(), k, detail::quote(have),
+                                      detail::quote(v)));
+        }
+        for (const auto& [k, v] : r.int_attrs[i]) {
+          const std::int64_t have = detail::read_int_attr(g.get(), k);
+          if (have != v)
+            throw IoError(fmt::format("cannot append to {}: {}@{} is {}, this run's is {}",
+                                      detail::quote(r.path), t.path(), k, have, v));
+        }
+        t.open(g.get());
+      }
+      if (version >= 2) r.status = open_status(f, r.path);
+      // then change it: every appending run leaves its command line and start time
+      const auto n = detail::read_int_attr(root.get(), "appended_runs") + 1;
+      detail::write_int_attr(root.get(), "appended_runs", n);
+      detail::write_string_attr(root.get(), fmt::format("appended_{}_command_line", n),
+                                r.info.command_line);
+      detail::write_string_attr(root.get(), fmt::format("appended_{}_start_time", n),
+                                r.info.start_time);
+      for (auto& t : r.tables) t.trim();
+      if (version < 2) {  // schema 1 -> 2: the same layout plus /status
+        r.status = create_status(f, r.path);
+        detail::write_int_attr(root.get(), "schema_version", kSchemaVersion);
+      }
     } else {
-      H5Id g = detail::ensure_group(f, t.path());
-      for (const auto& [k, v] : r.str_attrs[i]) detail::write_string_attr(g.get(), k, v);
-      for (const auto& [k, v] : r.int_attrs[i]) detail::write_int_attr(g.get(), k, v);
-      t.create(g.get());
+      detail::write_run_attrs(f, r.info);
+      for (std::size_t i = 0; i < r.tables.size(); ++i) {
+        Table& t = r.tables[i];
+        H5Id g = detail::ensure_group(f, t.path());
+        for (const auto& [k, v] : r.str_attrs[i]) detail::write_string_attr(g.get(), k, v);
+        for (const auto& [k, v] : r.int_attrs[i]) detail::write_int_attr(g.get(), k, v);
+        t.create(g.get());
+      }
+      r.status = create_status(f, r.path);
     }
+    write_status(r.status, RunState::running, 0, next_step() - 1, 0, r.path);
+    check_status(H5Fflush(f, H5F_SCOPE_GLOBAL), "cannot write", r.path);
+    check_status(H5Fstart_swmr_write(f), "cannot switch to SWMR writing", r.path);
+  } catch (const IoError& e) {
+    r.abandon();
+    detail::rethrow_for_file(e, r.path);
+  } catch (...) {
+    r.abandon();
+    throw;
   }
-  check_status(H5Fflush(f, H5F_SCOPE_GLOBAL), "cannot flush", r.path);
-  check_status(H5Fstart_swmr_write(f), "cannot switch to SWMR writing", r.path);
   r.started = true;
 }
 
@@ -376,19 +522,51 @@ void Recorder::end_step() {
 void Recorder::flush() {
   Impl& r = *impl_;
   if (!r.started || r.closed) return;
-  for (auto& t : r.tables) t.write();
-  check_status(H5Fflush(r.file.get(), H5F_SCOPE_GLOBAL), "cannot flush", r.path);
+  std::uint64_t rows = 0;
+  for (auto& t : r.tables) rows += t.buffered();
+  try {
+    for (auto& t : r.tables) t.write();
+    check_status(H5Fflush(r.file.get(), H5F_SCOPE_GLOBAL), "cannot write", r.path);
+  } catch (const IoError& e) {
+    detail::rethrow_for_file(e, r.path);
+  }
+  r.rows_written += rows;
   r.steps_since_flush = 0;
 }
 
+void Recorder::mark_stopped(int signo, std::int64_t step) {
+  impl_->stop_signal = signo < 0 ? 0 : signo;
+  impl_->stop_step = step;
+}
+
 void Recorder::close() {
+  close(impl_->stop_signal >= 0 ? RunState::stopped : RunState::complete);
+}
+
+void Recorder::close(RunState how) {
   Impl& r = *impl_;
   if (r.closed) return;
   if (!r.started) start();  // an empty run still leaves a valid file
-  flush();
-  r.closed = true;
-  r.tables.clear();  // closes the datasets before the file
-  r.file.reset();
+  try {
+    flush();
+    const std::int64_t signo = how == RunState::stopped ? std::max(r.stop_signal, 0) : 0;
+    const std::int64_t last =
+        how == RunState::stopped && r.stop_signal >= 0 ? r.stop_step : next_step() - 1;
+    write_status(r.status, how, signo, last, static_cast<std::int64_t>(std::time(nullptr)), r.path);
+    check_status(H5Fflush(r.file.get(), H5F_SCOPE_GLOBAL), "cannot write", r.path);
+    r.tables.clear();  // closes the datasets before the file
+    r.status = StatusSets{};
+    if (!r.file.close())
+      throw IoError(
+          fmt::format("cannot write {}: {}", detail::quote(r.path), detail::hdf5_failure()));
+    r.closed = true;
+  } catch (const IoError& e) {
+    r.abandon();
+    detail::rethrow_for_file(e, r.path);
+  } catch (...) {
+    r.abandon();
+    throw;
+  }
 }
 
 std::uint64_t Recorder::rows_flushed() const {

@@ -9,8 +9,16 @@
 // HDF5's "open for writing" mark: h5py reads it with File(path, 'r', swmr=True), `fp8sim
 // report` reads it as is, and `h5clear -s FILE` clears the mark for every other tool.
 //
+// How the run ended is kept in /status (docs/hdf5-schema.md), made before start() and
+// overwritten at close (SWMR forbids new objects afterwards, not writes): state running
+// while the run goes on (still `running` in a file nobody writes any more: the writer was
+// killed), complete after close(), stopped (with the signal and the step) after
+// mark_stopped() and close(), failed when the Recorder is destroyed by an exception.
+//
 // Usage: construct, declare every point (add_*), start(), then record_* and end_step()
-// per step. SWMR allows no new objects after start(), hence the declare-first order.
+// per step, close(). SWMR allows no new objects after start(), hence the declare-first
+// order. A file this Recorder created is removed again when creating it, start() or its
+// first write fails, or when it is destroyed by an exception before any row was flushed.
 #pragma once
 
 #include <cstdint>
@@ -31,9 +39,14 @@ class Recorder {
   /// Opens `path` (OpenMode::create refuses an existing file). With append, the file must
   /// hold the same points (declared again before start()); rows continue after its last
   /// complete row. Throws IoError.
+  /// Appending to a file of schema version 1 upgrades it to the current version (adds
+  /// /status). Throws IoError.
   Recorder(const std::string& path, OpenMode mode, const RunInfo& info,
            std::uint64_t flush_every = 16);
-  ~Recorder();  ///< flushes and closes; errors at this point are swallowed (call close())
+  /// Flushes and closes; errors at this point are swallowed (call close()). Destroyed by
+  /// an exception (the command failed), it marks the file `failed` instead, or removes it
+  /// when it created the file and flushed no row yet.
+  ~Recorder();
   Recorder(const Recorder&) = delete;
   Recorder& operator=(const Recorder&) = delete;
 
@@ -57,8 +70,15 @@ class Recorder {
   void end_step();
   /// Writes buffered rows and flushes the file to the operating system.
   void flush();
-  /// Flushes and closes (idempotent). Throws IoError if the last write fails.
+  /// Records that a signal (SIGINT, SIGTERM, ...: `signo`) stopped the run after `step`,
+  /// the last step it completed (-1: none); close() then marks the file `stopped`.
+  void mark_stopped(int signo, std::int64_t step);
+  /// Flushes, writes /status (complete, or stopped after mark_stopped) and closes
+  /// (idempotent). Throws IoError if the last write fails.
   void close();
+  /// The same, saying how the run ended: RunState::complete, stopped (after
+  /// mark_stopped, or with signal 0: unknown) or failed.
+  void close(RunState how);
   /// Rows flushed so far by this process (over all points, max per point).
   [[nodiscard]] std::uint64_t rows_flushed() const;
 

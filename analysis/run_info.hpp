@@ -2,6 +2,7 @@
 // writes (see docs/hdf5-schema.md).
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -9,7 +10,14 @@ namespace fp8sim::analysis {
 
 /// Version of the HDF5 layout (docs/hdf5-schema.md), stored as the root attribute
 /// `schema_version`. Bump it when a path, dtype or meaning changes.
-inline constexpr int kSchemaVersion = 1;
+/// 1: the first layout. 2: recordings gain /status (how the run ended); dumps unchanged.
+inline constexpr int kSchemaVersion = 2;
+/// The oldest version this build still reads and appends to.
+inline constexpr int kOldestSchemaVersion = 1;
+
+/// How a recorded run ended: the value of /status/state (docs/hdf5-schema.md). A file
+/// whose state is still `running` once its writer is gone was killed (never closed).
+enum class RunState : std::int64_t { running = 0, complete = 1, stopped = 2, failed = 3 };
 
 struct RunInfo {
   std::string kind;          ///< what wrote the file: "gemm", "quantize", "dump"

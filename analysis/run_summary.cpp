@@ -1,9 +1,11 @@
-// analysis/run_summary.cpp
+// analysis/run_summary.cpp — reading a recording back, checked against the schema.
 #include "analysis/run_summary.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -12,115 +14,323 @@
 namespace fp8sim::analysis {
 
 using detail::H5Id;
+using detail::quote;
 
 namespace {
 
-template <class T>
-std::vector<T> read_column(hid_t group, const char* name, hid_t mtype) {
-  if (H5Lexists(group, name, H5P_DEFAULT) <= 0) return {};
-  H5Id ds(H5Dopen2(group, name, H5P_DEFAULT));
-  H5Id sp(H5Dget_space(ds.get()));
-  if (H5Sget_simple_extent_ndims(sp.get()) != 1) return {};
-  hsize_t n = 0;
-  H5Sget_simple_extent_dims(sp.get(), &n, nullptr);
-  std::vector<T> v(n);
-  if (n && H5Dread(ds.get(), mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0) return {};
-  return v;
+// ---- what the schema wants (docs/hdf5-schema.md) --------------------------------------
+
+enum class Col { i64, u64, f64 };
+
+struct ColSpec {
+  std::string name;
+  Col type;
+  bool histogram = false;  ///< 2-D [steps, bins]
+};
+
+const char* col_name(Col c) {
+  return c == Col::i64 ? "int64" : c == Col::u64 ? "uint64" : "float64";
 }
 
-std::vector<double> f64(hid_t g, const char* name) {
-  return read_column<double>(g, name, H5T_NATIVE_DOUBLE);
+std::vector<ColSpec> columns_of(const std::string& kind) {
+  std::vector<ColSpec> c = {{"step", Col::i64}};
+  if (kind == "gradient") {
+    for (const char* n : {"count", "nonfinite"}) c.push_back({n, Col::u64});
+    for (const char* n : {"norm", "amax", "loss_scale", "below_min_subnormal",
+                          "below_min_subnormal_scaled", "above_max"})
+      c.push_back({n, Col::f64});
+    return c;
+  }
+  for (const char* n :
+       {"count", "zeros_in", "underflow", "flushed_subnormal", "subnormal_out", "overflow",
+        "saturated", "nan_in", "inf_in", "nan_out", "inf_out", "error_count"})
+    c.push_back({n, Col::u64});
+  for (const char* n :
+       {"error_mean", "error_var", "max_abs_error", "rel_error_mean", "sqnr_db", "amax"})
+    c.push_back({n, Col::f64});
+  c.push_back({"histogram", Col::u64, true});
+  if (kind == "gemm") {
+    for (const char* n : {"mac_steps", "mac_inexact", "mac_underflow", "mac_overflow",
+                          "mac_invalid", "mac_swamped", "mac_carry_overflow", "products"})
+      c.push_back({n, Col::u64});
+    c.push_back({"swamped_fraction", Col::f64});
+  }
+  return c;
 }
-std::vector<std::uint64_t> u64(hid_t g, const char* name) {
-  return read_column<std::uint64_t>(g, name, H5T_NATIVE_UINT64);
+
+struct AttrSpec {
+  const char* name;
+  bool string;  ///< else an integer
+};
+
+std::vector<AttrSpec> attrs_of(const std::string& kind) {
+  if (kind == "quantizer")
+    return {{"tensor", true},
+            {"role", true},
+            {"format", true},
+            {"rounding", true},
+            {"histogram_first_log2", false},
+            {"histogram_binades", false}};
+  if (kind == "gemm")
+    return {{"name", true},
+            {"mac", true},
+            {"format", true},
+            {"m", false},
+            {"n", false},
+            {"k", false},
+            {"histogram_first_log2", false},
+            {"histogram_binades", false}};
+  return {{"tensor", true}, {"format", true}};
+}
+
+constexpr const char* kRootStrings[] = {
+    "kind", "fp8sim_version", "git_commit", "command_line", "start_time", "host", "config"};
+
+// ---- checking -------------------------------------------------------------------------
+
+class Checker {
+ public:
+  Checker(std::string file, int version) : file_(std::move(file)), version_(version) {}
+
+  [[noreturn]] void bad(const std::string& object, const std::string& what) const {
+    throw IoError(fmt::format("{}: {} {} (schema_version {}, docs/hdf5-schema.md)", quote(file_),
+                              object, what, version_));
+  }
+
+  // An attribute of the wanted kind; returns its type in words.
+  void attr(hid_t obj, const std::string& obj_path, const std::string& name, bool string) const {
+    const std::string where = (obj_path == "/" ? "/" : obj_path) + "@" + name;
+    const std::string t = detail::attr_type_name(obj, name);
+    if (t.empty()) bad(where, "is missing");
+    const bool ok = string ? t == "string" : (t.rfind("int", 0) == 0 || t.rfind("uint", 0) == 0);
+    if (!ok)
+      bad(where, fmt::format("is {}, not {}", article(t), string ? "a string" : "an integer"));
+  }
+
+  static std::string article(const std::string& t) {
+    return (std::strchr("aeiou", t[0]) ? "an " : "a ") + t;
+  }
+
+  // The names inside a group, each with its object type.
+  std::vector<std::pair<std::string, H5O_type_t>> children(hid_t loc,
+                                                           const std::string& path) const {
+    std::vector<std::pair<std::string, H5O_type_t>> out;
+    H5Id g(H5Gopen2(loc, path.c_str(), H5P_DEFAULT));
+    if (!g.valid()) bad(path, "cannot be read (the file is damaged)");
+    std::vector<std::string> names;
+    const herr_t st = H5Literate(
+        g.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr,
+        [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
+          static_cast<std::vector<std::string>*>(data)->push_back(name);
+          return 0;
+        },
+        &names);
+    if (st < 0) bad(path, "cannot be listed (the file is damaged)");
+    for (const auto& n : names) {
+      const std::string full = (path == "/" ? "/" : path + "/") + n;
+      out.emplace_back(n, detail::object_type(loc, full));
+    }
+    H5Eclear2(H5E_DEFAULT);
+    return out;
+  }
+
+  void need_group(hid_t loc, const std::string& path) const {
+    const H5O_type_t t = detail::object_type(loc, path);
+    if (t == H5O_TYPE_UNKNOWN) bad(path, "is missing");
+    if (t != H5O_TYPE_GROUP) bad(path, "is not a group");
+  }
+
+  const std::string& file() const { return file_; }
+  int version() const { return version_; }
+
+ private:
+  std::string file_;
+  int version_;
+};
+
+// One column read and checked: its rows as uint64 (i64/u64) or doubles.
+struct Column {
+  std::vector<std::uint64_t> u;
+  std::vector<double> d;
+  hsize_t rows = 0;
+};
+
+Column read_checked(const Checker& ck, hid_t group, const std::string& gpath, const ColSpec& spec,
+                    hsize_t bins) {
+  const std::string where = gpath + "/" + spec.name;
+  const H5O_type_t ot = detail::object_type(group, spec.name);
+  if (ot == H5O_TYPE_UNKNOWN) ck.bad(where, "is missing");
+  if (ot != H5O_TYPE_DATASET) ck.bad(where, "is not a dataset");
+  H5Id ds(H5Dopen2(group, spec.name.c_str(), H5P_DEFAULT));
+  if (!ds.valid()) ck.bad(where, "cannot be opened (the file is damaged)");
+  H5Id type(H5Dget_type(ds.get()));
+  H5Id space(H5Dget_space(ds.get()));
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  const int want_rank = spec.histogram ? 2 : 1;
+  const std::string tname = detail::type_name(type.get());
+  const bool is_int = H5Tget_class(type.get()) == H5T_INTEGER;
+  const bool is_signed = is_int && H5Tget_sign(type.get()) != H5T_SGN_NONE;
+  if (rank != want_rank)
+    ck.bad(where, fmt::format("has {} dimensions, the schema says {} ([steps{}])", rank, want_rank,
+                              spec.histogram ? ", bins" : ""));
+  hsize_t dims[2] = {0, 0};
+  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  if (spec.histogram && dims[1] != bins)
+    ck.bad(where, fmt::format("has {} bins, its attributes say {} (histogram_binades + 2)", dims[1],
+                              bins));
+  Column c;
+  c.rows = dims[0];
+  const hsize_t n = dims[0] * (spec.histogram ? dims[1] : 1);
+  auto read = [&](hid_t mtype, void* out) {
+    if (n && H5Dread(ds.get(), mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      ck.bad(where, "cannot be read (the file is truncated or damaged)");
+    }
+  };
+  try {
+    if (spec.type == Col::u64 && is_signed) {  // a count stored signed: negative?
+      std::vector<std::int64_t> v(n);
+      read(H5T_NATIVE_INT64, v.data());
+      for (hsize_t i = 0; i < n; ++i)
+        if (v[i] < 0)
+          ck.bad(where, fmt::format("holds a negative count ({} in row {})", v[i],
+                                    spec.histogram ? i / dims[1] : i));
+    }
+    const bool type_ok = spec.type == Col::f64
+                             ? tname == "float64"
+                             : (spec.type == Col::i64 ? tname == "int64" : tname == "uint64");
+    if (!type_ok)
+      ck.bad(where, fmt::format("is {}, the schema says {}", Checker::article(tname),
+                                col_name(spec.type)));
+    if (spec.type == Col::f64) {
+      c.d.resize(n);
+      read(H5T_NATIVE_DOUBLE, c.d.data());
+    } else {
+      c.u.resize(n);
+      read(spec.type == Col::i64 ? H5T_NATIVE_INT64 : H5T_NATIVE_UINT64, c.u.data());
+    }
+  } catch (const std::bad_alloc&) {
+    ck.bad(where, fmt::format("has {} rows: not enough memory to read them", dims[0]));
+  }
+  if (spec.type == Col::u64)
+    for (hsize_t i = 0; i < n; ++i)
+      if (c.u[i] >> 63)
+        ck.bad(where, fmt::format("holds an impossible count {} in row {} (a negative number "
+                                  "stored as uint64?)",
+                                  c.u[i], spec.histogram ? i / dims[1] : i));
+  return c;
 }
 
 double pct(double part, double whole) {
   return whole > 0 ? 100.0 * part / whole : 0.0;
 }
 
-std::vector<std::string> children(hid_t loc, const std::string& path) {
-  std::vector<std::string> names;
-  if (!detail::link_exists(loc, path)) return names;
-  H5Id g(H5Gopen2(loc, path.c_str(), H5P_DEFAULT));
-  H5Literate(
-      g.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr,
-      [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
-        static_cast<std::vector<std::string>*>(data)->push_back(name);
-        return 0;
-      },
-      &names);
-  return names;
-}
-
-void summarize_point(hid_t file, const std::string& path, const std::string& kind,
-                     std::vector<PointSummary>& out) {
+void summarize_point(const Checker& ck, hid_t file, const std::string& path,
+                     const std::string& kind, bool strict, std::vector<PointSummary>& out) {
+  ck.need_group(file, path);
   H5Id g(H5Gopen2(file, path.c_str(), H5P_DEFAULT));
+  if (!g.valid()) ck.bad(path, "cannot be opened (the file is damaged)");
+  for (const AttrSpec& a : attrs_of(kind)) ck.attr(g.get(), path, a.name, a.string);
+  hsize_t bins = 0;
+  if (kind != "gradient") {
+    const std::int64_t b = detail::read_int_attr(g.get(), "histogram_binades");
+    if (b < 1 || b > 100000)
+      ck.bad(path + "@histogram_binades", fmt::format("is {} (allowed: 1 to 100000)", b));
+    bins = static_cast<hsize_t>(b) + 2;
+  }
+  const std::vector<ColSpec> specs = columns_of(kind);
+  std::set<std::string> known;
+  for (const auto& s : specs) known.insert(s.name);
+  for (const auto& [name, type] : ck.children(file, path))
+    if (!known.contains(name)) ck.bad(path + "/" + name, "is not part of a " + kind + " point");
+  std::vector<Column> cols;
+  for (const auto& s : specs) cols.push_back(read_checked(ck, g.get(), path, s, bins));
+  auto col = [&](const char* name) -> const Column& {
+    for (std::size_t i = 0; i < specs.size(); ++i)
+      if (specs[i].name == name) return cols[i];
+    throw std::logic_error(std::string("run_summary: no column ") + name);
+  };
+
+  // rows: every column the same length in a file closed normally; else the shortest
+  hsize_t rows = cols[0].rows;
+  for (std::size_t i = 1; i < cols.size(); ++i) {
+    if (strict && cols[i].rows != cols[0].rows)
+      ck.bad(path + "/" + specs[i].name,
+             fmt::format("has {} rows, {}/step has {} (every column of a point has one row per "
+                         "recorded step)",
+                         cols[i].rows, path, cols[0].rows));
+    rows = std::min(rows, cols[i].rows);
+  }
   PointSummary p;
   p.path = path;
   p.kind = kind;
   p.format = detail::read_string_attr(g.get(), "format");
-  p.rounding = detail::read_string_attr(g.get(), "rounding");
-  if (kind == "gemm") p.rounding = detail::read_string_attr(g.get(), "mac");
-  const auto step = read_column<std::int64_t>(g.get(), "step", H5T_NATIVE_INT64);
-  // rows: complete ones only (step written, every column long enough)
-  std::size_t n = step.size();
-  std::vector<std::size_t> rows;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (step[i] < 0) {
+  p.rounding = detail::read_string_attr(g.get(), kind == "gemm" ? "mac" : "rounding");
+  const auto& stepc = cols[0].u;
+  std::vector<std::size_t> idx;
+  std::int64_t prev = -1;
+  for (std::size_t i = 0; i < rows; ++i) {
+    const auto s = static_cast<std::int64_t>(stepc[i]);
+    if (s == -1 && !strict) {  // a row cut off by a crash: its step was never written
       ++p.cut_rows;
       continue;
     }
-    rows.push_back(i);
+    if (s < 0)
+      ck.bad(path + "/step", fmt::format("holds step {} in row {} (steps are >= 0)", s, i));
+    if (s <= prev)
+      ck.bad(path + "/step",
+             fmt::format("holds step {} in row {} after step {} (steps increase)", s, i, prev));
+    prev = s;
+    idx.push_back(i);
   }
-  auto col = [&](auto v) {  // drops rows the column does not reach
-    std::erase_if(rows, [&](std::size_t i) { return i >= v.size(); });
-    return v;
-  };
   if (kind == "gradient") {
-    const auto norm = col(f64(g.get(), "norm")), amax = col(f64(g.get(), "amax"));
-    const auto below = col(f64(g.get(), "below_min_subnormal"));
-    const auto below_s = col(f64(g.get(), "below_min_subnormal_scaled"));
-    const auto above = col(f64(g.get(), "above_max"));
-    for (auto i : rows) {
+    const auto& norm = col("norm").d;
+    const auto& amax = col("amax").d;
+    const auto& below = col("below_min_subnormal").d;
+    const auto& below_s = col("below_min_subnormal_scaled").d;
+    const auto& above = col("above_max").d;
+    for (auto i : idx) {
       p.norm_last = norm[i];
       p.amax_max = std::max(p.amax_max, amax[i]);
       p.below_min_subnormal_pct += 100 * below[i];
       p.below_min_subnormal_scaled_pct += 100 * below_s[i];
       p.above_max_pct += 100 * above[i];
     }
-    if (!rows.empty()) {
-      const double r = static_cast<double>(rows.size());
+    if (!idx.empty()) {
+      const double r = static_cast<double>(idx.size());
       p.below_min_subnormal_pct /= r;
       p.below_min_subnormal_scaled_pct /= r;
       p.above_max_pct /= r;
     }
   } else {
-    const auto count = col(u64(g.get(), "count")), uf = col(u64(g.get(), "underflow"));
-    const auto fl = col(u64(g.get(), "flushed_subnormal"));
-    const auto sub = col(u64(g.get(), "subnormal_out"));
-    const auto ovf = col(u64(g.get(), "overflow")), sat = col(u64(g.get(), "saturated"));
-    const auto nan_out = col(u64(g.get(), "nan_out")), inf_out = col(u64(g.get(), "inf_out"));
-    const auto sqnr = col(f64(g.get(), "sqnr_db")), rel = col(f64(g.get(), "rel_error_mean"));
-    const auto amax = col(f64(g.get(), "amax"));
-    std::vector<std::uint64_t> steps, inexact, swamped, products;
-    if (kind == "gemm") {
-      steps = col(u64(g.get(), "mac_steps"));
-      inexact = col(u64(g.get(), "mac_inexact"));
-      swamped = col(u64(g.get(), "mac_swamped"));
-      products = col(u64(g.get(), "products"));
-    }
+    const auto& count = col("count").u;
+    const auto& uf = col("underflow").u;
+    const auto& fl = col("flushed_subnormal").u;
+    const auto& sub = col("subnormal_out").u;
+    const auto& ovf = col("overflow").u;
+    const auto& sat = col("saturated").u;
+    const auto& nan_out = col("nan_out").u;
+    const auto& inf_out = col("inf_out").u;
+    const auto& sqnr = col("sqnr_db").d;
+    const auto& rel = col("rel_error_mean").d;
+    const auto& amax = col("amax").d;
     double t_uf = 0, t_fl = 0, t_sub = 0, t_ovf = 0, t_sat = 0, t_nf = 0, s_sum = 0, s_n = 0;
     double t_steps = 0, t_inexact = 0, t_sw = 0, t_prod = 0;
+    const bool gemm = kind == "gemm";
+    const std::vector<std::uint64_t> none;
+    const auto& steps = gemm ? col("mac_steps").u : none;
+    const auto& inexact = gemm ? col("mac_inexact").u : none;
+    const auto& swamped = gemm ? col("mac_swamped").u : none;
+    const auto& products = gemm ? col("products").u : none;
     p.sqnr_db_min = std::numeric_limits<double>::infinity();
-    for (auto i : rows) {
+    for (auto i : idx) {
       p.elements += count[i];
       t_uf += static_cast<double>(uf[i]);
       t_fl += static_cast<double>(fl[i]);
       t_sub += static_cast<double>(sub[i]);
       t_ovf += static_cast<double>(ovf[i]);
       t_sat += static_cast<double>(sat[i]);
-      t_nf += static_cast<double>(nan_out[i] + inf_out[i]);
+      t_nf += static_cast<double>(nan_out[i]) + static_cast<double>(inf_out[i]);
       if (std::isfinite(sqnr[i])) {
         s_sum += sqnr[i];
         ++s_n;
@@ -129,7 +339,7 @@ void summarize_point(hid_t file, const std::string& path, const std::string& kin
       p.sqnr_db_last = sqnr[i];
       p.rel_error_mean += rel[i];
       p.amax_max = std::max(p.amax_max, amax[i]);
-      if (kind == "gemm") {
+      if (gemm) {
         t_steps += static_cast<double>(steps[i]);
         t_inexact += static_cast<double>(inexact[i]);
         t_sw += static_cast<double>(swamped[i]);
@@ -144,42 +354,169 @@ void summarize_point(hid_t file, const std::string& path, const std::string& kin
     p.saturated_pct = pct(t_sat, e);
     p.nonfinite_out_pct = pct(t_nf, e);
     p.sqnr_db_mean = s_n ? s_sum / s_n : std::numeric_limits<double>::infinity();
-    if (rows.empty()) p.sqnr_db_min = 0;
-    p.rel_error_mean = rows.empty() ? 0 : p.rel_error_mean / static_cast<double>(rows.size());
+    if (idx.empty()) p.sqnr_db_min = 0;
+    p.rel_error_mean = idx.empty() ? 0 : p.rel_error_mean / static_cast<double>(idx.size());
     p.inexact_step_pct = pct(t_inexact, t_steps);
     p.swamped_fraction = t_prod > 0 ? t_sw / t_prod : 0.0;
   }
-  p.rows = rows.size();
-  if (!rows.empty()) {
-    p.first_step = step[rows.front()];
-    p.last_step = step[rows.back()];
+  p.rows = idx.size();
+  if (!idx.empty()) {
+    p.first_step = static_cast<std::int64_t>(stepc[idx.front()]);
+    p.last_step = static_cast<std::int64_t>(stepc[idx.back()]);
   }
   out.push_back(std::move(p));
+}
+
+std::string signal_name(int s) {
+  switch (s) {
+    case 1:
+      return "SIGHUP";
+    case 2:
+      return "SIGINT";
+    case 3:
+      return "SIGQUIT";
+    case 6:
+      return "SIGABRT";
+    case 9:
+      return "SIGKILL";
+    case 10:
+      return "SIGUSR1";
+    case 12:
+      return "SIGUSR2";
+    case 15:
+      return "SIGTERM";
+    default:
+      return fmt::format("signal {}", s);
+  }
+}
+
+// /status (schema 2): four scalar int64 datasets.
+RunStatus read_status(const Checker& ck, hid_t file) {
+  ck.need_group(file, "/status");
+  std::int64_t v[4] = {0, 0, -1, 0};
+  const char* fields[4] = {"state", "signal", "last_step", "end_time"};
+  std::set<std::string> known(fields, fields + 4);
+  for (const auto& [name, type] : ck.children(file, "/status"))
+    if (!known.contains(name)) ck.bad("/status/" + name, "is not part of /status");
+  for (int i = 0; i < 4; ++i) {
+    const std::string p = std::string("/status/") + fields[i];
+    const H5O_type_t ot = detail::object_type(file, p);
+    if (ot == H5O_TYPE_UNKNOWN) ck.bad(p, "is missing");
+    if (ot != H5O_TYPE_DATASET) ck.bad(p, "is not a dataset");
+    H5Id ds(H5Dopen2(file, p.c_str(), H5P_DEFAULT));
+    H5Id type(H5Dget_type(ds.get()));
+    H5Id space(H5Dget_space(ds.get()));
+    const std::string t = detail::type_name(type.get());
+    if (t != "int64") ck.bad(p, fmt::format("is {}, the schema says int64", Checker::article(t)));
+    if (H5Sget_simple_extent_type(space.get()) != H5S_SCALAR) ck.bad(p, "is not a scalar");
+    if (H5Dread(ds.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v[i]) < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      ck.bad(p, "cannot be read (the file is damaged)");
+    }
+  }
+  if (v[0] < 0 || v[0] > 3)
+    ck.bad("/status/state", fmt::format("is {} (allowed: 0 running, 1 complete, 2 stopped, 3 "
+                                        "failed)",
+                                        v[0]));
+  if (v[1] < 0 || v[1] > 64)
+    ck.bad("/status/signal", fmt::format("is {} (allowed: 0, or a signal number up to 64)", v[1]));
+  if (v[2] < -1) ck.bad("/status/last_step", fmt::format("is {} (allowed: -1 or a step)", v[2]));
+  RunStatus s;
+  switch (static_cast<RunState>(v[0])) {
+    case RunState::running:
+      s.state = "killed";
+      break;
+    case RunState::complete:
+      s.state = "complete";
+      break;
+    case RunState::stopped:
+      s.state = "stopped";
+      break;
+    case RunState::failed:
+      s.state = "failed";
+      break;
+  }
+  s.signal = static_cast<int>(v[1]);
+  if (s.state == "stopped" && s.signal > 0) s.signal_name = signal_name(s.signal);
+  s.last_step = v[2];
+  s.end_time = v[3];
+  s.cut_short = s.state != "complete";
+  return s;
 }
 
 }  // namespace
 
 RunSummary summarize_run(const std::string& path) {
-  H5Id f = detail::open_for_read(path);
+  bool writer_open = false;
+  H5Id f = detail::open_for_read(path, &writer_open);
   RunSummary s;
   s.file = path;
   H5Id root(H5Gopen2(f.get(), "/", H5P_DEFAULT));
-  if (!detail::has_attr(root.get(), "schema_version"))
+  if (!root.valid()) throw IoError(fmt::format("{} is truncated or damaged", quote(path)));
+  if (detail::object_type(f.get(), "/dumps") == H5O_TYPE_GROUP)
     throw IoError(
-        fmt::format("'{}' is not an fp8sim recording (no schema_version attribute)", path));
-  s.attributes.emplace_back("schema_version",
-                            std::to_string(detail::read_int_attr(root.get(), "schema_version")));
+        fmt::format("{} is a tensor dump, not a recording: use fp8sim dump --list", quote(path)));
+  const std::string vtype = detail::attr_type_name(root.get(), "schema_version");
+  if (vtype.empty())
+    throw IoError(
+        fmt::format("{} is not an fp8sim recording (no schema_version attribute)", quote(path)));
+  if (vtype.rfind("int", 0) != 0 && vtype.rfind("uint", 0) != 0) {
+    const std::string text = detail::read_string_attr(root.get(), "schema_version");
+    throw IoError(fmt::format("{}: /@schema_version is {}{}, not an integer", quote(path),
+                              Checker::article(vtype),
+                              vtype == "string" ? " (" + quote(text) + ")" : ""));
+  }
+  const std::int64_t version = detail::read_int_attr(root.get(), "schema_version");
+  if (version < kOldestSchemaVersion || version > kSchemaVersion)
+    throw IoError(
+        fmt::format("{}: /@schema_version is {}, a version this fp8sim does not read "
+                    "(it reads {} {} {})",
+                    quote(path), version, kOldestSchemaVersion,
+                    kSchemaVersion == kOldestSchemaVersion + 1 ? "and" : "to", kSchemaVersion));
+  const Checker ck(path, static_cast<int>(version));
+  s.schema_version = static_cast<int>(version);
+  for (const char* a : kRootStrings) ck.attr(root.get(), "/", a, true);
+  if (detail::has_attr(root.get(), "appended_runs"))
+    ck.attr(root.get(), "/", "appended_runs", false);
+  s.attributes.emplace_back("schema_version", std::to_string(version));
   for (const char* a :
        {"kind", "fp8sim_version", "git_commit", "command_line", "start_time", "host"})
     s.attributes.emplace_back(a, detail::read_string_attr(root.get(), a));
-  for (const auto& tensor : children(f.get(), "/quantizers"))
-    for (const auto& role : children(f.get(), "/quantizers/" + tensor))
-      summarize_point(f.get(), fmt::format("/quantizers/{}/{}", tensor, role), "quantizer",
-                      s.points);
-  for (const auto& g : children(f.get(), "/gemms"))
-    summarize_point(f.get(), "/gemms/" + g, "gemm", s.points);
-  for (const auto& g : children(f.get(), "/gradients"))
-    summarize_point(f.get(), "/gradients/" + g, "gradient", s.points);
+
+  // the top level: point groups, and /status from version 2 on
+  for (const auto& [name, type] : ck.children(f.get(), "/")) {
+    const bool known = name == "quantizers" || name == "gemms" || name == "gradients" ||
+                       (name == "status" && version >= 2);
+    if (!known) ck.bad("/" + name, "is not part of a recording");
+    if (type != H5O_TYPE_GROUP) ck.bad("/" + name, "is not a group");
+  }
+  if (version >= 2) {
+    s.status = read_status(ck, f.get());
+  } else {
+    s.status.state = writer_open ? "killed" : "closed";
+    s.status.cut_short = writer_open;
+  }
+  s.status.writer_open = writer_open;
+  // a file closed normally has every column of a point equally long
+  const bool strict = !writer_open && (s.status.state == "complete" || s.status.state == "stopped");
+
+  if (detail::link_exists(f.get(), "/quantizers"))
+    for (const auto& [tensor, t1] : ck.children(f.get(), "/quantizers")) {
+      const std::string tp = "/quantizers/" + tensor;
+      if (t1 != H5O_TYPE_GROUP) ck.bad(tp, "is not a group");
+      for (const auto& [role, t2] : ck.children(f.get(), tp))
+        summarize_point(ck, f.get(), tp + "/" + role, "quantizer", strict, s.points);
+    }
+  if (detail::link_exists(f.get(), "/gemms"))
+    for (const auto& [g, t] : ck.children(f.get(), "/gemms"))
+      summarize_point(ck, f.get(), "/gemms/" + g, "gemm", strict, s.points);
+  if (detail::link_exists(f.get(), "/gradients"))
+    for (const auto& [g, t] : ck.children(f.get(), "/gradients"))
+      summarize_point(ck, f.get(), "/gradients/" + g, "gradient", strict, s.points);
+
+  if (s.status.state == "killed" || s.status.state == "closed") {
+    for (const auto& p : s.points) s.status.last_step = std::max(s.status.last_step, p.last_step);
+  }
   return s;
 }
 

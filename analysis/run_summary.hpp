@@ -1,5 +1,7 @@
 // analysis/run_summary.hpp — reading a recorded run back: one summary per quantization
-// point, GEMM and gradient (what `fp8sim report` prints).
+// point, GEMM and gradient (what `fp8sim report` prints), after checking the file against
+// docs/hdf5-schema.md (summarize_run is a validator: anything the schema does not allow
+// is refused by name).
 #pragma once
 
 #include <cstdint>
@@ -31,14 +33,36 @@ struct PointSummary {
          above_max_pct = 0;
 };
 
+/// How the run ended (/status, schema_version 2; guessed from HDF5's marks for version 1).
+struct RunStatus {
+  /// "complete", "stopped" (by a signal), "failed" (ended by an error), "killed" (never
+  /// closed: /status still says running), "closed" (schema 1: closed, how is not recorded)
+  std::string state;
+  bool cut_short = false;    ///< stopped, failed or killed: fewer steps than asked for
+  bool writer_open = false;  ///< HDF5's "open for writing" mark is set (read in SWMR mode)
+  int signal = 0;            ///< stopped: the signal's number (2 SIGINT, 15 SIGTERM)
+  std::string signal_name;   ///< "SIGTERM", ...; empty when no signal
+  /// The last step the run completed: as recorded in /status when it was closed, else (killed,
+  /// schema 1) the last complete row of any point; -1: none.
+  std::int64_t last_step = -1;
+  std::int64_t end_time = 0;  ///< when it was closed (Unix seconds); 0: never closed / unknown
+};
+
 struct RunSummary {
   std::string file;
+  int schema_version = 0;
   std::vector<std::pair<std::string, std::string>> attributes;  ///< root attributes as text
+  RunStatus status;
   std::vector<PointSummary> points;
 };
 
-/// Reads a file written by the Recorder (also one whose writer was killed). Throws IoError
-/// when it cannot be opened or is not an fp8sim recording.
+/// Reads a file written by the Recorder (also one whose writer was killed), checking it
+/// against docs/hdf5-schema.md: schema_version (an integer this build knows: 1 or 2),
+/// every group, dataset and attribute with its dtype and shape, every column of a point
+/// with the same number of rows (except in a file that was not closed normally, where a
+/// cut-off flush may leave some longer), steps increasing, counts non-negative. Throws
+/// IoError naming the file, the object and what is wrong; a tensor dump is refused as
+/// "a tensor dump, not a recording".
 [[nodiscard]] RunSummary summarize_run(const std::string& path);
 
 }  // namespace fp8sim::analysis

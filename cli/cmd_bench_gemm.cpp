@@ -72,22 +72,35 @@ void add_bench_gemm_command(CLI::App& bench, Context& ctx) {
     std::string core;
   };
   auto o = std::make_shared<Opts>();
-  g->add_option("--sizes", o->sizes, "Square sizes M=N=K")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{16384}))
-      ->capture_default_str();
-  g->add_option("--repeats", o->repeats, "Timed repetitions (best is reported)")
-      ->check(CLI::Range(1, 20))
-      ->capture_default_str();
-  g->add_option("--threads", o->threads, "Threads of the parallel rows (0 = all cores)")
-      ->capture_default_str();
+  add_integer_list(*g, "--sizes", o->sizes, std::size_t{1}, std::size_t{16384},
+                   "Square sizes M=N=K");
+  add_integer(*g, "--repeats", o->repeats, 1, 20, "Timed repetitions (best is reported)");
+  add_integer(*g, "--threads", o->threads, 0, 1024,
+              "Threads of the parallel rows (0 = all cores); 1 and this many are measured");
   g->add_flag("--json", o->json, "Print JSON");
   g->add_flag("--cpu-time", o->cpu_time,
               "Time by the calling thread's CPU clock instead of the wall clock, 1 thread only: "
               "steadier figures on a machine busy with other work");
-  g->add_option("--openblas-core", o->core,
-                "OpenBLAS kernel family to force (default: the best this CPU supports: SkylakeX "
-                "with AVX-512, Haswell with AVX2)");
-  g->callback([o, &ctx] {
+  add_choice(*g, "--openblas-core", o->core,
+             {"SkylakeX", "Haswell", "Zen", "SandyBridge", "Nehalem", "Prescott"},
+             "OpenBLAS kernel family to force (default: the best this CPU supports: SkylakeX "
+             "with AVX-512, Haswell with AVX2)");
+  g->footer(
+      "Prints GFLOP/s per case and its ratio to OpenBLAS sgemm measured in the same run (its\n"
+      "result is checked against fp8sim's FP32 chain; exit 1 if they differ).\n"
+      "Examples:\n"
+      "  fp8sim bench gemm                                  512 and 1024, 1 and all threads\n"
+      "  fp8sim bench gemm --sizes 2048 --repeats 5 --json\n"
+      "  fp8sim bench gemm --sizes 512 --cpu-time --threads 1   steadier on a busy machine\n"
+      "  FP8SIM_ISA=v3 fp8sim bench gemm --openblas-core Haswell   the AVX2 kernels");
+  g->callback([o, &ctx, g] {
+    if (o->cpu_time && o->threads != 1)
+      throw UsageError(
+          fmt::format("--cpu-time times one thread: give --threads 1 with it (got --threads {})",
+                      o->threads == 0 ? std::string("0 = all cores") : std::to_string(o->threads)));
+    (void)g;
+    for (std::size_t n : o->sizes)  // A, B as floats and codes, C three ways
+      require_memory(mul_sat({n, n, 60}), fmt::format("bench gemm --sizes {}", n));
     OpenBlas blas;
     const bool have_blas = blas.load(o->core);
     const int all = o->threads > 0 ? o->threads : omp_get_max_threads();

@@ -66,23 +66,22 @@ void add_bench_record_command(CLI::App& bench, Context& ctx) {
     std::vector<std::string> macs = {"mellempudi2019", "wang2018"};
   };
   auto o = std::make_shared<Opts>();
-  g->add_option("--sizes", o->sizes, "Square sizes M=N=K")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{16384}))
-      ->capture_default_str();
-  g->add_option("--steps", o->steps, "Steps per measurement (best of 2 runs)")
-      ->check(CLI::Range(1, 100000))
-      ->capture_default_str();
-  g->add_option("--threads", o->threads, "Threads (0 = all)")->capture_default_str();
-  g->add_option("--sample-every", o->sample_every, "The sampled mode records every Nth step")
-      ->check(CLI::Range(1, 1000000))
-      ->capture_default_str();
-  g->add_option("--mac", o->macs, "MAC specs to measure")->capture_default_str();
+  add_integer_list(*g, "--sizes", o->sizes, std::size_t{1}, std::size_t{16384},
+                   "Square sizes M=N=K");
+  add_integer(*g, "--steps", o->steps, 1, 100000, "Steps per measurement (best of 2 runs)");
+  add_integer(*g, "--threads", o->threads, 0, 1024, "Threads (0 = all cores)");
+  add_integer(*g, "--sample-every", o->sample_every, std::uint64_t{1}, std::uint64_t{1000000},
+              "The sampled mode records every Nth step");
+  g->add_option("--mac", o->macs, "MAC specs to measure (default mellempudi2019 wang2018)")
+      ->type_name("SPEC ...");
   g->footer(
       "\nModes: off = codes only, no flags; on = every step's statistics (quantizer counters, "
       "error sums, histogram, MAC flags) written to an HDF5 file; sampled = 'on' every "
-      "--sample-every steps.\n");
+      "--sample-every steps.\n"
+      "Examples:\n"
+      "  fp8sim bench record\n"
+      "  fp8sim bench record --sizes 512 --steps 64 --mac fp8-tensorcore --sample-every 8\n");
   g->callback([o, &ctx] {
-    (void)ctx;
     const char* tmp = std::getenv("TMPDIR");
     const std::string path =
         fmt::format("{}/fp8sim-bench-record-{}.h5", tmp && *tmp ? tmp : "/tmp", getpid());
@@ -90,8 +89,14 @@ void add_bench_record_command(CLI::App& bench, Context& ctx) {
       const std::string& p;
       ~Remove() { std::remove(p.c_str()); }
     } remove_file{path};
+    const StopSignals stop;       // SIGINT/SIGTERM: stop, remove the scratch file, exit 130/143
     std::vector<MacConfig> macs;  // every spec checked before any output
-    for (const std::string& spec : o->macs) macs.push_back(parse_mac(spec));
+    for (const std::string& spec : o->macs) {
+      macs.push_back(parse_mac(spec));
+      validate(macs.back());
+    }
+    for (std::size_t n : o->sizes)  // A, B as floats, codes and values; C
+      require_memory(mul_sat({n, n, 80}), fmt::format("bench record --sizes {}", n));
     fmt::print("{:<18} {:>6} {:>9} {:>12} {:>12} {:>12} {:>10} {:>10}\n", "mac", "n", "threads",
                "off ms/step", "on ms/step", "sampled", "on +%", "sampled +%");
     for (std::size_t q = 0; q < o->macs.size(); ++q) {
@@ -119,12 +124,14 @@ void add_bench_record_command(CLI::App& bench, Context& ctx) {
               rec->start();
             }
             const auto t0 = std::chrono::steady_clock::now();
-            for (int s = 0; s < o->steps; ++s) {
+            for (int s = 0; s < o->steps && !StopSignals::received(); ++s) {
               const bool on =
                   mode == Mode::on ||
                   (mode == Mode::sampled && static_cast<std::uint64_t>(s) % o->sample_every == 0);
               step(m, n, a, b, on, rec.get(), ids, s, threads);
             }
+            if (rec && StopSignals::received())  // /status: stopped after the last recorded step
+              rec->mark_stopped(StopSignals::received(), rec->next_step() - 1);
             if (rec) rec->close();
             best = std::min(
                 best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -134,6 +141,11 @@ void add_bench_record_command(CLI::App& bench, Context& ctx) {
         step(m, n, a, b, false, nullptr, nullptr, 0, threads);  // warm-up
         const double off = measure(Mode::off), on = measure(Mode::on),
                      sampled = measure(Mode::sampled);
+        if (const int sig = StopSignals::received()) {  // the scratch file goes with Remove
+          ctx.exit_status = StopSignals::exit_status(sig);
+          fmt::print(stderr, "bench record: stopped by {}\n", StopSignals::name(sig));
+          return;
+        }
         fmt::print("{:<18} {:>6} {:>9} {:>12.3f} {:>12.3f} {:>12.3f} {:>10.1f} {:>10.1f}\n", spec,
                    n, threads, off, on, sampled, 100 * (on / off - 1), 100 * (sampled / off - 1));
       }

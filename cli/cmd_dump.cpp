@@ -20,36 +20,64 @@ namespace fp8sim::cli {
 
 namespace {
 
+// `dump --list FILE`: one line per dumped tensor; a file that is not a dump is refused.
 void list_dumps(const std::string& path) {
   using analysis::detail::H5Id;
+  using analysis::detail::quote;
   H5Id f = analysis::detail::open_for_read(path);
-  if (!analysis::detail::link_exists(f.get(), "/dumps"))
-    throw analysis::IoError(fmt::format("'{}' holds no /dumps group", path));
+  if (analysis::detail::object_type(f.get(), "/dumps") != H5O_TYPE_GROUP) {
+    for (const char* g : {"/quantizers", "/gemms", "/gradients", "/status"})
+      if (analysis::detail::link_exists(f.get(), g))
+        throw analysis::IoError(
+            fmt::format("{} is a recording, not a tensor dump: use fp8sim report {}", quote(path),
+                        path.size() <= 48 ? path : "FILE"));
+    throw analysis::IoError(
+        fmt::format("{} is not an fp8sim tensor dump (it has no /dumps group)", quote(path)));
+  }
   struct Visit {
     std::vector<std::string> groups;
   } v;
-  H5Ovisit(
-      f.get(), H5_INDEX_NAME, H5_ITER_INC,
-      [](hid_t, const char* name, const H5O_info_t* info, void* data) -> herr_t {
-        const std::string n = name;
-        if (info->type == H5O_TYPE_GROUP && n.starts_with("dumps/step_") &&
-            std::count(n.begin(), n.end(), '/') == 2)
-          static_cast<Visit*>(data)->groups.push_back("/" + n);
-        return 0;
-      },
-      &v);
-  fmt::print("{:<40} {:<10} {:<12} {}\n", "dump", "format", "rounding", "shape");
+  if (H5Ovisit(
+          f.get(), H5_INDEX_NAME, H5_ITER_INC,
+          [](hid_t, const char* name, const H5O_info_t* info, void* data) -> herr_t {
+            const std::string n = name;
+            if (info->type == H5O_TYPE_GROUP && n.starts_with("dumps/step_") &&
+                std::count(n.begin(), n.end(), '/') == 2)
+              static_cast<Visit*>(data)->groups.push_back("/" + n);
+            return 0;
+          },
+          &v) < 0)
+    throw analysis::IoError(
+        fmt::format("{} is damaged: its /dumps group cannot be listed", quote(path)));
+  // check every dump before printing any
+  struct Row {
+    std::string group, format, rounding;
+    std::vector<hsize_t> dims;
+  };
+  std::vector<Row> rows;
   for (const auto& g : v.groups) {
+    for (const char* d : {"input", "codes", "values"})
+      if (analysis::detail::object_type(f.get(), g + "/" + d) != H5O_TYPE_DATASET)
+        throw analysis::IoError(fmt::format("{} is damaged: {}/{} is missing (docs/hdf5-schema.md)",
+                                            quote(path), g, d));
     H5Id grp(H5Gopen2(f.get(), g.c_str(), H5P_DEFAULT));
     H5Id ds(H5Dopen2(grp.get(), "input", H5P_DEFAULT));
     H5Id sp(H5Dget_space(ds.get()));
     const int rank = H5Sget_simple_extent_ndims(sp.get());
-    std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
-    H5Sget_simple_extent_dims(sp.get(), dims.data(), nullptr);
-    fmt::print("{:<40} {:<10} {:<12} ({})\n", g,
-               analysis::detail::read_string_attr(grp.get(), "format"),
-               analysis::detail::read_string_attr(grp.get(), "rounding"), fmt::join(dims, ", "));
+    if (!grp.valid() || !ds.valid() || rank < 0)
+      throw analysis::IoError(
+          fmt::format("{} is damaged: {}/input cannot be read", quote(path), g));
+    Row r{g, analysis::detail::read_string_attr(grp.get(), "format"),
+          analysis::detail::read_string_attr(grp.get(), "rounding"),
+          std::vector<hsize_t>(static_cast<std::size_t>(rank))};
+    if (rank) H5Sget_simple_extent_dims(sp.get(), r.dims.data(), nullptr);
+    rows.push_back(std::move(r));
   }
+  fmt::print("{:<40} {:<10} {:<12} {}\n", "dump", "format", "rounding", "shape");
+  for (const auto& r : rows)
+    fmt::print("{:<40} {:<10} {:<12} ({})\n", r.group, r.format, r.rounding,
+               fmt::join(r.dims, ", "));
+  if (rows.empty()) fmt::print("(no dumps)\n");
 }
 
 }  // namespace
@@ -66,19 +94,20 @@ void add_dump_command(CLI::App& app, Context&) {
     bool overwrite = false, append = false;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("-i,--input", o->input, "Tensor: FILE.npy or FILE.h5:/path/to/dataset");
-  cmd->add_option("-f,--format", o->format, "Target format (see 'fp8sim formats')");
-  cmd->add_option("-r,--rounding", o->rounding, "Rounding (see 'fp8sim quantize --help')")
-      ->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Seed of stochastic rounding")->capture_default_str();
-  cmd->add_option("-o,--output", o->output, "Dump file to write");
-  cmd->add_option("--name", o->name, "Name of the tensor in the dump (default: from the input)");
-  cmd->add_option("--step", o->step, "Step number to file it under")
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 62))
-      ->capture_default_str();
+  add_text(*cmd, "-i,--input", o->input, "TENSOR", "Tensor: FILE.npy or FILE.h5:/path/to/dataset");
+  add_text(*cmd, "-f,--format", o->format, "FORMAT", "Target format (see 'fp8sim formats')");
+  add_text(*cmd, "-r,--rounding", o->rounding, "MODE", "Rounding (see 'fp8sim quantize --help')");
+  add_integer(*cmd, "--seed", o->seed, std::uint64_t{0}, ~std::uint64_t{0},
+              "Seed of stochastic rounding");
+  add_text(*cmd, "-o,--output", o->output, "FILE", "Dump file to write");
+  add_text(*cmd, "--name", o->name, "NAME",
+           "Name of the tensor in the dump (default: from the input)", false);
+  add_integer(*cmd, "--step", o->step, std::int64_t{0}, std::int64_t{1} << 62,
+              "Step number to file it under");
   auto* ow = cmd->add_flag("--overwrite", o->overwrite, "Replace an existing output file");
   cmd->add_flag("--append", o->append, "Add to an existing dump file")->excludes(ow);
-  cmd->add_option("--list", o->list, "List the dumps in FILE (no other option needed)");
+  add_text(*cmd, "--list", o->list, "FILE",
+           "List the dumps in FILE, a dump file (no other option needed)", false);
   cmd->footer(
       "Layout: /dumps/step_<STEP>/<NAME>/{input (float64), codes (uint8/16/32/64), values\n"
       "(float64)} with attributes name, step, format, rounding (docs/hdf5-schema.md).\n"
@@ -87,25 +116,37 @@ void add_dump_command(CLI::App& app, Context&) {
       "  fp8sim dump --input acts.npy --format e4m3fn --output d.h5 --name acts\n"
       "  fp8sim dump --input run.h5:/dumps/step_0/A/input -f e5m2 -r sr:8 -o d2.h5\n"
       "  fp8sim dump --list d.h5");
-  cmd->callback([o] {
+  cmd->callback([o, cmd] {
     if (!o->list.empty()) {
-      if (!o->input.empty() || !o->output.empty())
-        throw UsageError("--list FILE takes no --input or --output");
+      for (const char* opt : {"--input", "--output", "--format", "--rounding", "--seed", "--name",
+                              "--step", "--overwrite", "--append"})
+        if (given(*cmd, opt))
+          throw UsageError(fmt::format("--list FILE takes no {} (it only reads FILE)", opt));
+      check_input_file({"--list", o->list});
       list_dumps(o->list);
       return;
     }
     if (o->input.empty() || o->format.empty() || o->output.empty())
-      throw UsageError("dump needs --input SPEC, --format F and --output FILE (or --list FILE)");
+      throw UsageError("dump needs --input TENSOR, --format F and --output FILE (or --list FILE)");
     const Format f = parse_format(o->format);
     const RoundSpec spec = parse_rounding(o->rounding);
+    if (given(*cmd, "--seed") && spec.mode != RoundingMode::sr)
+      throw UsageError(fmt::format("--seed has no effect with --rounding {} (only sr:N uses it)",
+                                   shown(o->rounding)));
     std::string name = o->name;
     if (name.empty()) {  // the dataset's or file's base name
       std::string base = o->input.substr(o->input.find_last_of("/:") + 1);
       if (base.ends_with(".npy")) base.resize(base.size() - 4);
       name = base.empty() ? "tensor" : base;
     }
-    if (name.find('/') != std::string::npos)
-      throw UsageError(fmt::format("--name '{}' is not allowed (no '/')", name));
+    if (name.find('/') != std::string::npos || name == "." || name == "..")
+      throw UsageError(fmt::format("--name {} is not allowed (no '/')", shown(name)));
+    const FileRole in{"--input", tensor_file(o->input)};
+    check_input_file(in);
+    check_file_roles({in}, {{"--output", o->output}});
+    const analysis::TensorInfo info = analysis::inspect_tensor(o->input);
+    // the values, their codes, the decoded values of the dump, the quantizer's output
+    require_memory(mul_sat(info.elements, 32), fmt::format("dump of {}", shown(o->input)));
     const analysis::Tensor t = analysis::read_tensor(o->input);
     std::vector<std::uint64_t> codes(t.values.size());
     QuantizeOptions qo;
@@ -119,12 +160,15 @@ void add_dump_command(CLI::App& app, Context&) {
                                                 {"output", o->output},
                                                 {"name", name},
                                                 {"step", o->step}});
+    if (!o->append && !file_exists(o->output)) will_create(o->output);
     analysis::DumpWriter w(o->output,
                            o->overwrite ? analysis::OpenMode::overwrite
                            : o->append  ? analysis::OpenMode::append
                                         : analysis::OpenMode::create,
                            analysis::current_run("dump", command_line(), config));
+    if (o->overwrite) will_create(o->output);
     w.write(o->step, name, t.shape, t.values, codes, f, to_string(spec));
+    w.close();
     fmt::print("{}: /dumps/step_{}/{} ({} values, {} -> {} with {}; {} underflow, {} overflow)\n",
                o->output, o->step, name, t.values.size(), o->input, f.name, to_string(spec),
                c.underflow_to_zero, c.overflow);

@@ -110,7 +110,7 @@ void add_formats_command(CLI::App& app, Context&) {
     bool table = false, json = false;
   };
   auto opts = std::make_shared<Opts>();
-  cmd->add_option("names", opts->names,
+  add_positionals(*cmd, "names", opts->names, "FORMAT ...",
                   "Formats: a preset (e5m2, e4m3fn, fp16, ...) or eXmY[bB][fn|fnuz][-nosub]"
                   "[-sat|-nonsat]. Default: all presets");
   cmd->add_flag("--table", opts->table,
@@ -131,8 +131,8 @@ void add_formats_command(CLI::App& app, Context&) {
       for (const auto& f : formats)
         if (f.width() > 16)
           throw UsageError(fmt::format(
-              "--table needs a format of at most 16 bits; '{}' has {} bits (2^{} encodings)",
-              f.name, f.width(), f.width()));
+              "--table needs a format of at most 16 bits; {} has {} bits (2^{} encodings)",
+              shown(f.name), f.width(), f.width()));
     if (opts->json) {
       if (formats.size() == 1 && !opts->names.empty()) {
         fmt::print("{}\n", format_json(formats[0], opts->table));

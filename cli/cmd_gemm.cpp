@@ -3,8 +3,6 @@
 // statistics of every step in HDF5; with --dump, selected tensors.
 #include <omp.h>
 
-#include <csignal>
-
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -28,33 +26,45 @@ namespace fp8sim::cli {
 
 namespace {
 
-std::vector<double> random_values(std::size_t n, const std::string& dist, std::uint64_t seed) {
-  std::mt19937_64 g(seed);
-  std::vector<double> v(n);
-  if (dist == "normal") {
-    std::normal_distribution<double> d(0, 1);
-    for (auto& x : v) x = d(g);
-  } else if (dist == "uniform") {
-    std::uniform_real_distribution<double> d(-1, 1);
-    for (auto& x : v) x = d(g);
-  } else if (dist.rfind("lognormal", 0) == 0) {
-    double sigma = 1.0;
-    if (dist.size() > 9) {
-      if (dist[9] != ':') throw UsageError(fmt::format("--dist '{}': use lognormal[:SIGMA]", dist));
-      sigma = std::stod(dist.substr(10));
-    }
-    std::lognormal_distribution<double> d(0, sigma);
-    for (auto& x : v) x = d(g) * ((g() & 1) ? -1 : 1);
-  } else {
-    throw UsageError(fmt::format(
-        "unknown --dist '{}' (allowed: normal, uniform, lognormal, lognormal:SIGMA)", dist));
-  }
-  return v;
+// --dist: normal, uniform or lognormal[:SIGMA]; returns sigma (0 for the other two).
+struct Dist {
+  enum Kind { normal, uniform, lognormal } kind = normal;
+  double sigma = 1.0;
+};
+
+Dist parse_dist(const std::string& dist) {
+  if (dist == "normal") return {};
+  if (dist == "uniform") return {Dist::uniform, 0};
+  if (dist == "lognormal") return {Dist::lognormal, 1.0};
+  if (dist.rfind("lognormal:", 0) == 0)
+    return {Dist::lognormal,
+            parse_real(std::string_view(dist).substr(10), RealRange{0.0, 64.0, true, false},
+                       "--dist lognormal:SIGMA: SIGMA")};
+  throw UsageError(fmt::format(
+      "unknown --dist {} (allowed: normal, uniform, lognormal, lognormal:SIGMA)", shown(dist)));
 }
 
-volatile std::sig_atomic_t g_stop = 0;  // SIGINT/SIGTERM: finish the step, flush, exit
-extern "C" void request_stop(int) {
-  g_stop = 1;
+std::vector<double> random_values(std::size_t n, const Dist& dist, std::uint64_t seed) {
+  std::mt19937_64 g(seed);
+  std::vector<double> v(n);
+  switch (dist.kind) {
+    case Dist::normal: {
+      std::normal_distribution<double> d(0, 1);
+      for (auto& x : v) x = d(g);
+      break;
+    }
+    case Dist::uniform: {
+      std::uniform_real_distribution<double> d(-1, 1);
+      for (auto& x : v) x = d(g);
+      break;
+    }
+    case Dist::lognormal: {
+      std::lognormal_distribution<double> d(0, dist.sigma);
+      for (auto& x : v) x = d(g) * ((g() & 1) ? -1 : 1);
+      break;
+    }
+  }
+  return v;
 }
 
 }  // namespace
@@ -74,33 +84,27 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
     RecordOptions rec;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("--m", o->m, "Rows of A and C")
-      ->check(CLI::Range(1, 1 << 20))
-      ->capture_default_str();
-  cmd->add_option("--n", o->n, "Columns of B and C")
-      ->check(CLI::Range(1, 1 << 20))
-      ->capture_default_str();
-  cmd->add_option("--k", o->k, "Columns of A, rows of B")
-      ->check(CLI::Range(0, 1 << 24))
-      ->capture_default_str();
-  cmd->add_option("-m,--mac", o->mac, "MAC spec (see 'fp8sim mac --help')")->capture_default_str();
-  cmd->add_option("--dist", o->dist, "Random inputs: normal, uniform, lognormal[:SIGMA]")
-      ->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Seed of the inputs and of stochastic rounding")
-      ->capture_default_str();
-  cmd->add_option("--threads", o->threads, "Threads (0 = all)")->capture_default_str();
-  cmd->add_option("--a-file", o->a_file,
-                  "A from a 2-D .npy file (float32/float64) or an HDF5 dataset FILE.h5:/path "
-                  "(values rounded rne into the input format)");
-  cmd->add_option("--b-file", o->b_file, "B, likewise");
-  cmd->add_option("--steps", o->steps,
-                  "Run N GEMMs, each on fresh random inputs (the input seed advances per step; "
-                  "file inputs stay, the rounding seed advances)")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40))
-      ->capture_default_str();
-  cmd->add_option("--loss-scale", o->loss_scale,
-                  "Loss scale for the gradient statistics of C (recorded as /gradients/C)")
-      ->capture_default_str();
+  add_integer(*cmd, "--m", o->m, std::size_t{1}, std::size_t{1} << 20,
+              "Rows of A and C (taken from --a-file when given)");
+  add_integer(*cmd, "--n", o->n, std::size_t{1}, std::size_t{1} << 20,
+              "Columns of B and C (taken from --b-file when given)");
+  add_integer(*cmd, "--k", o->k, std::size_t{0}, std::size_t{1} << 24,
+              "Columns of A, rows of B (taken from the files when given)");
+  add_text(*cmd, "-m,--mac", o->mac, "SPEC", "MAC spec (see 'fp8sim mac --help')");
+  add_text(*cmd, "--dist", o->dist, "DIST",
+           "Random inputs: normal, uniform, lognormal or lognormal:SIGMA (0 < SIGMA <= 64)");
+  add_integer(*cmd, "--seed", o->seed, std::uint64_t{0}, ~std::uint64_t{0},
+              "Seed of the inputs and of stochastic rounding");
+  add_integer(*cmd, "--threads", o->threads, 0, 1024, "Threads (0 = all cores)");
+  add_text(*cmd, "--a-file", o->a_file, "TENSOR",
+           "A from a 2-D .npy file (float32/float64) or an HDF5 dataset FILE.h5:/path "
+           "(values rounded rne into the input format)");
+  add_text(*cmd, "--b-file", o->b_file, "TENSOR", "B, likewise");
+  add_integer(*cmd, "--steps", o->steps, std::uint64_t{1}, std::uint64_t{1} << 40,
+              "Run N GEMMs, each on fresh random inputs (the input seed advances per step; "
+              "file inputs stay, the rounding seed advances)");
+  add_real(*cmd, "--loss-scale", o->loss_scale, finite_positive,
+           "Loss scale for the gradient statistics of C (recorded as /gradients/C)");
   add_record_options(*cmd, o->rec, true);
   cmd->add_flag("--check-golden", o->check_golden,
                 "Check every output (at most 4096, sampled evenly) against the golden model");
@@ -120,36 +124,64 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
       "  fp8sim gemm --mac fp8-tensorcore --steps 1000 --record run.h5 --flush-every 50\n"
       "  fp8sim gemm --mac fp8-tensorcore --dump t.h5 --dump-select 'A,C' --dump-steps 0-2 "
       "--steps 3");
-  cmd->callback([o, &ctx] {
+  cmd->callback([o, &ctx, cmd] {
+    check_record_options(*cmd, o->rec);
     const MacConfig m = parse_mac(o->mac);
     validate(m);
-    if (!(o->loss_scale > 0) || !std::isfinite(o->loss_scale))
-      throw UsageError(
-          fmt::format("--loss-scale {} is not allowed (a finite number > 0)", o->loss_scale));
-    if (o->rec.dump.empty() && (o->rec.dump_select != "*" || o->rec.dump_steps != "0"))
-      throw UsageError("--dump-select/--dump-steps need --dump FILE");
     const analysis::DumpSelection dump_sel =
         analysis::parse_dump_selection(o->rec.dump_select, o->rec.dump_steps);
-    if (!o->rec.record.empty() && o->rec.record == o->rec.dump)
-      throw UsageError(fmt::format("--record and --dump name the same file '{}'", o->rec.record));
-    std::vector<double> av, bv;
+    std::vector<FileRole> inputs;
+    if (!o->a_file.empty()) inputs.push_back({"--a-file", tensor_file(o->a_file)});
+    if (!o->b_file.empty()) inputs.push_back({"--b-file", tensor_file(o->b_file)});
+    for (const auto& in : inputs) check_input_file(in);
+    check_file_roles(inputs, output_roles(o->rec));
+    const bool fixed_a = !o->a_file.empty(), fixed_b = !o->b_file.empty();
+    const Dist dist = parse_dist(o->dist);
+    if (fixed_a && fixed_b && given(*cmd, "--dist"))
+      throw UsageError("--dist has no effect when both --a-file and --b-file are given");
+
+    // The shapes: from the files where given (checked before anything is read), else the
+    // options; an option that disagrees with a file is refused, not ignored.
     std::size_t M = o->m, N = o->n, K = o->k;
-    if (!o->a_file.empty()) {
-      analysis::Tensor t = analysis::read_matrix(o->a_file);
-      M = t.shape[0];
-      K = t.shape[1];
-      av = std::move(t.values);
+    auto agree = [&](const char* opt, std::size_t value, std::size_t from_file,
+                     const std::string& file, const char* what) {
+      if (given(*cmd, opt) && from_file != value)
+        throw UsageError(fmt::format("{} {} disagrees with {}, which has {} {}", opt, value,
+                                     shown(file), from_file, what));
+    };
+    if (fixed_a) {
+      const analysis::TensorInfo ti = analysis::inspect_tensor(o->a_file);
+      if (ti.shape.size() != 2)
+        throw UsageError(fmt::format("--a-file {} has {} dimensions; A must be a matrix",
+                                     shown(o->a_file), ti.shape.size()));
+      agree("--m", o->m, ti.shape[0], o->a_file, "rows");
+      agree("--k", o->k, ti.shape[1], o->a_file, "columns");
+      M = ti.shape[0];
+      K = ti.shape[1];
     }
-    if (!o->b_file.empty()) {
-      analysis::Tensor t = analysis::read_matrix(o->b_file);
-      if (!o->a_file.empty() && t.shape[0] != K)
-        throw UsageError(fmt::format("A is {}x{} but B has {} rows", M, K, t.shape[0]));
-      K = t.shape[0];
-      N = t.shape[1];
-      bv = std::move(t.values);
+    if (fixed_b) {
+      const analysis::TensorInfo ti = analysis::inspect_tensor(o->b_file);
+      if (ti.shape.size() != 2)
+        throw UsageError(fmt::format("--b-file {} has {} dimensions; B must be a matrix",
+                                     shown(o->b_file), ti.shape.size()));
+      if (fixed_a && ti.shape[0] != K)
+        throw UsageError(fmt::format("A ({}) is {}x{} but B ({}) has {} rows", shown(o->a_file), M,
+                                     K, shown(o->b_file), ti.shape[0]));
+      agree("--k", o->k, ti.shape[0], o->b_file, "rows");
+      agree("--n", o->n, ti.shape[1], o->b_file, "columns");
+      K = ti.shape[0];
+      N = ti.shape[1];
     }
-    if (av.empty() || bv.empty()) (void)random_values(0, o->dist, 0);  // bad --dist: now
-    const bool fixed_a = !av.empty(), fixed_b = !bv.empty();
+    if (M == 0 || N == 0)
+      throw UsageError(fmt::format("an empty GEMM ({}x{}x{}) has nothing to compute", M, N, K));
+    // What the run holds at once: inputs as doubles and codes (x2 for the reference's
+    // decoded copies), packed panels inside gemm(), and per output the codes, flags,
+    // reference and result.
+    require_memory(add_sat(mul_sat(add_sat(mul_sat(M, K), mul_sat(K, N)), 40), mul_sat({M, N, 33})),
+                   fmt::format("gemm {}x{}x{}", M, N, K));
+    std::vector<double> av, bv;
+    if (fixed_a) av = analysis::read_matrix(o->a_file).values;
+    if (fixed_b) bv = analysis::read_matrix(o->b_file).values;
     const Format& rf = result_format(m);
 
     // Outputs: everything above was checked, so a file is never left half-made by bad input.
@@ -173,6 +205,7 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
                          {"dump_steps", o->rec.dump_steps},
                          {"check_golden", o->check_golden},
                          {"flags", !o->no_flags}});
+    declare_outputs(o->rec);
     std::unique_ptr<analysis::Recorder> rec;
     int id_a = -1, id_b = -1, id_c = -1, id_g = -1;
     std::int64_t first_step = 0;
@@ -184,24 +217,18 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
       id_b = rec->add_quantizer("B", "weight", m.b, "rne");
       id_c = rec->add_gemm("C", rf, to_string(m), M, N, K);
       id_g = rec->add_gradient("C", m.a);
+      declare_opened(o->rec, o->rec.record);
       rec->start();
       first_step = rec->next_step();
     }
     std::unique_ptr<analysis::DumpWriter> dumper;
-    if (!o->rec.dump.empty())
+    if (!o->rec.dump.empty()) {
       dumper = std::make_unique<analysis::DumpWriter>(
           o->rec.dump, open_mode(o->rec), analysis::current_run("gemm", command_line(), config));
+      declare_opened(o->rec, o->rec.dump);
+    }
 
-    g_stop = 0;
-    auto old_int = std::signal(SIGINT, request_stop);
-    auto old_term = std::signal(SIGTERM, request_stop);
-    struct RestoreSignals {
-      decltype(old_int) i, t;
-      ~RestoreSignals() {
-        std::signal(SIGINT, i);
-        std::signal(SIGTERM, t);
-      }
-    } restore{old_int, old_term};
+    const StopSignals stop;
 
     GemmOptions go;
     go.threads = o->threads;
@@ -214,14 +241,14 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
     const auto run_start = std::chrono::steady_clock::now();
     auto last_progress = run_start;
     const bool progress = !o->quiet && o->steps > 1;
-    for (std::uint64_t s = 0; s < o->steps && !g_stop; ++s) {
+    for (std::uint64_t s = 0; s < o->steps && !StopSignals::received(); ++s) {
       const std::int64_t step = first_step + static_cast<std::int64_t>(s);
       const bool record = rec && static_cast<std::uint64_t>(step) % o->rec.sample_every == 0;
       // fresh inputs per step: seeds spread by the golden-ratio increment
       const std::uint64_t step_seed =
           o->seed + static_cast<std::uint64_t>(step) * 0x9E3779B97F4A7C15ull;
-      if (!fixed_a) av = random_values(M * K, o->dist, step_seed);
-      if (!fixed_b) bv = random_values(K * N, o->dist, step_seed + 1);
+      if (!fixed_a) av = random_values(M * K, dist, step_seed);
+      if (!fixed_b) bv = random_values(K * N, dist, step_seed + 1);
       analysis::TensorStats qa, qb;
       const auto A = quantize_recorded(m.a, av, o->threads, record ? &qa : nullptr);
       const auto B = quantize_recorded(m.b, bv, o->threads, record ? &qb : nullptr);
@@ -319,10 +346,18 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
         last_progress = now;
       }
     }
+    const int stopped = StopSignals::received();
+    if (rec && stopped)  // /status says: stopped by this signal after the last step done
+      rec->mark_stopped(stopped, first_step + static_cast<std::int64_t>(steps_done) - 1);
     if (rec) rec->close();
-    if (g_stop && !o->quiet)
-      fmt::print(stderr, "gemm: stopped by a signal after {} steps{}\n", steps_done,
-                 rec ? "; recording flushed and closed" : "");
+    if (stopped) {  // files are closed: exit 128 + signal, with the figures of what was done
+      ctx.exit_status = StopSignals::exit_status(stopped);
+      if (!o->quiet)
+        fmt::print(stderr, "gemm: stopped by {} after {} of {} steps{}\n",
+                   StopSignals::name(stopped), steps_done, o->steps,
+                   rec ? "; recording flushed and closed" : "");
+      if (steps_done == 0) return;  // nothing was measured
+    }
 
     const double flops =
         2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);

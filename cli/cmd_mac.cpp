@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/input_values.hpp"
 #include "rounding/rounding.hpp"
 #include "sim/mac.hpp"
 
@@ -36,15 +37,12 @@ std::vector<std::uint64_t> read_operands(const std::string& text, const Format& 
         used = 0;
       }
       if (used != tok.size() || v > f.code_mask())
-        throw UsageError(fmt::format("{}: '{}' is not a hex code of {} (0..{:#x})", what, tok,
+        throw UsageError(fmt::format("{}: {} is not a hex code of {} (0..{:#x})", what, shown(tok),
                                      f.name, f.code_mask()));
       out.push_back(v);
       continue;
     }
-    char* end = nullptr;
-    const double v = std::strtod(tok.c_str(), &end);
-    if (end == tok.c_str() || *end != '\0')
-      throw UsageError(fmt::format("{}: cannot read '{}' as a number", what, tok));
+    const double v = read_decimal(tok, fmt::format(" in {}", what));
     const Rounded r = from_double(v, f, RoundSpec{});
     if (r.flags & kInexact)
       notes.push_back(fmt::format("{} value {} is not representable in {}: rounded (rne) to {}",
@@ -71,17 +69,15 @@ void add_mac_command(CLI::App& app, Context&) {
     std::uint64_t seed = 0, output = 0;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("-m,--mac", o->mac, "MAC spec: a preset or key=value pairs (below)")
-      ->capture_default_str();
-  cmd->add_option("--a", o->a, "A's elements, e.g. \"1 0.5 -2\"")->required();
-  cmd->add_option("--b", o->b, "B's elements (as many as A's)")->required();
-  cmd->add_option("--c", o->c, "Initial value C");
+  add_text(*cmd, "-m,--mac", o->mac, "SPEC", "MAC spec: a preset or key=value pairs (below)");
+  add_text(*cmd, "--a", o->a, "LIST", "A's elements, e.g. \"1 0.5 -2\"")->required();
+  add_text(*cmd, "--b", o->b, "LIST", "B's elements (as many as A's)")->required();
+  add_text(*cmd, "--c", o->c, "X", "Initial value C (in the accumulator's format, or c=)");
   cmd->add_flag("--codes", o->codes, "Operands are hex encodings instead of numbers");
-  cmd->add_option("--seed", o->seed, "Seed of the random bits (stochastic rounding)")
-      ->capture_default_str();
-  cmd->add_option("--output-index", o->output,
-                  "Index of this dot product in a GEMM (keys the random bits)")
-      ->capture_default_str();
+  add_integer(*cmd, "--seed", o->seed, std::uint64_t{0}, ~std::uint64_t{0},
+              "Seed of the random bits (stochastic rounding)");
+  add_integer(*cmd, "--output-index", o->output, std::uint64_t{0}, ~std::uint64_t{0},
+              "Index of this dot product in a GEMM (keys the random bits)");
   cmd->add_flag("--trace", o->trace,
                 "Print every step: operand fields, exact product, alignment, exact sum, "
                 "rounding cut, random bits, result, flags");

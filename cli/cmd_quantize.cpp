@@ -1,6 +1,7 @@
 // cli/cmd_quantize.cpp — `fp8sim quantize`: round numbers into a format, one row each,
 // then the counters of what happened.
 #include <cmath>
+#include <filesystem>
 #include <memory>
 #include <span>
 #include <string>
@@ -85,35 +86,33 @@ void add_quantize_command(CLI::App& app, Context&) {
       "counters (underflow, overflow, SQNR, ...).");
   struct Opts {
     std::string format, rounding = "rne", tininess = "after", input, input_kind = "decimal";
-    int sr_bits = -1;
+    int sr_bits = 8;
     std::uint64_t seed = 0;
     bool ftz = false, csv = false, json = false, stats = false, no_rows = false;
     std::vector<std::string> values;
     RecordOptions rec;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("-f,--format", o->format,
-                  "Target format: preset (e5m2, e4m3fn, fp16, bf16, ...) or "
-                  "eXmY[bB][fn|fnuz][-nosub][-sat|-nonsat]; see 'fp8sim formats'")
+  add_text(*cmd, "-f,--format", o->format, "FORMAT",
+           "Target format: preset (e5m2, e4m3fn, fp16, bf16, ...) or "
+           "eXmY[bB][fn|fnuz][-nosub][-sat|-nonsat]; see 'fp8sim formats'")
       ->required();
-  cmd->add_option("-r,--rounding", o->rounding,
-                  "rne (ties to even), rna (ties away), rtz, rup (to +Inf), rdn (to -Inf), rto "
-                  "(round to odd), sr or sr:R (stochastic, R random bits)")
-      ->capture_default_str();
-  cmd->add_option("--sr-bits", o->sr_bits,
-                  "Random bits r for stochastic rounding, 1..32 "
-                  "(default 8)");
-  cmd->add_option("--seed", o->seed, "Seed of the random bits (input i uses index i)")
-      ->capture_default_str();
-  cmd->add_option("--tininess", o->tininess, "Underflow detection: before or after rounding")
-      ->capture_default_str();
+  add_text(*cmd, "-r,--rounding", o->rounding, "MODE",
+           "rne (ties to even), rna (ties away), rtz, rup (to +Inf), rdn (to -Inf), rto "
+           "(round to odd), sr or sr:R (stochastic, R random bits)");
+  add_integer(*cmd, "--sr-bits", o->sr_bits, 1, 32,
+              "Random bits r for stochastic rounding (same as --rounding sr:R)");
+  add_integer(*cmd, "--seed", o->seed, std::uint64_t{0}, ~std::uint64_t{0},
+              "Seed of the random bits (input i uses index i)");
+  add_choice(*cmd, "--tininess", o->tininess, {"after", "before"},
+             "Underflow detection, after or before rounding");
   cmd->add_flag("--ftz", o->ftz, "Flush results below min normal to zero");
-  cmd->add_option("-i,--input", o->input,
-                  "Read more inputs from FILE ('-' = stdin), or a tensor from FILE.npy or an "
-                  "HDF5 dataset FILE.h5:/path (any shape, read as fp64)");
-  cmd->add_option("--input-kind", o->input_kind,
-                  "decimal (read as fp64; also nan, inf, 0x1.8p-3), f32-bits or f64-bits (hex)")
-      ->capture_default_str();
+  add_text(*cmd, "-i,--input", o->input, "FILE",
+           "Read more inputs from FILE ('-' = stdin), or a tensor from FILE.npy or an "
+           "HDF5 dataset FILE.h5:/path (any shape, read as fp64)");
+  add_choice(*cmd, "--input-kind", o->input_kind, {"decimal", "f32-bits", "f64-bits"},
+             "How inputs are written: decimal (read as fp64; also nan, inf, 0x1.8p-3), or hex "
+             "bit patterns of fp32 / fp64");
   auto* csv = cmd->add_flag("--csv", o->csv, "CSV rows: input,code,value,error,flags");
   cmd->add_flag("--json", o->json, "JSON rows")->excludes(csv);
   cmd->add_flag("--stats", o->stats,
@@ -121,7 +120,7 @@ void add_quantize_command(CLI::App& app, Context&) {
                 "histogram");
   cmd->add_flag("--no-rows", o->no_rows, "Only the counters (for large tensors)");
   add_record_options(*cmd, o->rec, false);
-  cmd->add_option("values", o->values, "Input numbers");
+  add_positionals(*cmd, "values", o->values, "X ...", "Input numbers");
   cmd->footer(
       "Every input is rounded once, straight from its fp64 (or fp32) value. Counters go to\n"
       "stdout after the table, or to stderr with --csv/--json.\n"
@@ -131,10 +130,11 @@ void add_quantize_command(CLI::App& app, Context&) {
       "  fp8sim quantize --format e5m2 --input-kind f32-bits 3f800000 7f800000\n"
       "  fp8sim quantize --format e4m3fn --input acts.h5:/layer1/x --no-rows --stats\n"
       "  fp8sim quantize --format e4m3fn --input x.npy --no-rows --dump d.h5   (tensor 'x')");
-  cmd->callback([o] {
+  cmd->callback([o, cmd] {
+    check_record_options(*cmd, o->rec);
     const Format f = parse_format(o->format);
     RoundSpec spec = parse_rounding(o->rounding);
-    if (o->sr_bits != -1) {
+    if (given(*cmd, "--sr-bits")) {
       if (spec.mode != RoundingMode::sr)
         throw UsageError(
             fmt::format("--sr-bits {} needs --rounding sr (got '{}')", o->sr_bits, o->rounding));
@@ -144,31 +144,37 @@ void add_quantize_command(CLI::App& app, Context&) {
       spec.sr_bits = o->sr_bits;
       validate(spec);
     }
-    if (o->tininess == "after") {
-      spec.tininess = Tininess::after;
-    } else if (o->tininess == "before") {
-      spec.tininess = Tininess::before;
-    } else {
-      throw UsageError(
-          fmt::format("unknown --tininess '{}' (allowed: before, after)", o->tininess));
-    }
+    spec.tininess = o->tininess == "before" ? Tininess::before : Tininess::after;
     spec.ftz = o->ftz;
     const bool tensor_in = analysis::is_tensor_file(o->input);
     if (tensor_in && o->input_kind != "decimal")
-      throw UsageError(fmt::format("--input-kind {} applies to text inputs, not to '{}'",
-                                   o->input_kind, o->input));
-    if (o->rec.dump.empty() && (o->rec.dump_select != "*" || o->rec.dump_steps != "0"))
-      throw UsageError("--dump-select/--dump-steps need --dump FILE");
+      throw UsageError(fmt::format("--input-kind {} applies to text inputs, not to {}",
+                                   o->input_kind, shown(o->input)));
+    if (tensor_in && !o->values.empty())
+      throw UsageError("give input numbers on the command line or a tensor --input, not both");
     const analysis::DumpSelection dump_sel =
         analysis::parse_dump_selection(o->rec.dump_select, o->rec.dump_steps);
+    std::vector<FileRole> inputs;
+    if (!o->input.empty()) inputs.push_back({"--input", tensor_file(o->input)});
+    for (const auto& in : inputs) check_input_file(in);
+    check_file_roles(inputs, output_roles(o->rec));
+    // per value: its text, fp64 value, code, rounded value, table row
+    constexpr std::uint64_t per_value = 96;
+    if (tensor_in) {
+      const analysis::TensorInfo ti = analysis::inspect_tensor(o->input);
+      require_memory(mul_sat(ti.elements, per_value),
+                     fmt::format("quantize of {} ({} values)", shown(o->input), ti.elements));
+    } else if (!o->input.empty() && o->input != "-") {
+      // at most one value per two bytes of text
+      require_memory(mul_sat(std::filesystem::file_size(o->input) / 2 + 1, per_value),
+                     fmt::format("quantize of {}", shown(o->input)));
+    }
     InputValues in = read_inputs(o->values, tensor_in ? std::string() : o->input,
                                  parse_input_kind(o->input_kind));
     std::vector<std::size_t> shape;
     if (tensor_in) {
       analysis::Tensor t = analysis::read_tensor(o->input);
       shape = t.shape;
-      if (!in.text.empty())
-        throw UsageError("give input numbers on the command line or a tensor --input, not both");
       for (double v : t.values) in.text.push_back(num_text(v));
       in.f64 = std::move(t.values);
     } else {
@@ -201,8 +207,10 @@ void add_quantize_command(CLI::App& app, Context&) {
                                                       {"seed", static_cast<std::int64_t>(o->seed)},
                                                       {"input", o->input},
                                                       {"dump", o->rec.dump}});
+      declare_outputs(o->rec);
       analysis::DumpWriter w(o->rec.dump, open_mode(o->rec),
                              analysis::current_run("quantize", command_line(), config));
+      declare_opened(o->rec, o->rec.dump);
       w.write(0, "x", shape, x64, codes, f, to_string(spec));
     }
     const std::string extra_text =

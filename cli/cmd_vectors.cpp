@@ -29,6 +29,11 @@ std::string normalise_rounding(const std::string& r) {
 void add_vectors_command(CLI::App& app, Context& ctx) {
   auto* vec = app.add_subcommand("vectors", "Test vectors: check files from independent tools");
   vec->require_subcommand(1);
+  vec->footer(
+      "Examples:\n"
+      "  fp8sim vectors check --testfloat f16_mulAdd --rounding rtz f16_mulAdd.rtz.tv\n"
+      "  fp8sim vectors check --testfloat f32_to_f16 --rounding rne --tininess before FILE.tv\n"
+      "Run 'fp8sim vectors check --help' for the file format and exit statuses.");
   auto* check = vec->add_subcommand(
       "check", "Check a Berkeley TestFloat (testfloat_gen) vector file against fp8sim");
   struct Opts {
@@ -37,45 +42,42 @@ void add_vectors_command(CLI::App& app, Context& ctx) {
     std::size_t max_report = 20;
   };
   auto o = std::make_shared<Opts>();
-  check
-      ->add_option("--testfloat", o->op,
-                   "Operation: {f16,f32,f64}_{add,sub,mul,mulAdd} or X_to_Y for X,Y in "
-                   "f16/f32/f64")
+  add_text(*check, "--testfloat", o->op, "OP",
+           "Operation: {f16,f32,f64}_{add,sub,mul,mulAdd} or X_to_Y for X,Y in f16/f32/f64")
       ->required();
-  check
-      ->add_option("-r,--rounding", o->rounding,
-                   "rne, rna, rtz, rup, rdn, rto (TestFloat names near_even, near_maxMag, "
-                   "minMag, max, min, odd work too)")
-      ->capture_default_str();
-  check->add_option("--tininess", o->tininess, "before or after rounding")->capture_default_str();
+  add_choice(*check, "-r,--rounding", o->rounding,
+             {"rne", "rna", "rtz", "rup", "rdn", "rto", "near_even", "near_maxMag", "minMag", "max",
+              "min", "odd"},
+             "Rounding mode (TestFloat's own names work too)");
+  add_choice(*check, "--tininess", o->tininess, {"after", "before"},
+             "Underflow detection, after or before rounding");
   check->add_flag("--exact-nan", o->exact_nan,
                   "NaN results must match bit for bit (default: any NaN matches any NaN)");
-  check->add_option("--max-report", o->max_report, "Mismatches to print")->capture_default_str();
-  check
-      ->add_option("file", o->file,
-                   "Vector file (one case per line: operands, result, flags "
-                   "in hex)")
+  add_integer(*check, "--max-report", o->max_report, std::size_t{0}, std::size_t{1} << 30,
+              "Mismatches to print");
+  add_positional(*check, "file", o->file, "FILE",
+                 "Vector file (one case per line: operands, result, flags in hex)")
       ->required();
   check->footer(
       "Prints each mismatch (the first --max-report) and a last line 'N passed, N failed'.\n"
-      "Exit status: 0 all passed, 1 any failed, 2 bad input.\n"
-      "Example:\n"
-      "  fp8sim vectors check --testfloat f16_mulAdd --rounding rtz f16_mulAdd.rtz.tv");
+      "Exit status: 0 all passed, 1 any failed, 2 bad input (also a file with no cases).\n"
+      "File format: Berkeley TestFloat's testfloat_gen output, one case a line, upper-case hex\n"
+      "without 0x: 'A B RESULT FLAGS' (A B C for mulAdd, A for conversions); FLAGS 01 inexact,\n"
+      "02 underflow, 04 overflow, 08 infinite, 10 invalid. Make one with e.g.\n"
+      "  testfloat_gen -rmin -tininessafter f16_mulAdd > f16_mulAdd.rdn.tv\n"
+      "Examples:\n"
+      "  fp8sim vectors check --testfloat f16_mulAdd --rounding rtz f16_mulAdd.rtz.tv\n"
+      "  fp8sim vectors check --testfloat f32_to_f16 --rounding min --tininess before FILE.tv\n"
+      "  fp8sim vectors check --testfloat f64_mul --exact-nan --max-report 5 f64_mul.rne.tv");
   check->callback([o, &ctx] {
     RoundSpec spec = parse_rounding(normalise_rounding(o->rounding));
-    if (spec.mode == RoundingMode::sr)
-      throw UsageError(
-          "TestFloat vectors have no stochastic rounding (allowed: rne, rna, rtz, "
-          "rup, rdn, rto)");
-    if (o->tininess == "before") {
-      spec.tininess = Tininess::before;
-    } else if (o->tininess != "after") {
-      throw UsageError(
-          fmt::format("unknown --tininess '{}' (allowed: before, after)", o->tininess));
-    }
+    if (o->tininess == "before") spec.tininess = Tininess::before;
+    check_input_file({"vector file", o->file});
     std::ifstream in(o->file);
-    if (!in) throw UsageError(fmt::format("cannot open vector file '{}'", o->file));
+    if (!in) throw UsageError(fmt::format("cannot open vector file {}", shown(o->file)));
     const VectorCheckResult res = check_testfloat(in, o->op, spec, o->exact_nan, o->max_report);
+    if (res.passed + res.failed == 0)  // zero cases prove nothing
+      throw UsageError(fmt::format("vector file {} holds no test cases", shown(o->file)));
     for (const auto& m : res.mismatches)
       fmt::print("line {}: {}: expected {}, got {}\n", m.line, m.input, m.expected, m.got);
     fmt::print("{} passed, {} failed\n", res.passed, res.failed);

@@ -10,15 +10,15 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/files.hpp"
+#include "cli/options.hpp"
+#include "cli/resources.hpp"
+#include "cli/stop_signals.hpp"
+
 namespace fp8sim::cli {
 
-/// Bad input from the user: main prints "fp8sim: error: <what>" and exits with status 2.
-class UsageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-/// Shared between main and the commands: the process exit status a command asks for.
+/// Shared between main and the commands: the process exit status a command asks for (0, 1
+/// for a failed check, 128 + signal when stopped; errors are thrown, not set here).
 struct Context {
   int exit_status = 0;
 };

@@ -26,4 +26,9 @@ InputValues read_inputs(const std::vector<std::string>& values, const std::strin
 
 InputKind parse_input_kind(const std::string& s);
 
+/// One decimal number (as above), refused when beyond binary64's range or when a nonzero
+/// decimal would read as 0 (docs/cli-conventions.md). `where` ends the message
+/// (" (line 3 of values.txt)", " in --a").
+[[nodiscard]] double read_decimal(const std::string& tok, const std::string& where);
+
 }  // namespace fp8sim::cli

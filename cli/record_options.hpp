@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "analysis/analysis.hpp"
+#include "cli/files.hpp"
 #include "rounding/quantize.hpp"
 
 namespace fp8sim::cli {
@@ -25,6 +26,20 @@ struct RecordOptions {
 /// Registers --dump, --dump-select, --dump-steps, --overwrite, --append and, when
 /// `with_record`, --record, --flush-every and --sample-every.
 void add_record_options(CLI::App& cmd, RecordOptions& o, bool with_record);
+
+/// Refuses options that would have no effect: --flush-every/--sample-every without
+/// --record, --dump-select/--dump-steps without --dump, --append/--overwrite without an
+/// output. Call first thing in the command's callback.
+void check_record_options(const CLI::App& cmd, const RecordOptions& o);
+
+/// The output files, for check_file_roles().
+[[nodiscard]] std::vector<FileRole> output_roles(const RecordOptions& o);
+
+/// will_create() for each output file that does not exist yet (unless appending): call
+/// just before they are opened, after every check.
+void declare_outputs(const RecordOptions& o);
+/// will_create() for an output just opened with --overwrite (the old file is gone now).
+void declare_opened(const RecordOptions& o, const std::string& path);
 
 /// create, overwrite or append.
 [[nodiscard]] analysis::OpenMode open_mode(const RecordOptions& o);

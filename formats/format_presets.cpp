@@ -72,19 +72,31 @@ std::string lower(std::string_view s) {
   return r;
 }
 
-[[noreturn]] void bad_name(std::string_view name, std::string_view why) {
-  throw FormatError(fmt::format(
-      "unknown format '{}': {}. Presets: {}. Custom: eXmY[bB][fn|fnuz][-nosub][-sat|-nonsat] "
-      "with X = 1..11 exponent bits, Y = 0..52 mantissa bits (e.g. e5m7, e4m3b11fnuz-sat)",
-      name, why, fmt::join(preset_names(), ", ")));
+// A name for a message: cut to 48 characters, so a huge argument is not echoed whole.
+std::string shown_name(std::string_view name) {
+  if (name.size() <= 48) return fmt::format("'{}'", name);
+  return fmt::format("'{}…' ({} characters)", name.substr(0, 48), name.size());
 }
 
-// Parses a decimal integer at s[pos..], advancing pos. Returns false if none.
-bool read_int(std::string_view s, std::size_t& pos, int& out) {
+[[noreturn]] void bad_name(std::string_view name, std::string_view why) {
+  throw FormatError(fmt::format(
+      "unknown format {}: {}. Presets: {}. Custom: eXmY[bB][fn|fnuz][-nosub][-sat|-nonsat] "
+      "with X = 1..11 exponent bits, Y = 0..52 mantissa bits (e.g. e5m7, e4m3b11fnuz-sat)",
+      shown_name(name), why, fmt::join(preset_names(), ", ")));
+}
+
+// Parses a decimal integer at s[pos..], advancing pos. Returns false if none; digits too
+// many for an int are refused as out of range (`what` names the field).
+bool read_int(std::string_view name, std::string_view s, std::size_t& pos, int& out,
+              std::string_view what, std::string_view allowed) {
   const char* first = s.data() + pos;
   const char* last = s.data() + s.size();
   if (first != last && *first == '-' && (last - first) < 2) return false;
   auto [ptr, ec] = std::from_chars(first, last, out);
+  if (ec == std::errc::result_out_of_range)
+    throw FormatError(fmt::format(
+        "format {}: {} = {} is out of range (allowed: {})", shown_name(name), what,
+        shown_name(std::string_view(first, static_cast<std::size_t>(ptr - first))), allowed));
   if (ec != std::errc{} || ptr == first) return false;
   pos += static_cast<std::size_t>(ptr - first);
   return true;
@@ -137,13 +149,16 @@ Format parse_format(std::string_view name) {
     bool has_bias = false;
     if (base.size() < 4 || base[0] != 'e') bad_name(name, "expected a preset or eXmY...");
     pos = 1;
-    if (!read_int(base, pos, e)) bad_name(name, "expected exponent bits after 'e'");
+    if (!read_int(name, base, pos, e, "exponent bits", "1..11"))
+      bad_name(name, "expected exponent bits after 'e'");
     if (pos >= base.size() || base[pos] != 'm') bad_name(name, "expected 'm' after eX");
     ++pos;
-    if (!read_int(base, pos, m)) bad_name(name, "expected mantissa bits after 'm'");
+    if (!read_int(name, base, pos, m, "mantissa bits", "0..52"))
+      bad_name(name, "expected mantissa bits after 'm'");
     if (pos < base.size() && base[pos] == 'b') {
       ++pos;
-      if (!read_int(base, pos, bias)) bad_name(name, "expected a bias after 'b'");
+      if (!read_int(name, base, pos, bias, "bias", "-4096..4096"))
+        bad_name(name, "expected a bias after 'b'");
       has_bias = true;
     }
     const std::string tail = base.substr(pos);
@@ -156,14 +171,23 @@ Format parse_format(std::string_view name) {
       bad_name(name, fmt::format("unknown part '{}' (allowed: fn, fnuz)", tail));
     }
     if (e < 1 || e > 11)
-      throw FormatError(
-          fmt::format("format '{}': exponent bits = {} is out of range (allowed: 1..11)", name, e));
+      throw FormatError(fmt::format(
+          "format {}: exponent bits = {} is out of range (allowed: 1..11)", shown_name(name), e));
     if (m < 0 || m > 52)
-      throw FormatError(
-          fmt::format("format '{}': mantissa bits = {} is out of range (allowed: 0..52)", name, m));
+      throw FormatError(fmt::format(
+          "format {}: mantissa bits = {} is out of range (allowed: 0..52)", shown_name(name), m));
     if (!has_bias) bias = (1 << (e - 1)) - 1 + (sp == Specials::fnuz ? 1 : 0);
     f = make_format(e, m, bias, sp, true, Overflow::ieee, base);
   }
+  for (std::size_t i = 0; i < mods.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j) {
+      if (mods[i] == mods[j])
+        throw FormatError(
+            fmt::format("format {}: suffix '-{}' is given twice", shown_name(name), mods[i]));
+      if ((mods[i] == "sat" && mods[j] == "nonsat") || (mods[i] == "nonsat" && mods[j] == "sat"))
+        throw FormatError(fmt::format(
+            "format {}: '-sat' and '-nonsat' contradict each other (give one)", shown_name(name)));
+    }
   for (const auto& mod : mods) {
     if (mod == "nosub") {
       if (f.has_zero) f.subnormals = false;

@@ -106,10 +106,36 @@ MacConfig base_config() {
   return m;
 }
 
-// outer_set says whether some earlier text (a preset) chose the outer format.
+// The settings a key chooses: two keys of one text that choose the same setting contradict
+// each other (ab=e4m3fn,ab=e5m2; ab=..,a=..; struct=chunked:64,chunk=32).
+std::vector<std::string_view> settings_of(std::string_view key, std::string_view v) {
+  if (key == "ab") return {"a", "b"};
+  if (key == "struct" && v.starts_with("chunked:")) {
+    const auto n = split(v, ':').size();
+    std::vector<std::string_view> out = {"struct", "chunk"};
+    if (n > 2) out.push_back("outer");
+    if (n > 3) out.push_back("outer_round");
+    return out;
+  }
+  return {key};
+}
+
+// outer_set says whether some earlier text (a preset) chose the outer format. A preset's
+// own text may be overridden by the user's pairs, but a key may appear once in one text.
 MacConfig parse_pairs(std::string_view text, MacConfig m, bool& outer_set) {
+  std::vector<std::pair<std::string_view, std::string_view>> chosen;  // setting, by key
   for (std::string_view item : split(text, ',')) {
     if (item.empty()) continue;
+    if (const std::size_t eq = item.find('='); eq != std::string_view::npos) {
+      const std::string_view key = item.substr(0, eq);
+      for (std::string_view setting : settings_of(key, item.substr(eq + 1)))
+        for (const auto& [done, by] : chosen)
+          if (done == setting)
+            bad(by == key ? fmt::format("key '{}' is given twice", key)
+                          : fmt::format("'{}' and '{}' both set {}", by, key, setting));
+      for (std::string_view setting : settings_of(key, item.substr(eq + 1)))
+        chosen.emplace_back(setting, key);
+    }
     const std::size_t eq = item.find('=');
     if (eq == std::string_view::npos)
       bad(
@@ -298,7 +324,19 @@ std::string mac_spec_help() {
       "  c=F                format of the initial value C (default: acc)\n"
       "  out=F|acc, out_round=R   output conversion (default: none)\n"
       "Presets:\n";
-  for (const auto& p : mac_presets()) s += fmt::format("  {:<16} {}\n", p.name, p.spec);
+  for (const auto& p : mac_presets()) {
+    s += fmt::format("  {:<16} {}\n", p.name, p.spec);
+    // where each part comes from, which parts are assumptions: wrapped under the spec
+    std::string line = "   ";
+    for (std::string_view word : split(p.source, ' ')) {
+      if (line.size() + 1 + word.size() > 88) {
+        s += line + "\n";
+        line = "   ";
+      }
+      line += fmt::format(" {}", word);
+    }
+    s += line + "\n";
+  }
   return s;
 }
 

@@ -146,7 +146,7 @@ VectorCheckResult check_testfloat(std::istream& in, std::string_view op, const R
       throw std::invalid_argument(fmt::format(
           "line {}: {} needs {} fields ({}RESULT FLAGS), found {}: '{}'", line_no, op, n_fields,
           info.operands == 1 ? "A " : (info.operands == 2 ? "A B " : "A B C "), fields.size(),
-          line));
+          line.size() > 48 ? line.substr(0, 48) + "…" : line));
     std::uint64_t x[3] = {0, 0, 0};
     for (int i = 0; i < info.operands; ++i)
       x[i] = parse_hex(fields[static_cast<std::size_t>(i)], in_digits, line_no, kOperandNames[i]);

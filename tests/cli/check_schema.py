@@ -3,7 +3,10 @@
 
 Checks an HDF5 file written by fp8sim against the table in docs/hdf5-schema.md: every
 group, dataset and attribute in the file is listed (path, kind, dtype, rank), and every
-required row appears in the file. Prints one line per problem; exit status 1 if any."""
+required row appears in the file; the root's schema_version is the one the document's
+title names. For a recording closed normally (/status/state 1 or 2) every dataset of a
+point has the same number of rows and the steps increase; /status holds values the
+document allows. Prints one line per problem; exit status 1 if any."""
 import re
 import sys
 
@@ -12,7 +15,12 @@ import numpy as np
 
 schema_path, file_path, file_kind = sys.argv[1:4]
 rows = []
-for line in open(schema_path, encoding="utf-8"):
+doc = open(schema_path, encoding="utf-8").read()
+title = re.search(r"^# HDF5 schema \(schema_version (\d+)\)", doc, re.M)
+if not title:
+    sys.exit(f"check_schema: no '# HDF5 schema (schema_version N)' title in {schema_path}")
+doc_version = int(title.group(1))
+for line in doc.splitlines(True):
     if not line.startswith("| `/"):
         continue
     cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
@@ -103,6 +111,34 @@ with h5py.File(file_path, "r", swmr=True) as f:
         check_attrs(full, obj)
 
     f.visititems(visit)
+
+    version = f.attrs.get("schema_version")
+    if file_kind == "record" and version != doc_version:
+        problems.append(f"/@schema_version is {version!r}, the document describes {doc_version}")
+    if file_kind == "record" and "status" in f:
+        st = {k: int(f["status"][k][()]) for k in ("state", "signal", "last_step", "end_time")
+              if k in f["status"]}
+        if st.get("state") not in (0, 1, 2, 3):
+            problems.append(f"/status/state is {st.get('state')}, not 0..3")
+        if st.get("state") == 2 and st.get("signal", 0) <= 0:
+            problems.append("/status: stopped (state 2) without a signal")
+        if st.get("state") in (1, 2, 3) and st.get("end_time", 0) <= 0:
+            problems.append("/status: closed without an end_time")
+        if st.get("state") in (1, 2):  # closed normally: every column equally long
+            for kind in ("quantizers", "gemms", "gradients"):
+                if kind not in f:
+                    continue
+                groups = []
+                f[kind].visititems(lambda n, o: groups.append(o) if isinstance(o, h5py.Group)
+                                   and "step" in o else None)
+                for g in groups:
+                    n = len(g["step"])
+                    for c in g:
+                        if len(g[c]) != n:
+                            problems.append(f"{g.name}/{c}: {len(g[c])} rows, step has {n}")
+                    s = g["step"][:]
+                    if (s < 0).any() or (s[1:] <= s[:-1]).any():
+                        problems.append(f"{g.name}/step: not increasing steps >= 0")
 
 for r in rows:
     if r["where"] in ("all", file_kind) and not r["seen"]:

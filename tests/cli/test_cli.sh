@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # tests/cli/test_cli.sh — the fp8sim command line end to end: outputs, exit statuses and
-# error messages. Needs $FP8SIM_EXE and $FP8SIM_CONFORMANCE_DIR (set by meson).
+# error messages. Needs $FP8SIM_EXE and $FP8SIM_CONFORMANCE_DIR (meson test sets both; the
+# conformance folder is the copy unpacked from tests/data/conformance/*.tar.xz into
+# <build>/tests/data/conformance, or the folder given by -Dconformance_dir=DIR).
 set -uo pipefail
-exe="${FP8SIM_EXE:?}"
-conf="${FP8SIM_CONFORMANCE_DIR:?}"
+exe="${FP8SIM_EXE:?the fp8sim executable (meson test sets it)}"
+conf="${FP8SIM_CONFORMANCE_DIR:?the conformance vector folder (meson test sets it)}"
+if [ ! -d "$conf/testfloat" ]; then
+  echo "FAIL: no conformance vectors in $conf/testfloat (meson test reads the vectors unpacked from tests/data/conformance/*.tar.xz into <build>/tests/data/conformance: build the tests, e.g. ninja -C <build>, to unpack them; to read another folder: meson configure <build> -Dconformance_dir=DIR)"
+  exit 1
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0
@@ -59,7 +65,7 @@ contains "$tmp/out" "3f800000,3f80,1,0,none" "f32-bits row"
 expect 2 "quantize bad value" -- "$exe" quantize -f e5m2 abc
 contains "$tmp/err" "'abc'" "bad value named"
 expect 2 "quantize bad sr bits" -- "$exe" quantize -f e5m2 -r sr --sr-bits 0 1
-contains "$tmp/err" "1..32" "sr range"
+contains "$tmp/err" "from 1 to 32" "sr range"
 expect 2 "quantize missing file" -- "$exe" quantize -f e5m2 --input "$tmp/nope.txt"
 contains "$tmp/err" "nope.txt" "missing file named"
 expect 2 "quantize no format" -- "$exe" quantize 1
@@ -112,8 +118,8 @@ expect 2 "bench record bad mac" -- "$exe" bench record --sizes 32 --steps 1 --ma
 contains "$tmp/err" "unknown preset 'volta'" "bench record names the bad spec"
 if [ -s "$tmp/out" ]; then bad "bench record printed a table before failing"; else ok; fi
 expect 2 "bench gemm size 0" -- "$exe" bench gemm --sizes 0
-contains "$tmp/err" "not in range 1 to 16384" "bench gemm names the allowed sizes"
-expect 0 "bench gemm cpu-time" -- "$exe" bench gemm --sizes 64 --repeats 1 --cpu-time
+contains "$tmp/err" "want an integer from 1 to 16384" "bench gemm names the allowed sizes"
+expect 0 "bench gemm cpu-time" -- "$exe" bench gemm --sizes 64 --repeats 1 --cpu-time --threads 1
 contains "$tmp/out" "e5m2 -> fp16 rne sequential" "bench gemm rows"
 
 # ---- vectors check
@@ -147,6 +153,25 @@ for isa in v3 v1; do
   FP8SIM_ISA=$isa "$exe" gemm --m 9 --n 40 --k 70 --mac "ab=e5m2,acc=bf16,round=sr:8" --seed 3 --json >"$tmp/isa_$isa.json" 2>/dev/null
   if /usr/bin/python3 -c 'import json,sys; a,b=(json.load(open(f)) for f in sys.argv[1:]); ks=[k for k in a if "error" in k or k.endswith("_steps") or k in ("swamped","nonfinite")]; assert ks and all(a[k]==b[k] for k in ks), ks' "$tmp/isa_best.json" "$tmp/isa_$isa.json" 2>/dev/null; then ok; else bad "gemm with FP8SIM_ISA=$isa differs"; fi
 done
+
+# ---- help that teaches (docs/cli-conventions.md): every command's --help has its own
+# examples and shows option types as words; CLI11's own type names (INT, UINT, FLOAT, TEXT,
+# "in [1 - 9]") would mean an option bypassed the shared adders of cli/options.hpp.
+"$exe" --help >"$tmp/top_help"
+for c in formats quantize mac gemm dump report vectors "vectors check" bench "bench quantize" \
+  "bench gemm" "bench record"; do
+  # shellcheck disable=SC2086
+  expect 0 "$c --help" -- "$exe" $c --help
+  if grep -qE '(^| )(INT|UINT|FLOAT|TEXT|NUMBER)( |:|$)|\[[0-9.]+ - [0-9.]+\]' "$tmp/out"; then
+    bad "$c --help shows CLI11 type names: $(grep -E '(INT|UINT|FLOAT|TEXT)' "$tmp/out" | head -2)"
+  else ok; fi
+  ex=$(sed -n '/^Examples:/,$p' "$tmp/out" | grep -E '^  fp8sim|^  FP8SIM' | head -1)
+  if [ -z "$ex" ]; then bad "$c --help has no examples"; \
+  elif ! grep -qF "fp8sim ${c%% *}" <<<"$(sed -n '/^Examples:/,$p' "$tmp/out")"; then bad "$c --help examples are not its own"; \
+  else ok; fi
+done
+expect 0 "mac --help" -- "$exe" mac --help
+contains "$tmp/out" "Assumed: chunk" "mac --help says which parts of a preset are assumptions"
 
 echo "cli: ${passed} passed, ${failed} failed"
 [ "$failed" = 0 ]

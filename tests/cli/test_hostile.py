@@ -28,6 +28,7 @@ CATALOGUES = sorted(glob.glob(os.path.join(HERE, "hostile_inputs*.txt")))
 EXE = os.environ["FP8SIM_EXE"]
 TIME_LIMIT = float(os.environ.get("FP8SIM_HOSTILE_TIMEOUT", "120"))
 MIN_CASES = 150
+SANITIZED = "ASAN_OPTIONS" in os.environ  # the sanitizer build (scripts/test --sanitize)
 
 
 def npy_bytes(descr, shape, fortran=False, payload=b"", header=None):
@@ -105,6 +106,96 @@ def make_fixtures(d):
     os.mkdir(os.path.join(d, "rodir"))
     os.chmod(os.path.join(d, "rodir"), stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP |
              stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
+    make_file_fixtures(d)
+
+
+def make_file_fixtures(d):
+    """More broken inputs for hostile_inputs_files.txt: .npy headers, HDF5 datasets of the
+    wrong kind, and recordings forged with h5py (see the header of that catalogue)."""
+    import h5py
+    import numpy as np
+
+    def w(name, data):
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+
+    def p(name):
+        return os.path.join(d, name)
+
+    hdr = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }"
+    w("string.npy", npy_bytes("", "", payload=b"\0" * 24, header=hdr % ("<U3", "(2,)")))
+    w("bool.npy", npy_bytes("|b1", "(4,)", payload=b"\1" * 4))
+    w("half.npy", npy_bytes("<f2", "(2,)", payload=b"\0" * 4))
+    w("listshape.npy", npy_bytes("", "", payload=b"\0" * 8, header=hdr % ("<f4", "[2]")))
+    w("floatdim.npy", npy_bytes("", "", payload=b"\0" * 8, header=hdr % ("<f4", "(2.5,)")))
+    w("noshape.npy", npy_bytes("", "", payload=b"\0" * 8,
+                               header="{'descr': '<f4', 'fortran_order': False, }"))
+    w("dupkey.npy", npy_bytes("", "", payload=b"\0" * 8,
+                              header="{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, "
+                                     "'shape': (2,), }"))
+    w("extra_bytes.npy", npy_bytes("<f4", "(2,)", payload=b"\0" * 12))
+    w("bytesover.npy", npy_bytes("<f8", "(2305843009213693952,)"))
+    w("version9.npy", b"\x93NUMPY\x09\x00" + npy_bytes("<f4", "(1,)", payload=b"\0" * 4)[8:])
+    w("cuthdr.npy", npy_bytes("<f4", "(2, 2)")[:40])
+    w("hugehdr.npy", b"\x93NUMPY\x02\x00\xff\xff\xff\xff{")
+    w("tight.npy", npy_bytes("", "", payload=struct.pack("<2f", 0.5, 2.0),
+                             header='{"descr":"<f4","fortran_order":False,"shape":(2,)}'))
+    for major in (2, 3):
+        with open(p(f"ver{major}.npy"), "wb") as f:
+            np.lib.format.write_array(f, np.arange(6, dtype="<i8").reshape(2, 3) - 2,
+                                      version=(major, 0))
+    np.save(p("u16.npy"), np.array([1, 2, 65535], dtype="<u2"))
+    np.save(p("scalar.npy"), np.float64(0.375))
+    np.save(p("c3.npy"), np.arange(24, dtype="<f4").reshape(2, 3, 4) / 4)
+    np.save(p("f3.npy"), np.asfortranarray(np.arange(24, dtype="<f4").reshape(2, 3, 4) / 4))
+    # HDF5 datasets that are not numbers, or too big to read
+    with h5py.File(p("types.h5"), "w") as f:
+        f["text"] = np.array([b"ab", b"cd"])
+        f["pairs"] = np.zeros(3, dtype=[("a", "<f4"), ("b", "<i4")])
+        f["flags"] = np.array([True, False])
+        f["null"] = h5py.Empty("f4")
+        f["ok"] = np.arange(6, dtype=">i2").reshape(2, 3)
+        f.create_dataset("huge", shape=(10 ** 12,), dtype="f4", chunks=(1024,))
+    with h5py.File(p("plain.h5"), "w") as f:
+        f["x"] = np.ones(3)
+    # recordings forged from real ones (run.h5: 3 steps; run20.h5: 20 steps)
+    subprocess.run([EXE, "gemm", "--m", "4", "--n", "4", "--k", "4", "--steps", "20",
+                    "--record", "run20.h5", "-q"], cwd=d, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def forge(name, change, src="run.h5"):
+        shutil.copyfile(p(src), p(name))
+        with h5py.File(p(name), "r+") as f:
+            change(f)
+
+    def replace(f, path, data):
+        del f[path]
+        f[path] = data
+
+    forge("badversion.h5", lambda f: f.attrs.__setitem__("schema_version", 999))
+    forge("strversion.h5", lambda f: f.attrs.__setitem__("schema_version", "one"))
+    forge("nocount.h5", lambda f: f.__delitem__("/gemms/C/count"))
+    forge("strcount.h5", lambda f: replace(f, "/gemms/C/count", np.array([b"1", b"2", b"3"])))
+    forge("negcount.h5", lambda f: replace(f, "/quantizers/B/weight/underflow",
+                                           np.array([0, -5, 1], dtype="<i8")))
+    forge("shortcol.h5", lambda f: f["/quantizers/A/activation/amax"].resize((10,)),
+          src="run20.h5")
+    forge("badsteps.h5", lambda f: f["/gradients/C/step"].__setitem__(slice(None),
+                                                                      np.array([0, 2, 1])))
+    forge("noattr.h5", lambda f: f["/gemms/C"].attrs.__delitem__("format"))
+    forge("extra.h5", lambda f: f.create_group("/extra"))
+    forge("badstate.h5", lambda f: f["/status/state"].write_direct(np.array(9, dtype="<i8")))
+
+    def stopped(f):
+        for k, v in (("signal", 15), ("last_step", 1), ("state", 2)):
+            f["/status/" + k].write_direct(np.array(v, dtype="<i8"))
+    forge("stopped.h5", stopped)
+    forge("killed.h5", lambda f: f["/status/state"].write_direct(np.array(0, dtype="<i8")))
+
+    def version1(f):
+        del f["/status"]
+        f.attrs["schema_version"] = 1
+    forge("v1.h5", version1)
 
 
 def snapshot(d):
@@ -141,12 +232,16 @@ def parse_catalogue(path):
             words = head.split()
             status = int(words[0])
             keep = []
+            skip = False
             for w in words[1:]:
                 if w.startswith("keep="):
                     keep += w[5:].split(",")
+                elif w == "nosan":
+                    skip = SANITIZED
                 else:
                     sys.exit(f"{path}:{lineno}: unknown marker '{w}'")
-            cases.append((f"{os.path.basename(path)}:{lineno}", status, frag, cmd, keep))
+            if not skip:
+                cases.append((f"{os.path.basename(path)}:{lineno}", status, frag, cmd, keep))
     return cases
 
 

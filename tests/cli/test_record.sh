@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # tests/cli/test_record.sh — recording, reports, dumps and tensor inputs end to end: what
 # `gemm --record` writes matches docs/hdf5-schema.md, h5py and h5dump read it, a recording
-# killed with SIGKILL keeps every flushed step, existing files are refused, bad outputs
-# give one clear line. Needs $FP8SIM_EXE and $FP8SIM_SCHEMA (set by meson).
+# killed with SIGKILL keeps every flushed step and says it was killed, one stopped by
+# SIGTERM/SIGINT says so with its step, `report` refuses forged recordings (unknown
+# schema_version, missing or mistyped columns, short columns, negative counts) and dump
+# files, existing files are refused, bad outputs give one clear line and leave no file.
+# Needs $FP8SIM_EXE and $FP8SIM_SCHEMA (set by meson).
 set -uo pipefail
 exe="${FP8SIM_EXE:?}"
 schema="${FP8SIM_SCHEMA:?}"
@@ -43,7 +46,8 @@ if ((have_py)); then
 import json, sys
 d = json.load(open(sys.argv[1]))
 p = {x["path"]: x for x in d["points"]}
-assert d["attributes"]["schema_version"] == "1" and d["attributes"]["kind"] == "gemm"
+assert d["schema_version"] == 2 and d["attributes"]["schema_version"] == "2" and d["attributes"]["kind"] == "gemm"
+assert d["status"]["state"] == "complete" and not d["status"]["cut_short"] and d["status"]["last_step"] == 6
 assert p["/quantizers/A/activation"]["steps"] == 7 and p["/gemms/C"]["steps"] == 7
 assert p["/gemms/C"]["elements"] == 7 * 16 * 24
 assert 0 < p["/gemms/C"]["swamped_fraction"] < 1   # fp8-tensorcore: multiterm, some products lost
@@ -60,7 +64,9 @@ import sys, h5py, numpy as np
 r = h5py.File(sys.argv[1], "r"); d = h5py.File(sys.argv[2], "r")
 q = r["/quantizers/A/activation"]; g = r["/gemms/C"]
 assert list(q["step"][:]) == list(range(7)), q["step"][:]
-assert r.attrs["schema_version"] == 1 and "[gemm]" in r.attrs["config"] and "steps = 7" in r.attrs["config"]
+assert r.attrs["schema_version"] == 2 and "[gemm]" in r.attrs["config"] and "steps = 7" in r.attrs["config"]
+assert r["/status/state"][()] == 1 and r["/status/signal"][()] == 0 and r["/status/last_step"][()] == 6
+assert r["/status/end_time"][()] > 1700000000
 for s in (0, 1):
     x = d[f"/dumps/step_{s}/A/input"][:]; v = d[f"/dumps/step_{s}/A/values"][:]
     assert d[f"/dumps/step_{s}/A"].attrs["format"] == q.attrs["format"] == "e4m3fn"
@@ -144,18 +150,24 @@ for i in $(seq 1 "$kills"); do
   wait "$pid" 2>/dev/null
   expect 0 "report reads a killed recording ($i)" -- "$exe" report "$k" --json
   if ((have_py)); then
-    "$py" - "$k" <<'PY' && ok || bad "killed recording $i: steps 0..n-1 complete, data sane"
-import sys, h5py, numpy as np
+    "$py" - "$k" "$tmp/out" <<'PY' && ok || bad "killed recording $i: steps 0..n-1 complete, data sane, status killed"
+import json, sys, h5py, numpy as np
+rep = json.load(open(sys.argv[2]))
+assert rep["status"]["state"] == "killed" and rep["status"]["cut_short"] and rep["status"]["writer_open"], rep["status"]
 with h5py.File(sys.argv[1], "r", swmr=True) as f:
+    assert f["/status/state"][()] == 0            # never closed
     s = f["/gemms/C/step"][:]
     done = s[s >= 0]
     assert len(done) >= 2, f"only {len(done)} steps survived"
     assert (done == np.arange(len(done))).all()
+    assert rep["status"]["last_step"] >= len(done) - 1
     for g in ("/quantizers/A/activation", "/quantizers/B/weight", "/gemms/C"):
         c = f[g + "/count"][: len(done)]
         assert (c > 0).all() and (f[g + "/histogram"][: len(done)].sum(axis=1) <= c).all()
 PY
   fi
+  expect 0 "report text of a killed recording ($i)" -- "$exe" report "$k"
+  contains "$tmp/out" "cut short: killed (the file was never closed" "killed run reported ($i)"
   cp "$k" "$k.cleared"
   if command -v h5clear >/dev/null && h5clear -s "$k.cleared" && h5dump -H "$k.cleared" >/dev/null 2>&1; then ok; else bad "h5dump opens the killed file after h5clear -s"; fi
 done
@@ -165,9 +177,76 @@ pid=$!
 sleep 1
 kill -TERM "$pid"
 wait "$pid"
-[ $? = 0 ] && ok || bad "SIGTERM: clean exit"
+[ $? = 143 ] && ok || bad "SIGTERM: exit 143 (128 + SIGTERM) after closing"
 h5dump -H "$tmp/term.h5" >/dev/null 2>&1 && ok || bad "SIGTERM: file closed cleanly"
-contains "$tmp/progress" "stopped by a signal" "SIGTERM reported"
+contains "$tmp/progress" "stopped by SIGTERM" "SIGTERM reported"
+expect 0 "report of a run stopped by SIGTERM" -- "$exe" report "$tmp/term.h5"
+contains "$tmp/out" "cut short: stopped by SIGTERM after step" "SIGTERM in the report"
+if ((have_py)); then
+  "$py" - "$tmp/term.h5" <<'PY' && ok || bad "SIGTERM: /status says stopped by 15 after the last step"
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:               # closed cleanly: no swmr needed
+    st = {k: int(f["/status/" + k][()]) for k in ("state", "signal", "last_step")}
+    s = f["/gemms/C/step"][:]
+    assert st["state"] == 2 and st["signal"] == 15, st
+    assert st["last_step"] == s[-1] and len(s) == s[-1] + 1, (st, s[-3:])
+    assert all(len(f["/gemms/C/" + c]) == len(s) for c in f["/gemms/C"])
+PY
+  "$py" "$here/check_schema.py" "$schema" "$tmp/term.h5" record >"$tmp/schema.out" && ok || { bad "stopped recording matches the schema"; cat "$tmp/schema.out"; }
+fi
+"$exe" gemm --m 16 --n 16 --k 32 --steps 100000 --record "$tmp/int.h5" -q >/dev/null &
+pid=$!
+sleep 1
+kill -INT "$pid"
+wait "$pid"
+[ $? = 130 ] && ok || bad "SIGINT: exit 130"
+expect 0 "report of a run stopped by SIGINT" -- "$exe" report "$tmp/int.h5" --json
+if ((have_py)); then
+  "$py" -c 'import json,sys; s=json.load(open(sys.argv[1]))["status"]; assert s["state"]=="stopped" and s["signal_name"]=="SIGINT" and s["last_step"]>=0, s' "$tmp/out" && ok || bad "SIGINT in the JSON report"
+fi
+
+# ---- report is a validator: forged recordings are refused with the object and the problem
+if ((have_py)); then
+  "$exe" gemm --m 4 --n 4 --k 4 --steps 20 --record "$tmp/v.h5" -q >/dev/null 2>&1
+  forge() {  # forge NAME PYTHON (f: the file opened r+)
+    cp "$tmp/v.h5" "$tmp/$1.h5"
+    "$py" -c "import h5py, numpy as np
+f = h5py.File('$tmp/$1.h5', 'r+')
+$2
+f.close()"
+  }
+  refused() {  # refused NAME FRAGMENT
+    expect 2 "report refuses $1" -- "$exe" report "$tmp/$1.h5"
+    contains "$tmp/err" "$2" "report names what is wrong in $1"
+    [ "$(wc -l <"$tmp/err")" = 1 ] && grep -q "^fp8sim: error: '$tmp/$1.h5'" "$tmp/err" && ok || bad "$1: one line naming the file"
+  }
+  forge v999 'f.attrs["schema_version"] = 999'
+  refused v999 "/@schema_version is 999, a version this fp8sim does not read (it reads 1 and 2)"
+  forge vone 'f.attrs["schema_version"] = "one"'
+  refused vone "/@schema_version is a string ('one'), not an integer"
+  forge nocount 'del f["/quantizers/A/activation/count"]'
+  refused nocount "/quantizers/A/activation/count is missing"
+  forge strcount 'del f["/gemms/C/count"]; f["/gemms/C/count"] = np.array([b"x"] * 20)'
+  refused strcount "/gemms/C/count is a string, the schema says uint64"
+  forge cut10 'f["/gemms/C/sqnr_db"].resize((10,))'
+  refused cut10 "/gemms/C/sqnr_db has 10 rows, /gemms/C/step has 20"
+  forge negative 'c = f["/gradients/C/nonfinite"][:].astype("<i8"); c[3] = -7; del f["/gradients/C/nonfinite"]; f["/gradients/C/nonfinite"] = c'
+  refused negative "/gradients/C/nonfinite holds a negative count (-7 in row 3)"
+  forge wrapped 'f["/quantizers/B/weight/overflow"][5] = np.uint64(2**64 - 1)'
+  refused wrapped "/quantizers/B/weight/overflow holds an impossible count 18446744073709551615 in row 5"
+  forge nobins 'del f["/gemms/C"].attrs["histogram_binades"]'
+  refused nobins "/gemms/C@histogram_binades is missing"
+  forge nostatus 'del f["/status"]'
+  refused nostatus "/status is missing"
+  expect 0 "the unforged file passes" -- "$exe" report "$tmp/v.h5"
+  # a version 1 recording (no /status): read, and upgraded by --append
+  forge v1 'del f["/status"]; f.attrs["schema_version"] = 1'
+  expect 0 "report reads schema_version 1" -- "$exe" report "$tmp/v1.h5"
+  contains "$tmp/out" "closed (schema_version 1" "version 1 status explained"
+  expect 0 "append to schema_version 1" -- "$exe" gemm --m 4 --n 4 --k 4 --steps 2 --record "$tmp/v1.h5" --append -q
+  "$py" -c 'import h5py,sys; f=h5py.File(sys.argv[1],"r"); assert f.attrs["schema_version"]==2 and f["/status/state"][()]==1 and list(f["/gemms/C/step"][:])==list(range(22))' "$tmp/v1.h5" && ok || bad "append upgrades a version 1 file to 2"
+  "$py" "$here/check_schema.py" "$schema" "$tmp/v1.h5" record >"$tmp/schema.out" && ok || { bad "upgraded file matches the schema"; cat "$tmp/schema.out"; }
+fi
 
 # ---- dumps and tensor inputs
 expect 0 "gemm --dump" -- "$exe" gemm --m 4 --n 5 --k 6 --mac "ab=e5m2,acc=fp16" --steps 3 --dump "$tmp/d.h5" --dump-select 'B,C*' --dump-steps 1-2 -q
@@ -196,6 +275,26 @@ contains "$tmp/err" "/nope" "missing dataset named"
 expect 0 "dump help" -- "$exe" dump --help
 contains "$tmp/out" "/dumps/step_" "dump help shows the layout"
 expect 0 "report help" -- "$exe" report --help
+for col in point format steps "underfl%" "flushed%" "subnorm%" "overfl%" "satur%" "SQNR avg" "SQNR min" rel.err amax "nonfin%" "inexact%" swamped "norm (last)" "<minsub%" "<minsub scal%" ">max%" "fp8sim report run.h5 --json"; do
+  contains "$tmp/out" "  $col" "report --help explains '$col'"
+done
+expect 2 "report refuses a dump" -- "$exe" report "$tmp/d.h5"
+contains "$tmp/err" "is a tensor dump, not a recording: use fp8sim dump --list" "dump refused by report"
+expect 2 "dump --list refuses a recording" -- "$exe" dump --list "$run"
+contains "$tmp/err" "is a recording, not a tensor dump" "recording refused by dump --list"
+printf 'trunc' >"$tmp/t.h5" && head -c 5000 "$run" >"$tmp/t.h5"
+expect 2 "report of a truncated file" -- "$exe" report "$tmp/t.h5"
+contains "$tmp/err" "is truncated or damaged (5000 bytes)" "truncation in the user's words"
+grep -q "eof\|sblock\|addr" "$tmp/err" && bad "no HDF5 internals in the message" || ok
+
+# ---- a failed create leaves nothing behind, so a retry does not say "exists"
+(trap '' XFSZ; ulimit -f 8; "$exe" gemm --m 4 --n 4 --k 4 --steps 3 --record "$tmp/full.h5" -q) >/dev/null 2>"$tmp/err"
+[ $? = 2 ] && ok || bad "file size limit: exit 2"
+contains "$tmp/err" "file too large" "file size limit in the user's words"
+[ ! -e "$tmp/full.h5" ] && ok || bad "no partial file after a failed create"
+expect 0 "the retry creates the file" -- "$exe" gemm --m 4 --n 4 --k 4 --steps 3 --record "$tmp/full.h5" -q
+(trap '' XFSZ; ulimit -f 1; "$exe" dump --input "$tmp/d.h5:/dumps/step_1/B/input" --format e4m3fn --output "$tmp/fulld.h5") >/dev/null 2>"$tmp/err"
+[ $? = 2 ] && [ ! -e "$tmp/fulld.h5" ] && ok || bad "dump: no partial file after a failed create"
 
 echo "record: ${passed} passed, ${failed} failed"
 [ "$failed" = 0 ]

@@ -3,33 +3,31 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <system_error>
-#include <vector>
+#include <string>
 
 namespace fp8sim::testing {
 
-// $FP8SIM_CONFORMANCE_DIR (set by meson), else ../shared/conformance relative to the source
-// root. __FILE__ is this source file, relative to the build root when meson compiles it, so
-// it is resolved against the build root (two levels above this executable, which lives in
-// <build>/tests/) and against the working directory.
+// $FP8SIM_CONFORMANCE_DIR when set (meson test sets it), else the folder meson chose when it
+// compiled the tests (FP8SIM_DEFAULT_CONFORMANCE_DIR, set in tests/meson.build): the copy
+// unpacked from tests/data/conformance/*.tar.xz into <build>/tests/data/conformance, or the
+// folder given by -Dconformance_dir=DIR. So a test executable run by hand reads the same
+// vectors as `meson test`.
 inline std::filesystem::path conformance_dir() {
   if (const char* env = std::getenv("FP8SIM_CONFORMANCE_DIR"); env != nullptr && *env != 0)
     return env;
-  const std::filesystem::path src =
-      std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
-  std::vector<std::filesystem::path> roots;
-  if (src.is_absolute()) {
-    roots.push_back(src);
-  } else {
-    std::error_code ec;
-    const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-    if (!ec) roots.push_back(exe.parent_path().parent_path() / src);
-    roots.push_back(std::filesystem::current_path() / src);
-  }
-  for (const auto& root : roots)
-    if (std::filesystem::is_directory(root / ".." / "shared" / "conformance"))
-      return (root / ".." / "shared" / "conformance").lexically_normal();
-  return (roots.front() / ".." / "shared" / "conformance").lexically_normal();
+#ifdef FP8SIM_DEFAULT_CONFORMANCE_DIR
+  return FP8SIM_DEFAULT_CONFORMANCE_DIR;
+#else
+  return "conformance";
+#endif
+}
+
+// What to do when a vector folder or file is missing (appended to the failure message).
+inline std::string conformance_hint() {
+  return " (meson test reads the vectors unpacked from tests/data/conformance/*.tar.xz into"
+         " <build>/tests/data/conformance: build the tests, e.g. ninja -C <build>, to unpack"
+         " them; to read another folder: meson configure <build> -Dconformance_dir=DIR; a test"
+         " executable run by hand also honours $FP8SIM_CONFORMANCE_DIR)";
 }
 
 }  // namespace fp8sim::testing

@@ -1,7 +1,7 @@
 // tests/conformance/test_ml_dtypes.cpp — Google ml_dtypes' decodings and float32
-// conversions (shared/conformance/ml_dtypes, see its README) against fp8sim: decode /
-// to_double, from_float and the array quantizer (whose fp32 SIMD kernel must give the same
-// codes).
+// conversions (ml_dtypes/ of the conformance vectors, see tests/data/conformance/README.md)
+// against fp8sim: decode / to_double, from_float and the array quantizer (whose fp32 SIMD
+// kernel must give the same codes).
 //
 // Known ml_dtypes artefacts that are not fp8sim semantics (per the README):
 //  - fp6/fp4 types (no NaN) map a NaN input to a zero code: NaN inputs are skipped there;
@@ -37,7 +37,7 @@ using fp8sim::testing::conformance_dir;
 fs::path ml_file(const std::string& name) {
   const fs::path p = conformance_dir() / "ml_dtypes" / name;
   REQUIRE_MESSAGE(fs::is_regular_file(p), "ml_dtypes vector file is missing: "
-                                              << p.string() << " (set FP8SIM_CONFORMANCE_DIR)");
+                                              << p.string() << fp8sim::testing::conformance_hint());
   return p;
 }
 

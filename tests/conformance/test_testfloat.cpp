@@ -1,5 +1,5 @@
-// tests/conformance/test_testfloat.cpp — every Berkeley TestFloat vector file in
-// $FP8SIM_CONFORMANCE_DIR/testfloat/ (see shared/conformance/README.md) must pass with zero
+// tests/conformance/test_testfloat.cpp — every Berkeley TestFloat vector file in testfloat/
+// of the conformance vectors (see tests/data/conformance/README.md) must pass with zero
 // failures, NaN results compared bit for bit (fp8sim models SoftFloat's 8086-SSE NaN rules).
 #include <doctest/doctest.h>
 
@@ -53,8 +53,9 @@ VectorFile parse_name(const fs::path& p) {
 std::vector<VectorFile> vector_files() {
   const fs::path dir = conformance_dir() / "testfloat";
   INFO("conformance directory: " << dir.string());
-  REQUIRE_MESSAGE(fs::is_directory(dir), "TestFloat vector directory is missing: "
-                                             << dir.string() << " (set FP8SIM_CONFORMANCE_DIR)");
+  REQUIRE_MESSAGE(fs::is_directory(dir),
+                  "TestFloat vector directory is missing: " << dir.string()
+                                                            << fp8sim::testing::conformance_hint());
   std::vector<VectorFile> files;
   for (const auto& e : fs::directory_iterator(dir))
     if (e.is_regular_file() && e.path().extension() == ".tv") files.push_back(parse_name(e.path()));

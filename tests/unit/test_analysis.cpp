@@ -55,6 +55,72 @@ RunInfo test_run() {
   return current_run("gemm", "unit test", "[gemm]\nm = 1\n");
 }
 
+// The message of the IoError f throws ("(no IoError)" when it throws none).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const IoError& e) {
+    return e.what();
+  }
+  return "(no IoError)";
+}
+
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// A .npy file with the given header text and version and `payload` bytes after it.
+void write_npy(const std::string& path, const std::string& dict, const std::string& payload,
+               int major = 1) {
+  std::string h = dict;
+  const std::size_t prefix = major == 1 ? 10 : 12;
+  while ((prefix + h.size() + 1) % 64) h += ' ';
+  h += '\n';
+  std::ofstream o(path, std::ios::binary);
+  o.write("\x93NUMPY", 6);
+  o.put(static_cast<char>(major));
+  o.put(0);
+  const std::uint32_t len = static_cast<std::uint32_t>(h.size());
+  o.write(reinterpret_cast<const char*>(&len), major == 1 ? 2 : 4);
+  o.write(h.data(), static_cast<std::streamsize>(h.size()));
+  o.write(payload.data(), static_cast<std::streamsize>(payload.size()));
+}
+
+template <class T>
+std::string bytes_of(const std::vector<T>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+}
+
+// A small recording written by the Recorder: 3 steps of A/activation and C.
+void make_recording(const std::string& path) {
+  const Format fa = parse_format("e4m3fn");
+  Recorder r(path, OpenMode::overwrite, test_run(), 1);
+  const int a = r.add_quantizer("A", "activation", fa, "rne");
+  const int g = r.add_gradient("C", fa);
+  r.start();
+  TensorStats q;
+  q.count = 10;
+  q.histogram.assign(Binades::of(fa).bins(), 1);
+  GradientStats gr;
+  gr.count = 10;
+  for (std::int64_t s = 0; s < 3; ++s) {
+    r.record_quantizer(a, s, q);
+    r.record_gradient(g, s, gr);
+    r.end_step();
+  }
+  r.close();
+}
+
+std::int64_t status_field(const std::string& path, const char* field) {
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+  REQUIRE(f >= 0);
+  const auto v = read_all<std::int64_t>(f, std::string("/status/") + field, H5T_NATIVE_INT64);
+  H5Fclose(f);
+  REQUIRE(v.size() == 1);
+  return v[0];
+}
+
 }  // namespace
 
 TEST_CASE("analysis.binades.e4m3fn_and_nosub") {
@@ -326,7 +392,7 @@ TEST_CASE("analysis.recorder.round_trip_of_every_dataset") {
     {
       Recorder r(path, OpenMode::append, test_run());
       const int a = r.add_quantizer("A", "activation", fa, "rne");
-      (void)r.add_gemm("C", fc, "x", 4, 5, 6);
+      (void)r.add_gemm("C", fc, "ab=e4m3fn,acc=fp16", 4, 5, 6);
       (void)r.add_gradient("C", fa);
       r.start();
       CHECK(r.next_step() == 5);
@@ -341,6 +407,13 @@ TEST_CASE("analysis.recorder.round_trip_of_every_dataset") {
       Recorder r(path, OpenMode::append, test_run());
       (void)r.add_quantizer("B", "weight", fa, "rne");
       CHECK_THROWS_AS(r.start(), IoError);  // a different layout
+    }
+    {
+      Recorder r(path, OpenMode::append, test_run());
+      (void)r.add_quantizer("A", "activation", fa, "rne");
+      (void)r.add_gemm("C", fc, "ab=e5m2,acc=fp16", 4, 5, 6);  // another MAC unit
+      (void)r.add_gradient("C", fa);
+      CHECK(error_of([&] { r.start(); }).find("/gemms/C@mac") != std::string::npos);
     }
     {
       Recorder r(path, OpenMode::overwrite, test_run());
@@ -411,4 +484,346 @@ TEST_CASE("analysis.dump_selection.names_and_steps") {
   CHECK_THROWS_AS((void)parse_dump_selection("A", "5-2"), std::invalid_argument);
   CHECK_THROWS_AS((void)parse_dump_selection("A", "x"), std::invalid_argument);
   CHECK_THROWS_AS((void)parse_dump_selection("A,,B", "0"), std::invalid_argument);
+}
+
+TEST_CASE("analysis.tensor_io.npy_header_is_honoured") {
+  const std::string p = temp_path("h.npy");
+  const std::vector<float> f4 = {1.5f, -2.0f, 0.25f, 8.0f, 3.0f, 5.0f};
+  // any spacing, no trailing comma, double quotes, versions 2.0 and 3.0
+  for (const char* dict :
+       {"{'descr':'<f4','fortran_order':False,'shape':(2,3)}",
+        "{ \"descr\" : \"<f4\" , \"fortran_order\" : False , \"shape\" : ( 2 , 3 , ) , }",
+        "{'shape': (2, 3), 'fortran_order': False, 'descr': '=f4', }"})
+    for (int major : {1, 2, 3}) {
+      write_npy(p, dict, bytes_of(f4), major);
+      const Tensor t = read_tensor(p);
+      CHECK(t.shape == std::vector<std::size_t>{2, 3});
+      CHECK(t.values == std::vector<double>{1.5, -2.0, 0.25, 8.0, 3.0, 5.0});
+    }
+  // Fortran order (no space after the colon): the file holds columns; read row-major
+  write_npy(p, "{'descr': '<f4', 'fortran_order':True, 'shape': (2, 3), }", bytes_of(f4));
+  const TensorInfo fi = inspect_tensor(p);
+  CHECK(fi.fortran_order);
+  CHECK(read_tensor(p).values == std::vector<double>{1.5, 0.25, 3.0, -2.0, 8.0, 5.0});
+  // every supported dtype, and what inspect_tensor says
+  write_npy(p, "{'descr': '|u1', 'fortran_order': False, 'shape': (3,), }", "\x01\x02\xff");
+  TensorInfo info = inspect_tensor(p);
+  CHECK(info.dtype == "uint8");
+  CHECK(info.elements == 3);
+  CHECK(info.bytes == 24);
+  CHECK(read_tensor(p).values == std::vector<double>{1, 2, 255});
+  write_npy(p, "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }",
+            bytes_of(std::vector<std::int64_t>{-5, 1LL << 40}));
+  CHECK(read_tensor(p).values == std::vector<double>{-5, 1099511627776.0});
+  write_npy(p, "{'descr': '<u2', 'fortran_order': False, 'shape': (), }",
+            bytes_of(std::vector<std::uint16_t>{65535}));
+  CHECK(read_tensor(p).shape.empty());
+  CHECK(read_tensor(p).values == std::vector<double>{65535});
+  write_npy(p, "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 4), }", "");
+  CHECK(read_tensor(p).values.empty());
+
+  // refused by name
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"{'descr': 'f4,', 'fortran_order': False, 'shape': (2,), }", "structured"},
+      {"{'descr': [('x', '<f4')], 'fortran_order': False, 'shape': (2,), }", "structured"},
+      {"{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", "big-endian"},
+      {"{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", "complex"},
+      {"{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", "object"},
+      {"{'descr': '<U2', 'fortran_order': False, 'shape': (1,), }", "string"},
+      {"{'descr': '|b1', 'fortran_order': False, 'shape': (8,), }", "bool"},
+      {"{'descr': '<f2', 'fortran_order': False, 'shape': (4,), }", "not supported"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'extra': 1, }",
+       "unknown key 'extra'"},
+      {"{'descr': '<f4', 'fortran_order': False, }", "no 'shape'"},
+      {"{'fortran_order': False, 'shape': (2,), }", "no 'descr'"},
+      {"{'descr': '<f4', 'shape': (2,), }", "no 'fortran_order'"},
+      {"{'descr': '<f4', 'fortran_order': 0, 'shape': (2,), }", "not True or False"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", "negative dimension"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2.5,), }", "not an integer"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': [2], }", "a list, not a tuple"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (18446744073709551616,), }",
+       "does not fit in 64 bits"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 2), }",
+       "more than 2^64 elements"},
+      {"{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904,), }",
+       "more than 2^64 bytes"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000,), }",
+       "declares 4000000000 bytes of data"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", "4 bytes too many"},
+      {"{'descr': '<f4', 'fortran_order': False, 'descr': '<f4', 'shape': (2,), }", "twice"},
+      {"['descr', '<f4']", "not a dict"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), } x", "after the header"},
+  };
+  for (const auto& [dict, want] : bad) {
+    write_npy(p, dict, std::string(8, '\0'));
+    const std::string msg = error_of([&] { (void)inspect_tensor(p); });
+    CHECK_MESSAGE(has(msg, want), dict, " -> ", msg);
+    CHECK_MESSAGE(has(error_of([&] { (void)read_tensor(p); }), want), dict);
+  }
+  { std::ofstream o(p, std::ios::binary | std::ios::trunc); }
+  CHECK(has(error_of([&] { (void)read_tensor(p); }), "empty"));
+  {
+    std::ofstream o(p, std::ios::binary | std::ios::trunc);
+    o << "NOTNUMPY and more bytes";
+  }
+  CHECK(has(error_of([&] { (void)read_tensor(p); }), "not a .npy file"));
+  write_npy(p, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", std::string(8, '\0'),
+            4);
+  CHECK(has(error_of([&] { (void)read_tensor(p); }), "version 4.0"));
+  std::filesystem::remove(p);
+  CHECK(has(error_of([&] { (void)read_tensor(p); }), "no such file"));
+  std::filesystem::create_directory(p);
+  CHECK(has(error_of([&] { (void)read_tensor(p); }), "is a directory"));
+  std::filesystem::remove(p);
+  CHECK(has(error_of([&] { (void)read_matrix(p + "x"); }), "name a .npy file"));
+}
+
+TEST_CASE("analysis.tensor_io.hdf5_inputs_in_the_users_words") {
+  const std::string path = temp_path("in.h5");
+  make_recording(path);
+  const TensorInfo info = inspect_tensor(path + ":/quantizers/A/activation/histogram");
+  CHECK(info.dtype == "uint64");
+  CHECK(info.shape.size() == 2);
+  CHECK(info.shape[0] == 3);
+  CHECK(info.bytes == info.elements * 8);
+  CHECK(has(error_of([&] { (void)read_tensor(path + ":/nope"); }), "has no dataset '/nope'"));
+  CHECK(has(error_of([&] { (void)read_tensor(path + ":/quantizers"); }), "is a group"));
+  {  // a dataset of strings
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(f >= 0);
+    const hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, 4);
+    const hsize_t n = 2;
+    const hid_t sp = H5Screate_simple(1, &n, nullptr);
+    const hid_t ds = H5Dcreate2(f, "/text", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, "abcdefgh");
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Fclose(f);
+  }
+  CHECK(has(error_of([&] { (void)inspect_tensor(path + ":/text"); }), "holds string values"));
+  // damaged files: truncated, not HDF5, empty, a directory, missing
+  const auto size = std::filesystem::file_size(path);
+  std::filesystem::resize_file(path, size / 3);
+  const std::string trunc =
+      error_of([&] { (void)read_tensor(path + ":/quantizers/A/activation/count"); });
+  CHECK_MESSAGE(has(trunc, "is truncated or damaged (" + std::to_string(size / 3) + " bytes)"),
+                trunc);
+  CHECK_FALSE(has(trunc, "eof"));
+  CHECK(has(error_of([&] { (void)summarize_run(path); }), "truncated or damaged"));
+  {
+    std::ofstream o(path, std::ios::trunc);
+    o << "plain text, not HDF5\n";
+  }
+  CHECK(has(error_of([&] { (void)summarize_run(path); }), "is not an HDF5 file"));
+  std::filesystem::resize_file(path, 0);
+  CHECK(has(error_of([&] { (void)summarize_run(path); }), "empty (0 bytes)"));
+  std::filesystem::remove(path);
+  CHECK(has(error_of([&] { (void)summarize_run(path); }), "no such file"));
+  std::filesystem::create_directory(path);
+  CHECK(has(error_of([&] { (void)summarize_run(path); }), "is a directory"));
+  CHECK(
+      has(error_of([&] { Recorder r(path, OpenMode::overwrite, test_run()); }), "is a directory"));
+  std::filesystem::remove(path);
+  CHECK(has(error_of([&] { Recorder r(path + "/no/such/r.h5", OpenMode::create, test_run()); }),
+            "does not exist"));
+}
+
+TEST_CASE("analysis.recorder.status_says_how_the_run_ended") {
+  const std::string path = temp_path("status.h5");
+  const Format fa = parse_format("e4m3fn");
+  TensorStats q;
+  q.count = 4;
+  q.histogram.assign(Binades::of(fa).bins(), 0);
+  make_recording(path);
+  CHECK(status_field(path, "state") == static_cast<std::int64_t>(RunState::complete));
+  CHECK(status_field(path, "last_step") == 2);
+  CHECK(status_field(path, "end_time") > 0);
+  RunSummary s = summarize_run(path);
+  CHECK(s.schema_version == kSchemaVersion);
+  CHECK(s.status.state == "complete");
+  CHECK_FALSE(s.status.cut_short);
+
+  SUBCASE("stopped by a signal") {
+    {
+      Recorder r(path, OpenMode::overwrite, test_run());
+      const int a = r.add_quantizer("A", "activation", fa, "rne");
+      r.start();
+      for (std::int64_t st = 0; st < 4; ++st) {
+        r.record_quantizer(a, st, q);
+        r.end_step();
+      }
+      r.mark_stopped(15, 3);
+      r.close();
+    }
+    CHECK(status_field(path, "state") == static_cast<std::int64_t>(RunState::stopped));
+    CHECK(status_field(path, "signal") == 15);
+    s = summarize_run(path);
+    CHECK(s.status.state == "stopped");
+    CHECK(s.status.signal_name == "SIGTERM");
+    CHECK(s.status.last_step == 3);
+    CHECK(s.status.cut_short);
+    CHECK(s.points.at(0).rows == 4);
+  }
+  SUBCASE("an exception after some rows: failed; before any row: the file is removed") {
+    try {
+      Recorder r(path, OpenMode::overwrite, test_run(), 1);
+      const int a = r.add_quantizer("A", "activation", fa, "rne");
+      r.start();
+      r.record_quantizer(a, 0, q);
+      r.end_step();
+      throw std::runtime_error("boom");
+    } catch (const std::runtime_error&) {
+    }
+    CHECK(status_field(path, "state") == static_cast<std::int64_t>(RunState::failed));
+    CHECK(summarize_run(path).status.state == "failed");
+    std::filesystem::remove(path);
+    try {
+      Recorder r(path, OpenMode::create, test_run(), 1);
+      (void)r.add_quantizer("A", "activation", fa, "rne");
+      r.start();
+      throw std::runtime_error("boom");
+    } catch (const std::runtime_error&) {
+    }
+    CHECK_FALSE(std::filesystem::exists(path));
+  }
+  SUBCASE("a version 1 file is upgraded by --append") {
+    {  // version 1: no /status
+      const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+      REQUIRE(f >= 0);
+      for (const char* d :
+           {"/status/state", "/status/signal", "/status/last_step", "/status/end_time", "/status"})
+        H5Ldelete(f, d, H5P_DEFAULT);
+      const hid_t root = H5Gopen2(f, "/", H5P_DEFAULT);
+      detail::write_int_attr(root, "schema_version", 1);
+      H5Gclose(root);
+      H5Fclose(f);
+    }
+    s = summarize_run(path);
+    CHECK(s.schema_version == 1);
+    CHECK(s.status.state == "closed");
+    {
+      Recorder r(path, OpenMode::append, test_run());
+      const int a = r.add_quantizer("A", "activation", fa, "rne");
+      (void)r.add_gradient("C", fa);
+      r.start();
+      CHECK(r.next_step() == 3);
+      r.record_quantizer(a, 3, q);
+      r.close();
+    }
+    s = summarize_run(path);
+    CHECK(s.schema_version == kSchemaVersion);
+    CHECK(s.status.state == "complete");
+  }
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("analysis.run_summary.refuses_what_the_schema_does_not_allow") {
+  const std::string path = temp_path("forged.h5");
+  auto forge = [&](auto&& change) {
+    make_recording(path);
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(f >= 0);
+    change(f);
+    H5Fclose(f);
+    return error_of([&] { (void)summarize_run(path); });
+  };
+  auto root_attr = [](hid_t f, auto&& write) {
+    const hid_t root = H5Gopen2(f, "/", H5P_DEFAULT);
+    write(root);
+    H5Gclose(root);
+  };
+  std::string m = forge([&](hid_t f) {
+    root_attr(f, [](hid_t r) { detail::write_int_attr(r, "schema_version", 999); });
+  });
+  CHECK_MESSAGE(has(m, "/@schema_version is 999"), m);
+  m = forge([&](hid_t f) {
+    root_attr(f, [](hid_t r) { detail::write_string_attr(r, "schema_version", "one"); });
+  });
+  CHECK_MESSAGE((has(m, "not an integer") && has(m, "'one'")), m);
+  m = forge([&](hid_t f) { H5Ldelete(f, "/quantizers/A/activation/count", H5P_DEFAULT); });
+  CHECK_MESSAGE(has(m, "/quantizers/A/activation/count is missing"), m);
+  m = forge([&](hid_t f) {
+    H5Ldelete(f, "/gradients/C/count", H5P_DEFAULT);
+    const hsize_t n = 3;
+    const hid_t sp = H5Screate_simple(1, &n, nullptr);
+    const hid_t ds = H5Dcreate2(f, "/gradients/C/count", H5T_IEEE_F64LE, sp, H5P_DEFAULT,
+                                H5P_DEFAULT, H5P_DEFAULT);
+    H5Dclose(ds);
+    H5Sclose(sp);
+  });
+  CHECK_MESSAGE(has(m, "/gradients/C/count is a float64, the schema says uint64"), m);
+  m = forge([&](hid_t f) {
+    H5Ldelete(f, "/gradients/C/count", H5P_DEFAULT);
+    const hsize_t n = 3;
+    const hid_t sp = H5Screate_simple(1, &n, nullptr);
+    const hid_t ds = H5Dcreate2(f, "/gradients/C/count", H5T_STD_I64LE, sp, H5P_DEFAULT,
+                                H5P_DEFAULT, H5P_DEFAULT);
+    const std::int64_t v[3] = {1, -4, 2};
+    H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    H5Dclose(ds);
+    H5Sclose(sp);
+  });
+  CHECK_MESSAGE(has(m, "negative count (-4 in row 1)"), m);
+  m = forge([&](hid_t f) {
+    const hid_t ds = H5Dopen2(f, "/quantizers/A/activation/amax", H5P_DEFAULT);
+    const hsize_t n = 2;
+    H5Dset_extent(ds, &n);
+    H5Dclose(ds);
+  });
+  CHECK_MESSAGE(has(m, "/quantizers/A/activation/amax has 2 rows"), m);
+  m = forge([&](hid_t f) {
+    const hid_t g = H5Gcreate2(f, "/extra", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Gclose(g);
+  });
+  CHECK_MESSAGE(has(m, "/extra is not part of a recording"), m);
+  m = forge([&](hid_t f) { H5Adelete_by_name(f, "/gradients/C", "format", H5P_DEFAULT); });
+  CHECK_MESSAGE(has(m, "/gradients/C@format is missing"), m);
+  m = forge([&](hid_t f) {
+    const hid_t ds = H5Dopen2(f, "/status/state", H5P_DEFAULT);
+    const std::int64_t v = 7;
+    H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v);
+    H5Dclose(ds);
+  });
+  CHECK_MESSAGE(has(m, "/status/state is 7"), m);
+  // a dump is not a recording
+  const Format f8 = parse_format("e4m3fn");
+  std::filesystem::remove(path);
+  {
+    DumpWriter w(path, OpenMode::create, current_run("dump", "t", ""));
+    w.write(0, "x", {2}, std::vector<double>{1, 2}, std::vector<std::uint64_t>{0x38, 0x40}, f8,
+            "rne");
+  }
+  CHECK(has(error_of([&] { (void)summarize_run(path); }),
+            "is a tensor dump, not a recording: use fp8sim dump --list"));
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("analysis.dump_writer.removes_what_a_failed_command_created") {
+  const std::string path = temp_path("gone.h5");
+  std::filesystem::remove(path);
+  const Format f8 = parse_format("e4m3fn");
+  try {
+    DumpWriter w(path, OpenMode::create, current_run("dump", "t", ""));
+    w.write(0, "x", {1}, std::vector<double>{1}, std::vector<std::uint64_t>{0x38}, f8, "rne");
+    throw std::runtime_error("the command failed");
+  } catch (const std::runtime_error&) {
+  }
+  CHECK_FALSE(std::filesystem::exists(path));
+  {
+    DumpWriter w(path, OpenMode::create, current_run("dump", "t", ""));
+    w.close();
+  }
+  const auto before = std::filesystem::file_size(path);
+  try {  // appending, then failing: the file stays
+    DumpWriter w(path, OpenMode::append, current_run("dump", "t", ""));
+    throw std::runtime_error("the command failed");
+  } catch (const std::runtime_error&) {
+  }
+  CHECK(std::filesystem::file_size(path) == before);
+  make_recording(path);
+  CHECK(has(error_of([&] { DumpWriter w(path, OpenMode::append, current_run("dump", "t", "")); }),
+            "a recording, not a tensor dump"));
+  std::filesystem::remove(path);
 }
