@@ -7,11 +7,17 @@ Everything is integer arithmetic: a value is (sign, mag, lsb) = (-1)^sign * mag 
 Usage:
   explore.py eval FILE [key=value ...]    score one parameter set (defaults per file)
   explore.py fails FILE [key=value ...]   print decoded failing cases
-  explore.py search FILE|all              search plausible parameter sets
+  explore.py search FILE|all              coordinate search from the published
+                                          hypotheses over sensitivity_grid()
   explore.py table                        score the winning model of every file
-Parameters (see Params below) are given as key=value, e.g. F=25 ref=field c=first.
+  explore.py sens FILE|all [key=value]    which values of each parameter, changed
+                                          alone, still give 2500/2500
+  explore.py near FILE|all                scores of single changes of the winner
+Parameters (see DEFAULT below) are given as key=value, e.g. F=25 ref=field c=first.
+eval/fails start from the winning model of the file (winner()).
+Run with /usr/bin/python3; one file is scored in ~0.1 s.
 """
-import sys, os, glob, itertools
+import sys, os, glob
 
 DATA = '/work/shared/conformance/gpu'
 
@@ -170,11 +176,10 @@ DEFAULT = dict(
     perm='seq',      # which products form a group: 'seq' consecutive k indices;
                      # 'bitK' group 0 = indices with bit K clear, group 1 = set
                      # (k=32 FP8 mma.sync emulated by two fp16 HMMA k16 on Hopper)
-    cref=1,          # 1: C/acc takes part in the max exponent; 0: C is aligned
-                     # to the products' max (bits above shifted... never used)
     psum='exact',    # with c=after: product-only sum kept 'exact' (at its grid),
-                     # or rounded: 'rz24','rne24','rz25'...  (mode+precision)
-    add='rne',       # with c=after: rounding of (product sum + acc): mode
+                     # or rounded: 'rz24','rne24','rne11'... (mode + precision,
+                     # fp32 exponent range)
+    add='rne',       # with c=after / c=end: rounding of (product sum + C)
     addF=None,       # with c=after: second alignment with addF bits below the max
                      # of (psum ref, acc ref), truncation; None: exact add
     out='rz',        # final rounding mode into the output format
@@ -186,7 +191,8 @@ DEFAULT = dict(
     pre=None,        # optional rounding before the final one, e.g. 'rz24': the
                      # group result is first rounded toward zero to 24 bits
                      # (an fp32 accumulator) and then into the output format
-    zsign='pos',     # sign of an exact zero: 'pos' (+0), 'rdneg' ...
+    zsign='pos',     # sign of an exact-zero sum: only 'pos' (+0) is implemented;
+                     # the data has one such case per e5m2 Ada/L40S file (+0)
     cfirst=0,        # 1: C is added in a separate group before the products
 )
 
@@ -222,10 +228,6 @@ def group_sum(terms, F, trunc, floor):
                 raise ValueError(trunc)
         S += -v if s else v
     return S, u, R
-
-
-def term_of(sign, mag, lsb, ref, P):
-    return (sign, mag, lsb, lead(mag, lsb))
 
 
 def model(prods, cv, P, meta):
@@ -266,7 +268,6 @@ def model(prods, cv, P, meta):
                 terms.append((acc[0], acc[1], acc[2], lead(acc[1], acc[2])))
             if not terms:
                 # all products zero and acc zero
-                res = (acc[0] if acc[1] == 0 else acc[0], 0, 0)
                 acc = zero_result(acc, ps, P)
                 continue
             S, u, R = group_sum(terms, F, trunc, floor)
@@ -502,6 +503,32 @@ def sensitivity_grid(meta):
     }
 
 
+def neighbours(W, meta):
+    """single changes of the winning model whose scores findings.md quotes"""
+    k = meta['k']
+    mv = [dict(F=W['F'] - 1), dict(F=W['F'] + 1),
+          dict(ref='lead' if W['ref'] == 'field' else 'field'),
+          dict(trunc='floor')]
+    n = W['n'] if W['n'] and W['n'] <= k else k
+    if n > 1:
+        mv.append(dict(n=n // 2))
+    if n * 2 <= k:
+        mv.append(dict(n=n * 2))
+    mv.append(dict(out='rne' if W['out'] == 'rz' else 'rz'))
+    for c in ('first', 'after', 'end'):
+        if c != W['c']:
+            mv.append(dict(c=c))
+    if meta['in'] in ('e4m3', 'e5m2'):
+        mv.append(dict(oprec=None if W['oprec'] else 14))
+        if W['perm'] != 'seq':
+            mv.append(dict(perm='seq'))
+        if k > n:
+            mv.append(dict(acc='fp32' if W['acc'] == 'out' else 'out'))
+    if meta['out'] == 'fp16':
+        mv.append(dict(pre='rz24'))
+    return mv
+
+
 def compress(vals):
     """print runs of consecutive integers as a..b"""
     out = []
@@ -587,6 +614,19 @@ def main():
                     if s2 is not None:
                         okv.append(v)
                 print('     %-8s 2500 with: %s' % (key, compress(okv)), flush=True)
+    elif cmd == 'near':
+        names = [a[1]] if a[1] != 'all' else sorted(os.path.basename(p)[:-4] for p in glob.glob(DATA + '/*.txt'))
+        for name in names:
+            meta = get(name)[0]
+            W = winner(meta)
+            sc, f = score(name, W)
+            alts = []
+            for mv in neighbours(W, meta):
+                P = dict(W)
+                P.update(mv)
+                s2, f2 = score(name, P)
+                alts.append('%s:%d' % (','.join('%s=%s' % kv for kv in mv.items()), s2))
+            print('%-16s %d | %s' % (name, sc, ' '.join(alts)), flush=True)
     elif cmd == 'table':
         names = sorted(os.path.basename(p)[:-4] for p in glob.glob(DATA + '/*.txt'))
         for name in names:
