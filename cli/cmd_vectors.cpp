@@ -1,5 +1,6 @@
 // cli/cmd_vectors.cpp — `fp8sim vectors check`: compare fp8sim against test-vector
-// files made by independent tools (Berkeley TestFloat's testfloat_gen format).
+// files made by independent tools (Berkeley TestFloat's testfloat_gen format) or measured
+// on hardware (GPU tensor-core dot products, sim/gpu_vectors.hpp).
 #include <fstream>
 #include <memory>
 #include <string>
@@ -9,6 +10,8 @@
 
 #include "cli/commands.hpp"
 #include "rounding/rounding.hpp"
+#include "sim/gpu_vectors.hpp"
+#include "sim/mac.hpp"
 #include "sim/testfloat_vectors.hpp"
 
 namespace fp8sim::cli {
@@ -33,18 +36,29 @@ void add_vectors_command(CLI::App& app, Context& ctx) {
       "Examples:\n"
       "  fp8sim vectors check --testfloat f16_mulAdd --rounding rtz f16_mulAdd.rtz.tv\n"
       "  fp8sim vectors check --testfloat f32_to_f16 --rounding rne --tininess before FILE.tv\n"
-      "Run 'fp8sim vectors check --help' for the file format and exit statuses.");
+      "  fp8sim vectors check --gpu h100-e4m3-fp16.txt\n"
+      "Run 'fp8sim vectors check --help' for the file formats and exit statuses.");
   auto* check = vec->add_subcommand(
-      "check", "Check a Berkeley TestFloat (testfloat_gen) vector file against fp8sim");
+      "check",
+      "Check a vector file against fp8sim: Berkeley TestFloat (testfloat_gen) vectors, or dot "
+      "products measured on GPU tensor cores");
   struct Opts {
-    std::string op, rounding = "rne", tininess = "after", file;
-    bool exact_nan = false;
+    std::string op, rounding = "rne", tininess = "after", file, mac;
+    bool exact_nan = false, gpu = false;
     std::size_t max_report = 20;
   };
   auto o = std::make_shared<Opts>();
-  add_text(*check, "--testfloat", o->op, "OP",
-           "Operation: {f16,f32,f64}_{add,sub,mul,mulAdd} or X_to_Y for X,Y in f16/f32/f64")
-      ->required();
+  auto* tf =
+      add_text(*check, "--testfloat", o->op, "OP",
+               "TestFloat operation: {f16,f32,f64}_{add,sub,mul,mulAdd} or X_to_Y for X,Y in "
+               "f16/f32/f64");
+  auto* gpu = check->add_flag(
+      "--gpu", o->gpu, "FILE holds measured GPU dot products (GPU-IN-OUT.txt format, below)");
+  tf->excludes(gpu);
+  add_text(*check, "-m,--mac", o->mac, "SPEC",
+           "With --gpu: the MAC spec to check (default: the preset GPU-IN-OUT named by the "
+           "file's fields line)",
+           false);
   add_choice(*check, "-r,--rounding", o->rounding,
              {"rne", "rna", "rtz", "rup", "rdn", "rto", "near_even", "near_maxMag", "minMag", "max",
               "min", "odd"},
@@ -68,11 +82,40 @@ void add_vectors_command(CLI::App& app, Context& ctx) {
       "Examples:\n"
       "  fp8sim vectors check --testfloat f16_mulAdd --rounding rtz f16_mulAdd.rtz.tv\n"
       "  fp8sim vectors check --testfloat f32_to_f16 --rounding min --tininess before FILE.tv\n"
-      "  fp8sim vectors check --testfloat f64_mul --exact-nan --max-report 5 f64_mul.rne.tv");
-  check->callback([o, &ctx] {
+      "  fp8sim vectors check --testfloat f64_mul --exact-nan --max-report 5 f64_mul.rne.tv\n"
+      "GPU file format (--gpu; tests/data/conformance/README.md): a first line\n"
+      "  # fields: gpu=h100 in=e4m3 out=fp16 k=32 c=fp16 cases=2500\n"
+      "then comment lines, then one case a line 'a_1 .. a_k ; b_1 .. b_k ; c ; d', every number\n"
+      "an fp32 bit pattern in hex; c=fp32 (C as given), fp16 (C rounded to nearest even into\n"
+      "fp16) or zero (no C). Each mismatch is printed decoded, with its distance in ulps.\n"
+      "  fp8sim vectors check --gpu b200-e5m2-fp32.txt\n"
+      "  fp8sim vectors check --gpu h100-fp16-fp32.txt --mac \"ab=fp16,acc=fp32,round=rtz,"
+      "struct=multiterm:16:25:2\"");
+  check->callback([o, &ctx, check] {
+    if (!o->gpu && o->op.empty())
+      throw UsageError("vectors check needs --testfloat OP or --gpu (see --help)");
+    check_input_file({"vector file", o->file});
+    if (o->gpu) {
+      for (const char* opt : {"--rounding", "--tininess", "--exact-nan"})
+        if (given(*check, opt))
+          throw UsageError(fmt::format("{} applies to --testfloat vectors, not to --gpu", opt));
+      const GpuVectorFile f = read_gpu_vectors(o->file, false);
+      if (f.cases.empty())
+        throw UsageError(fmt::format("vector file {} holds no test cases", shown(o->file)));
+      const std::string spec = o->mac.empty() ? f.gpu + "-" + f.in + "-" + f.out : o->mac;
+      const MacConfig m = parse_mac(spec);
+      validate(m);
+      const GpuCheckResult res = check_gpu_vectors(f, m, o->max_report);
+      fmt::print("{}: {} cases of {} (k = {}, C {}) through {}\n", o->file, f.cases.size(), f.gpu,
+                 f.k, f.c_mode, spec);
+      for (const auto& mm : res.mismatches) fmt::print("case {}: {}\n", mm.index, mm.text);
+      fmt::print("{} passed, {} failed\n", res.passed, res.failed);
+      ctx.exit_status = res.failed ? 1 : 0;
+      return;
+    }
+    if (given(*check, "--mac")) throw UsageError("--mac applies to --gpu vectors");
     RoundSpec spec = parse_rounding(normalise_rounding(o->rounding));
     if (o->tininess == "before") spec.tininess = Tininess::before;
-    check_input_file({"vector file", o->file});
     std::ifstream in(o->file);
     if (!in) throw UsageError(fmt::format("cannot open vector file {}", shown(o->file)));
     const VectorCheckResult res = check_testfloat(in, o->op, spec, o->exact_nan, o->max_report);

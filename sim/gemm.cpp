@@ -170,6 +170,9 @@ Kernel choose(const MacConfig& m) {
   if (m.product) ok = ok && emulable(*m.product, m.product_round);
   if (m.structure == Structure::multiterm)
     ok = ok && m.terms <= 64 && m.align_bits + 2 + group_bits(m.terms) <= 62 && m.align_bits >= 1;
+  // the measured-GPU options (exponent-field alignment, interleaved groups) run on the
+  // reference model, which the golden model and the measured data check
+  if (m.align_ref != AlignRef::leading_bit || m.interleave > 0) ok = false;
   return ok ? Kernel::emulated : Kernel::reference;
 }
 

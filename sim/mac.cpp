@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <boost/multiprecision/cpp_int.hpp>
 
 #include "rounding/round_pack.hpp"
@@ -47,7 +48,18 @@ constexpr std::uint64_t kNegZero64 = 0x8000000000000000ull;
 struct Val {
   const Format* f;
   std::uint64_t code;
+  /// multiterm with align=field: a raw product's exponent field ea+eb (its significand
+  /// unnormalised in [1,4)); kNoField: align by the leading bit.
+  std::int64_t field = kNoField;
+  static constexpr std::int64_t kNoField = INT64_MIN;
 };
+
+// An input's exponent field: its leading bit's exponent when normal, emin when subnormal.
+std::int64_t exponent_field(const Format& f, std::uint64_t code) {
+  if (classify(f, code) == Class::subnormal) return f.emin();
+  const Decoded d = decode(f, code);
+  return d.exp + 63 - std::countl_zero(d.sig);
+}
 
 // ---- trace helpers ---------------------------------------------------------------------
 
@@ -183,6 +195,10 @@ Val Dot::product(std::size_t k, std::uint64_t a, std::uint64_t b) {
   flags_ |= p.flags;
   if (p.flags) counts_.invalid += (p.flags & kInvalid) != 0;
   Val v{&fp64(), p.code};
+  const Class pc = classify(fp64(), p.code);
+  if (m_.align_ref == AlignRef::exponent_field && !m_.product && pc != Class::zero &&
+      pc != Class::nan && pc != Class::infinite)
+    v.field = exponent_field(m_.a, a) + exponent_field(m_.b, b);
   if (trace_) {
     log(fmt::format("product {}: a = {} x b = {}", k, describe(m_.a, a), describe(m_.b, b)));
     log(fmt::format(
@@ -235,13 +251,27 @@ Val Dot::sequential(std::span<const Val> p, Val start, std::uint64_t first_step)
   return s;
 }
 
+// The groups of a multiterm span of `len` products (indices into it): consecutive runs of
+// `terms`, or with interleave W the runs of W dealt to the ceil(len/terms) groups in turn
+// (docs/mac-semantics.md).
+std::vector<std::vector<std::size_t>> multiterm_groups(std::size_t len, std::size_t terms,
+                                                       std::size_t interleave) {
+  std::vector<std::vector<std::size_t>> g((len + terms - 1) / terms);
+  for (std::size_t k = 0; k < len; ++k)
+    g[interleave ? (k / interleave) % g.size() : k / terms].push_back(k);
+  // fewer runs than groups: a group dealt nothing is dropped (no rounding, no step number)
+  std::erase_if(g, [](const auto& members) { return members.empty(); });
+  return g;
+}
+
 Val Dot::multiterm(std::span<const Val> p, Val start, std::uint64_t& group) {
   Val s = start;
-  const auto n = static_cast<std::size_t>(m_.terms);
-  for (std::size_t g0 = 0; g0 < p.size(); g0 += n, ++group) {
-    const std::size_t g1 = std::min(p.size(), g0 + n);
+  const auto groups = multiterm_groups(p.size(), static_cast<std::size_t>(m_.terms),
+                                       static_cast<std::size_t>(m_.interleave));
+  for (const auto& members : groups) {
+    const std::size_t g0 = members.front(), g1 = members.back() + 1;
     std::vector<Val> terms{s};
-    for (std::size_t k = g0; k < g1; ++k) terms.push_back(p[k]);
+    for (std::size_t k : members) terms.push_back(p[k]);
     // specials
     bool any_nan = false, pos_inf = false, neg_inf = false, all_zero = true, all_neg = true,
          any_neg = false;
@@ -258,8 +288,10 @@ Val Dot::multiterm(std::span<const Val> p, Val start, std::uint64_t& group) {
       any_neg |= neg;
     }
     if (trace_)
-      log(fmt::format("multiterm group {}: accumulator {} and products {}..{}", group,
-                      value_text(*s.f, s.code), g0, g1 - 1));
+      log(fmt::format("multiterm group {}: accumulator {} and products {}", group,
+                      value_text(*s.f, s.code),
+                      m_.interleave ? fmt::format("{}", fmt::join(members, ","))
+                                    : fmt::format("{}..{}", g0, g1 - 1)));
     if (any_nan || pos_inf || neg_inf) {
       Flags f = 0;
       std::uint64_t code;
@@ -281,13 +313,17 @@ Val Dot::multiterm(std::span<const Val> p, Val start, std::uint64_t& group) {
       if (trace_)
         log(fmt::format("  specials: result {}  flags {}", describe(m_.acc, code),
                         flags_to_string(f)));
+      ++group;
       continue;
     }
-    // align every term to the largest exponent, truncate to align_bits below it
+    // align every term to the largest exponent (a raw product's exponent field with
+    // align=field, else the leading bit), truncate to align_bits below it
     std::int64_t emax = INT64_MIN;
     for (const Val& t : terms) {
       const Decoded d = decode(*t.f, t.code);
-      if (d.sig) emax = std::max<std::int64_t>(emax, d.exp + 63 - std::countl_zero(d.sig));
+      if (d.sig)
+        emax = std::max<std::int64_t>(
+            emax, t.field != Val::kNoField ? t.field : d.exp + 63 - std::countl_zero(d.sig));
     }
     Flags f = 0;
     std::uint64_t code;
@@ -296,6 +332,15 @@ Val Dot::multiterm(std::span<const Val> p, Val start, std::uint64_t& group) {
       code = zero_code(m_.acc, neg);
     } else {
       const std::int64_t L = emax - m_.align_bits;  // weight of the last kept bit
+      if (trace_)
+        log(
+            fmt::format("  alignment reference 2^{} (the largest {}), {} bits kept below it: "
+                        "terms truncated to multiples of 2^{}",
+                        emax,
+                        m_.align_ref == AlignRef::exponent_field
+                            ? "exponent field: ea+eb of a product, leading bit of the accumulator"
+                            : "leading bit",
+                        m_.align_bits, L));
       i128 total = 0;
       bool lost = false;
       for (std::size_t i = 0; i < terms.size(); ++i) {
@@ -316,7 +361,7 @@ Val Dot::multiterm(std::span<const Val> p, Val start, std::uint64_t& group) {
         if (i > 0 && d.sig != 0 && kept == 0) ++counts_.swamped;
         if (trace_ && d.sig != 0)
           log(fmt::format("  term {}: {} aligned to 2^{} -> {} units{}",
-                          i == 0 ? std::string("acc") : fmt::format("p{}", g0 + i - 1),
+                          i == 0 ? std::string("acc") : fmt::format("p{}", members[i - 1]),
                           dyadic_text(dyadic_of(*terms[i].f, terms[i].code)), L,
                           static_cast<std::uint64_t>(kept),
                           truncated ? " (truncated: bits shifted out)" : ""));
@@ -356,6 +401,7 @@ Val Dot::multiterm(std::span<const Val> p, Val start, std::uint64_t& group) {
     s = Val{&m_.acc, code};
     if (trace_)
       log(fmt::format("  result {}  flags {}", describe(m_.acc, code), flags_to_string(f)));
+    ++group;
   }
   return s;
 }

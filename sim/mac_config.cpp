@@ -140,8 +140,8 @@ MacConfig parse_pairs(std::string_view text, MacConfig m, bool& outer_set) {
     if (eq == std::string_view::npos)
       bad(
           fmt::format("'{}' is not key=value (keys: a, b, ab, ftz_in, prod, prod_round, acc, "
-                      "round, ftz, tininess, struct, chunk, outer, outer_round, c, out, "
-                      "out_round; or a preset: {})",
+                      "round, ftz, tininess, struct, align, interleave, chunk, outer, "
+                      "outer_round, c, out, out_round; or a preset: {})",
                       item, [] {
                         std::vector<std::string> n;
                         for (const auto& p : mac_presets()) n.push_back(p.name);
@@ -183,6 +183,16 @@ MacConfig parse_pairs(std::string_view text, MacConfig m, bool& outer_set) {
     } else if (key == "struct") {
       parse_structure(m, v);
       if (v.starts_with("chunked:") && split(v, ':').size() > 2) outer_set = true;
+    } else if (key == "align") {
+      if (v == "lead") {
+        m.align_ref = AlignRef::leading_bit;
+      } else if (v == "field") {
+        m.align_ref = AlignRef::exponent_field;
+      } else {
+        bad(fmt::format("align = '{}' (allowed: lead, field)", v));
+      }
+    } else if (key == "interleave") {
+      m.interleave = parse_int(key, v, 0, 1 << 20);
     } else if (key == "chunk") {
       m.chunk = parse_int(key, v, 0, 1 << 30);
     } else if (key == "outer") {
@@ -201,13 +211,17 @@ MacConfig parse_pairs(std::string_view text, MacConfig m, bool& outer_set) {
     } else if (key == "out_round") {
       m.out_round = round_of(key, v, m.out_round);
     } else {
-      bad(
-          fmt::format("unknown key '{}' (keys: a, b, ab, ftz_in, prod, prod_round, acc, round, "
-                      "ftz, tininess, struct, chunk, outer, outer_round, c, out, out_round)",
-                      key));
+      bad(fmt::format(
+          "unknown key '{}' (keys: a, b, ab, ftz_in, prod, prod_round, acc, round, "
+          "ftz, tininess, struct, align, interleave, chunk, outer, outer_round, c, out, "
+          "out_round)",
+          key));
     }
   }
   if (!outer_set) m.outer = m.acc;
+  if ((m.align_ref != AlignRef::leading_bit || m.interleave > 0) &&
+      m.structure != Structure::multiterm)
+    bad(fmt::format("align and interleave need struct multiterm (got {})", to_string(m.structure)));
   if (m.chunk > 0 && m.structure != Structure::sequential && m.structure != Structure::multiterm)
     bad(fmt::format("chunk = {} needs struct sequential or multiterm (got {})", m.chunk,
                     to_string(m.structure)));
@@ -231,32 +245,37 @@ std::string_view to_string(Structure s) {
 }
 
 const std::vector<MacPreset>& mac_presets() {
-  static const std::vector<MacPreset> presets = {
-      {"fp32-fma", "ab=e5m2,acc=fp32,round=rne,struct=sequential",
-       "A sequential chain of fused multiply-adds in IEEE binary32 with round-to-nearest-even "
-       "(what a CPU FMA loop computes). Fact: IEEE 754. The e5m2 inputs are a default; set ab."},
-      {"wang2018", "ab=e5m2,acc=fp16,round=rne,struct=chunked:64:fp16:rne",
-       "Wang et al. 2018 (IBM): FP8 (1-5-2) data, FP16 accumulation made safe by chunk-based "
-       "accumulation. Published: E5M2 inputs, FP16 accumulator, chunking. Assumed: chunk "
-       "length 64 (BRIEF.md: 'believed to be 64'), RNE, FP16 for the outer sum."},
-      {"tensorcore-v100", "ab=fp16,acc=fp32,round=rtz,struct=multiterm:4:24:2",
-       "Fasi, Higham, Mikaitis, Pranesh 2021 (V100 tensor cores): products exact, 4 products "
-       "and the accumulator aligned to the largest exponent, aligned significands truncated "
-       "(no guard bits), normalisation at the end, FP32 accumulate. Published: fp16 inputs, 4 "
-       "terms, truncation, two carry bits, fp32. Assumed here: 24 fraction bits kept below "
-       "the largest exponent and round-toward-zero at the final normalisation."},
-      {"fp8-tensorcore",
-       "ab=e4m3fn,acc=fp32,round=rtz,struct=multiterm:4:13:2,chunk=128,outer=fp32,outer_round=rne",
-       "An FP8 tensor-core-like unit: products exact, narrow aligned accumulation (13 fraction "
-       "bits kept below the largest exponent, truncated), promoted into a full FP32 "
-       "accumulator every 128 products (the behaviour FP8 training reports attribute to "
-       "current GPUs, e.g. DeepSeek-V3 2024 on H800). Assumed: 4 terms per group, 13 bits, "
-       "RTZ inside, RNE for the FP32 promotion; no vendor documents these."},
-      {"mellempudi2019", "ab=e5m2,acc=fp32,round=rne,struct=sequential,out=e5m2,out_round=rne",
-       "Mellempudi et al. 2019: FP8 E5M2 GEMM inputs, FP32 accumulation, output converted to "
-       "FP8. Published: E5M2, FP32 accumulate, FP8 output. Assumed: sequential RNE "
-       "accumulation, RNE output (the paper uses SR for gradients: set out_round=sr:8)."},
-  };
+  static const std::vector<MacPreset> presets = [] {
+    std::vector<MacPreset> v = {
+        {"fp32-fma", "ab=e5m2,acc=fp32,round=rne,struct=sequential",
+         "A sequential chain of fused multiply-adds in IEEE binary32 with round-to-nearest-even "
+         "(what a CPU FMA loop computes). Fact: IEEE 754. The e5m2 inputs are a default; set ab."},
+        {"wang2018", "ab=e5m2,acc=fp16,round=rne,struct=chunked:64:fp16:rne",
+         "Wang et al. 2018 (IBM): FP8 (1-5-2) data, FP16 accumulation made safe by chunk-based "
+         "accumulation. Published: E5M2 inputs, FP16 accumulator, chunking. Assumed: chunk "
+         "length 64 (BRIEF.md: 'believed to be 64'), RNE, FP16 for the outer sum."},
+        {"tensorcore-v100", "ab=fp16,acc=fp32,round=rtz,struct=multiterm:4:24:2",
+         "Fasi, Higham, Mikaitis, Pranesh 2021 (V100 tensor cores): products exact, 4 products "
+         "and the accumulator aligned to the largest exponent, aligned significands truncated "
+         "(no guard bits), normalisation at the end, FP32 accumulate. Published: fp16 inputs, 4 "
+         "terms, truncation, two carry bits, fp32. Assumed here: 24 fraction bits kept below "
+         "the largest exponent and round-toward-zero at the final normalisation."},
+        {"fp8-tensorcore",
+         "ab=e4m3fn,acc=fp32,round=rtz,struct=multiterm:4:13:2,chunk=128,outer=fp32,outer_round="
+         "rne",
+         "An FP8 tensor-core-like unit: products exact, narrow aligned accumulation (13 fraction "
+         "bits kept below the largest exponent, truncated), promoted into a full FP32 "
+         "accumulator every 128 products (the behaviour FP8 training reports attribute to "
+         "current GPUs, e.g. DeepSeek-V3 2024 on H800). Assumed: 4 terms per group, 13 bits, "
+         "RTZ inside, RNE for the FP32 promotion; no vendor documents these."},
+        {"mellempudi2019", "ab=e5m2,acc=fp32,round=rne,struct=sequential,out=e5m2,out_round=rne",
+         "Mellempudi et al. 2019: FP8 E5M2 GEMM inputs, FP32 accumulation, output converted to "
+         "FP8. Published: E5M2, FP32 accumulate, FP8 output. Assumed: sequential RNE "
+         "accumulation, RNE output (the paper uses SR for gradients: set out_round=sr:8)."},
+    };
+    for (auto& p : gpu_mac_presets()) v.push_back(std::move(p));
+    return v;
+  }();
   return presets;
 }
 
@@ -298,6 +317,8 @@ std::string to_string(const MacConfig& m) {
     default:
       s += fmt::format(",struct={}", to_string(m.structure));
   }
+  if (m.align_ref == AlignRef::exponent_field) s += ",align=field";
+  if (m.interleave > 0) s += fmt::format(",interleave={}", m.interleave);
   if (m.chunk > 0)
     s += fmt::format(",chunk={},outer={},outer_round={}", m.chunk, m.outer.name,
                      to_string(m.outer_round));
@@ -319,12 +340,16 @@ std::string mac_spec_help() {
       "  tininess=after|before\n"
       "  struct=S           sequential | chunked:N[:OUTER[:ROUND]] | multiterm:N[:ALIGN[:CARRY]]\n"
       "                     | pairwise | exact   (multiterm defaults: 24 align bits, 2 carry)\n"
+      "  align=lead|field   multiterm: align to the largest leading bit (default) or to the\n"
+      "                     largest exponent field ea+eb of the unnormalised products\n"
+      "  interleave=W       multiterm: deal products to a chunk's groups in runs of W (0: no)\n"
       "  chunk=N            every N products, add the partial sum into the outer accumulator\n"
       "  outer=F, outer_round=R   the outer accumulator (default: acc format, rne)\n"
       "  c=F                format of the initial value C (default: acc)\n"
       "  out=F|acc, out_round=R   output conversion (default: none)\n"
       "Presets:\n";
   for (const auto& p : mac_presets()) {
+    if (p.source.starts_with("Measured:")) continue;  // the GPU presets: below, by family
     s += fmt::format("  {:<16} {}\n", p.name, p.spec);
     // where each part comes from, which parts are assumptions: wrapped under the spec
     std::string line = "   ";
@@ -337,7 +362,7 @@ std::string mac_spec_help() {
     }
     s += line + "\n";
   }
-  return s;
+  return s + gpu_presets_help();
 }
 
 }  // namespace fp8sim

@@ -23,6 +23,15 @@ enum class Structure : std::uint8_t {
   exact,       ///< Kulisch accumulator: C + sum of products exactly, one rounding at the end
 };
 
+/// multiterm: the exponent each term is aligned by (Fasi et al. 2021; the measured GPU
+/// data of docs/gpu-presets.md decides which a unit uses).
+enum class AlignRef : std::uint8_t {
+  leading_bit,     ///< `align=lead`: every term's leading bit (a normalised product)
+  exponent_field,  ///< `align=field`: a product's ea+eb, its significand left unnormalised in
+                   ///< [1,4) (a subnormal input counts as its format's emin); C and the
+                   ///< accumulator still by their leading bit
+};
+
 struct MacConfig {
   std::string name;  ///< preset name, or the text form it was parsed from
 
@@ -41,6 +50,12 @@ struct MacConfig {
   int terms = 4;        ///< multiterm: products per group
   int align_bits = 24;  ///< multiterm: fraction bits kept below the largest exponent
   int carry_bits = 2;   ///< multiterm: headroom of the adder (reported, never wraps)
+  AlignRef align_ref = AlignRef::leading_bit;  ///< multiterm: what "largest exponent" means
+  /// multiterm: 0 = each group takes consecutive products. W > 0: within each chunk (or the
+  /// whole dot product without chunks), products are dealt to the chunk's groups in runs of
+  /// W, in turn (W = 2 with 2 groups: group 0 = k mod 4 in {0,1}, group 1 = {2,3}; how FP8
+  /// mma.sync is emulated on two fp16 HMMA operations on Hopper and Blackwell).
+  int interleave = 0;
 
   /// Chunking (sequential and multiterm): every `chunk` products the partial sum (started
   /// from +0) is added into an outer accumulator of format `outer` with `outer_round`.
@@ -74,7 +89,12 @@ struct MacPreset {
   std::string spec;    ///< its text form
   std::string source;  ///< where each part comes from; which parts are assumptions
 };
+/// Every preset: the classic ones, then the measured GPU presets.
 [[nodiscard]] const std::vector<MacPreset>& mac_presets();
+/// The measured NVIDIA tensor-core presets, GPU-IN-OUT (sim/gpu_presets.cpp).
+[[nodiscard]] std::vector<MacPreset> gpu_mac_presets();
+/// Their help text, one paragraph per family of GPUs sharing a model.
+[[nodiscard]] std::string gpu_presets_help();
 
 /// The help text documenting every key.
 [[nodiscard]] std::string mac_spec_help();

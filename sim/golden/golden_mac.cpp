@@ -13,13 +13,17 @@
 //     sequential and multiterm), every rounding into the accumulator at site 2, into the
 //     outer accumulator at site 3. Zero sums: terms not all zero -> +0 (-0 under rdn); all
 //     zeros -> -0 iff all are -0 (under rdn: iff any is). A value never rounded into the
-//     accumulator is converted into it at the end (step K).
+//     accumulator is converted into it at the end (step K). multiterm: each product keeps
+//     its field exponent ea + eb next to its exact value (align=field aligns by it; C, the
+//     accumulator and rounded products by their leading bit); interleave=W deals runs of W
+//     products of a chunk to its groups in turn (multiterm_groups).
 //  4. Output conversion (site 4, step 0).
 //  5. Every NaN result is the format's default NaN (nan_code(f, true)); flags are OR-ed.
 #include "sim/golden/golden_mac.hpp"
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <span>
 #include <vector>
 
@@ -42,6 +46,10 @@ struct Num {
   bool neg = false;
   Int mag;
   long exp = 0;
+  /// align=field: an exact product a*b carries ea + eb, the sum of its inputs' exponents
+  /// (input_exponent); every other value (C, an accumulator, a rounded product) has none.
+  bool has_field = false;
+  long field = 0;
 
   [[nodiscard]] bool finite() const { return kind == Kind::finite; }
   [[nodiscard]] bool zero() const { return kind == Kind::finite && mag == 0; }
@@ -109,6 +117,14 @@ Num multiply(const Num& a, const Num& b, Flags& flags) {
 /// Exponent of the leading bit of a non-zero finite value.
 long lead_exp(const Num& x) {
   return static_cast<long>(msb(x.mag)) + x.exp;
+}
+
+/// The exponent of a finite non-zero input encoding (align=field): floor(log2|x|) for a
+/// normal number, the format's emin for a subnormal one (its significand is 0.f).
+long input_exponent(const Format& f, std::uint64_t code) {
+  const Decoded d = decode(f, code);
+  if (d.cls == Class::subnormal) return f.emin();
+  return static_cast<long>(std::bit_width(d.sig)) - 1 + d.exp;
 }
 
 /// The exact sum of finite terms, with the zero-sign rules of the MAC (`rdn`: the step
@@ -243,20 +259,28 @@ struct Dot {
     return {};
   }
 
-  /// One multiterm group: s and the products, aligned to the largest, truncated, summed,
+  /// The exponent a non-zero multiterm term is aligned by: align=field, an exact product's
+  /// ea + eb; otherwise (align=lead, C, the accumulator, a rounded product) its leading bit.
+  long align_exp(const Num& t) const {
+    if (m.align_ref == AlignRef::exponent_field && t.has_field) return t.field;
+    return lead_exp(t);
+  }
+
+  /// One multiterm group: s and the group's products, aligned to the largest alignment
+  /// exponent R, truncated toward zero to multiples of 2^(R - align_bits), summed exactly,
   /// rounded once into the accumulator.
-  Num multiterm_group(const Num& s, const std::vector<Num>& p, std::size_t k0, std::size_t k1,
-                      std::uint64_t step, std::uint64_t* code) {
+  Num multiterm_group(const Num& s, const std::vector<const Num*>& products, std::uint64_t step,
+                      std::uint64_t* code) {
     std::vector<const Num*> terms{&s};
-    for (std::size_t k = k0; k < k1; ++k) terms.push_back(&p[k]);
+    terms.insert(terms.end(), products.begin(), products.end());
     bool special = false;
     Num sum = special_sum(terms, special);
     if (!special) {
       bool any_nonzero = false;
-      long emax = 0;
+      long emax = 0;  // R
       for (const Num* t : terms) {
-        if (t->mag == 0) continue;
-        emax = any_nonzero ? std::max(emax, lead_exp(*t)) : lead_exp(*t);
+        if (t->mag == 0) continue;  // zero terms have no exponent
+        emax = any_nonzero ? std::max(emax, align_exp(*t)) : align_exp(*t);
         any_nonzero = true;
       }
       if (!any_nonzero) {
@@ -288,14 +312,35 @@ struct Dot {
     return round(m.acc, sum, m.acc_round, RandomSite::acc, step, code);
   }
 
+  /// The multiterm groups of products [k0, k1) (one chunk, or the whole dot product), as
+  /// the doc defines them. interleave = 0: consecutive runs of `terms` products (the last
+  /// may be shorter). interleave = W > 0: G = ceil(len / terms) groups; the products are
+  /// cut into runs of W (the last may be shorter) and run r is dealt to group r mod G; a
+  /// group holds what it is dealt, and a group dealt nothing is dropped.
+  std::vector<std::vector<const Num*>> multiterm_groups(const std::vector<Num>& p, std::size_t k0,
+                                                        std::size_t k1) const {
+    const std::size_t len = k1 - k0;
+    const auto n = static_cast<std::size_t>(m.terms);
+    std::vector<std::vector<const Num*>> groups((len + n - 1) / n);
+    if (m.interleave <= 0) {
+      for (std::size_t i = 0; i < len; ++i) groups[i / n].push_back(&p[k0 + i]);
+      return groups;
+    }
+    const auto w = static_cast<std::size_t>(m.interleave);
+    for (std::size_t i = 0; i < len; ++i) {
+      const std::size_t run = i / w;
+      groups[run % groups.size()].push_back(&p[k0 + i]);
+    }
+    std::erase_if(groups, [](const std::vector<const Num*>& g) { return g.empty(); });
+    return groups;
+  }
+
   /// Sequential or multiterm over products [k0, k1) starting from s. Random steps:
   /// sequential, the product index k; multiterm, `group` (the group number, advanced).
   Num inner(const std::vector<Num>& p, std::size_t k0, std::size_t k1, Num s, std::uint64_t& group,
             std::uint64_t* code) {
     if (m.structure == Structure::multiterm) {
-      const auto n = static_cast<std::size_t>(m.terms);
-      for (std::size_t g = k0; g < k1; g += n)
-        s = multiterm_group(s, p, g, std::min(g + n, k1), group++, code);
+      for (const auto& g : multiterm_groups(p, k0, k1)) s = multiterm_group(s, g, group++, code);
       return s;
     }
     for (std::size_t k = k0; k < k1; ++k)
@@ -310,6 +355,11 @@ struct Dot {
     for (std::size_t k = 0; k < K; ++k) {
       if (is_signaling_nan(m.a, a[k]) || is_signaling_nan(m.b, b[k])) flags |= kInvalid;
       p[k] = multiply(read(m.a, a[k], m.ftz_inputs), read(m.b, b[k], m.ftz_inputs), flags);
+      if (p[k].finite() && !p[k].zero()) {
+        // align=field: the exact product keeps ea + eb next to its value.
+        p[k].has_field = true;
+        p[k].field = input_exponent(m.a, a[k]) + input_exponent(m.b, b[k]);
+      }
       if (m.product) p[k] = round(*m.product, p[k], m.product_round, RandomSite::product, k);
     }
     const Format& cf = m.c ? *m.c : m.acc;

@@ -89,6 +89,18 @@ def make_fixtures(d):
     w("garbage.tv", "hello world\n", "w")
     w("empty.tv", "", "w")
     w("comments_only.tv", "# nothing here\n\n", "w")
+    # measured-GPU vectors (vectors check --gpu): the Fasi et al. 2021 V100 probe (1*1 +
+    # -(1-2^-24) gives 2^-23 on a V100), a wrong result, and broken files
+    head = "# fields: gpu=v100 in=fp16 out=fp32 k=4 c=fp32 cases=%d\n"
+    probe = "3F800000 00000000 00000000 00000000 ; 3F800000 00000000 00000000 00000000 ; "
+    w("v100-fp16-fp32.txt", head % 1 + probe + "BF7FFFFF ; 34000000\n", "w")
+    w("gpu_wrong.txt", head % 1 + probe + "BF7FFFFF ; 33800000\n", "w")
+    w("gpu_count.txt", head % 2 + probe + "BF7FFFFF ; 34000000\n", "w")
+    w("gpu_nofields.txt", probe + "BF7FFFFF ; 34000000\n", "w")
+    w("gpu_short.txt", head % 1 + "3F800000 ; 3F800000 ; 00000000 ; 3F800000\n", "w")
+    w("gpu_inexact.txt", head % 1 + probe.replace("3F800000 0", "3F800001 0", 1) +
+      "BF7FFFFF ; 34000000\n", "w")
+    w("gpu_empty.txt", head % 0, "w")
     os.mkdir(os.path.join(d, "adir"))
     # recordings and dumps, made by fp8sim itself
     run = lambda *args: subprocess.run([EXE, *args], cwd=d, check=True,

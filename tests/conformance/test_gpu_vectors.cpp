@@ -20,14 +20,14 @@
 #include "rounding/round_pack.hpp"
 
 #include "conformance_dir.hpp"
-#include "gpu_vectors.hpp"
+#include "sim/gpu_vectors.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
+using fp8sim::GpuVectorError;
 using fp8sim::testing::conformance_dir;
-using fp8sim::testing::GpuVectorError;
 
 fs::path gpu_dir() {
   const fs::path dir = conformance_dir() / "gpu";
@@ -82,7 +82,7 @@ TEST_CASE("gpu vectors: all 48 files, 2500 well-formed cases each, inputs exact"
   const std::set<std::string> want = expected_files();
   REQUIRE(want.size() == 48);
   std::set<std::string> have;
-  for (const auto& p : fp8sim::testing::gpu_vector_files(dir)) have.insert(p.filename().string());
+  for (const auto& p : fp8sim::gpu_vector_files(dir)) have.insert(p.filename().string());
   for (const auto& name : want) CHECK_MESSAGE(have.contains(name), "missing: " << name);
   for (const auto& name : have) CHECK_MESSAGE(want.contains(name), "unexpected file: " << name);
   CHECK_MESSAGE(fs::is_regular_file(dir / "LICENCE"), "gpu/LICENCE is missing");
@@ -93,9 +93,9 @@ TEST_CASE("gpu vectors: all 48 files, 2500 well-formed cases each, inputs exact"
     const fs::path p = dir / name;
     if (!fs::is_regular_file(p)) continue;  // reported above
     INFO("file " << p.string());
-    fp8sim::testing::GpuVectorFile v;
+    fp8sim::GpuVectorFile v;
     try {
-      v = fp8sim::testing::read_gpu_vectors(p);
+      v = fp8sim::read_gpu_vectors(p);
     } catch (const GpuVectorError& e) {
       FAIL_CHECK(std::string(e.what()));
       continue;
@@ -107,7 +107,7 @@ TEST_CASE("gpu vectors: all 48 files, 2500 well-formed cases each, inputs exact"
     CHECK_MESSAGE((v.k == 4 || v.k == 8 || v.k == 16 || v.k == 32), "k=" << v.k);
     // c enters as the output format, or not at all (h100/h200 FP8 into fp32)
     CHECK_MESSAGE((v.c_mode == v.out || v.c_mode == "zero"), "c=" << v.c_mode);
-    const fp8sim::Format in = fp8sim::parse_format(fp8sim::testing::gpu_format_name(v.in));
+    const fp8sim::Format in = fp8sim::parse_format(fp8sim::gpu_format_name(v.in));
     std::uint64_t inexact_inputs = 0, inexact_d = 0;
     std::string first_bad;
     for (std::size_t i = 0; i < v.cases.size(); ++i) {
@@ -145,8 +145,7 @@ TEST_CASE("gpu vectors: the reader rejects malformed files") {
   const std::string ok_line = "3f800000 3f800000 ; 3f800000 3f800000 ; 00000000 ; 40000000\n";
   // a good file reads
   {
-    const auto v =
-        fp8sim::testing::read_gpu_vectors(write(fields + "# note\n" + ok_line + ok_line));
+    const auto v = fp8sim::read_gpu_vectors(write(fields + "# note\n" + ok_line + ok_line));
     CHECK(v.gpu == "x");
     CHECK(v.k == 2);
     REQUIRE(v.cases.size() == 2);
@@ -170,10 +169,10 @@ TEST_CASE("gpu vectors: the reader rejects malformed files") {
   };
   for (std::size_t i = 0; i < bad.size(); ++i) {
     INFO("malformed example " << i);
-    CHECK_THROWS_AS((void)fp8sim::testing::read_gpu_vectors(write(bad[i])), GpuVectorError);
+    CHECK_THROWS_AS((void)fp8sim::read_gpu_vectors(write(bad[i])), GpuVectorError);
   }
-  CHECK_THROWS_AS((void)fp8sim::testing::read_gpu_vectors(tmp / "none.txt"), GpuVectorError);
-  CHECK_THROWS_AS((void)fp8sim::testing::gpu_vector_files(tmp / "none"), GpuVectorError);
+  CHECK_THROWS_AS((void)fp8sim::read_gpu_vectors(tmp / "none.txt"), GpuVectorError);
+  CHECK_THROWS_AS((void)fp8sim::gpu_vector_files(tmp / "none"), GpuVectorError);
   std::error_code ec;
   fs::remove_all(tmp, ec);
 }

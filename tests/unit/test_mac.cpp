@@ -176,6 +176,31 @@ TEST_CASE("mac.golden_presets") {
   CHECK(ck.failures == 0);
 }
 
+// The measured-GPU options: exponent-field alignment (subnormal inputs, products with a
+// significand >= 2, C at the alignment edge) and interleaved groups (short last runs,
+// fewer runs than groups: empty groups dropped), with chunks, against the golden model.
+TEST_CASE("mac.golden_gpu_options") {
+  std::mt19937_64 g(11);
+  Checker ck;
+  for (const char* spec : {
+           "ab=fp16,acc=fp32,round=rtz,struct=multiterm:4:23:2,align=field",
+           "ab=bf16,acc=fp32,round=rne,struct=multiterm:8:24:1,align=field",
+           "ab=e4m3fn,acc=e8m13,round=rtz,struct=multiterm:16:13:2,align=field,c=fp32,out=fp32",
+           "ab=e5m2,acc=fp16,round=rne,struct=multiterm:16:25:2,align=field,interleave=2,"
+           "chunk=32,outer=fp16,outer_round=rne,c=fp16",
+           "ab=e4m3fn,acc=fp32,round=rtz,struct=multiterm:32:25:2,align=field,chunk=32,"
+           "outer=fp32,outer_round=rne",
+           "ab=fp16,acc=e8m13,round=rtz,struct=multiterm:1:19:2,align=field,interleave=3",
+           "ab=e5m2,acc=bf16,round=sr:8,struct=multiterm:4:13:2,align=field,interleave=1",
+           "ab=e4m3fn,acc=fp16,round=rdn,struct=multiterm:3:8:2,interleave=5,chunk=7,"
+           "outer=fp32,outer_round=rtz",
+       }) {
+    CAPTURE(spec);
+    random_dots(ck, parse_mac(spec), 400, g, 70, 6.0);
+  }
+  CHECK(ck.failures == 0);
+}
+
 namespace {
 
 // Every structure (chunked and multiterm variants included) at a few accumulators/modes.

@@ -1,14 +1,15 @@
-// tests/gpu_vectors.hpp — reader for the GPU tensor-core dot products (gpu/ of the conformance
-// vectors, see tests/data/conformance/README.md): one file GPU-IN-OUT.txt per GPU, input
-// format and output format, each case D = A·B + C as fp32 bit patterns.
+// sim/gpu_vectors.hpp — reader and checker for the GPU tensor-core dot products (gpu/ of the
+// conformance vectors, see tests/data/conformance/README.md): one file GPU-IN-OUT.txt per GPU,
+// input format and output format, each case D = A·B + C as fp32 bit patterns.
 //
 //   # fields: gpu=h100 in=e4m3 out=fp32 k=32 c=zero cases=2500
 //   # ...comment lines...
 //   a_1 .. a_k ; b_1 .. b_k ; c ; d
 //
-// The reader checks the structure only (fields, counts, 8-hex-digit patterns, the file name
-// matching the fields) and throws GpuVectorError naming the file and line otherwise; what
-// the values mean (formats, rounding) is for the caller.
+// The reader checks the structure only (fields, counts, 8-hex-digit patterns, optionally the
+// file name matching the fields) and throws GpuVectorError naming the file and line
+// otherwise. check_gpu_vectors() runs the cases through a MAC spec (`fp8sim vectors check
+// --gpu`).
 #pragma once
 
 #include <algorithm>
@@ -17,17 +18,19 @@
 #include <fstream>
 #include <initializer_list>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace fp8sim::testing {
+namespace fp8sim {
 
-class GpuVectorError : public std::runtime_error {
+/// A malformed file (bad input: the command line exits 2).
+class GpuVectorError : public std::invalid_argument {
  public:
-  using std::runtime_error::runtime_error;
+  using std::invalid_argument::invalid_argument;
 };
 
 /// One measured dot product: d = a·b + c (every number an fp32 bit pattern; k values each
@@ -97,7 +100,8 @@ inline std::vector<std::uint32_t> parse_patterns(const std::filesystem::path& p,
 }  // namespace gpu_vectors_detail
 
 /// Reads and checks one file. Throws GpuVectorError on anything malformed.
-inline GpuVectorFile read_gpu_vectors(const std::filesystem::path& p) {
+/// `check_name`: the file must be named GPU-IN-OUT.txt after its fields line.
+inline GpuVectorFile read_gpu_vectors(const std::filesystem::path& p, bool check_name = true) {
   using gpu_vectors_detail::fail;
   std::ifstream in(p);
   if (!in) fail(p, 0, "cannot open");
@@ -139,7 +143,8 @@ inline GpuVectorFile read_gpu_vectors(const std::filesystem::path& p) {
   f.k = static_cast<int>(k);
   const std::uint64_t n = gpu_vectors_detail::parse_count(p, 1, "cases", fields["cases"]);
   const std::string stem = f.gpu + "-" + f.in + "-" + f.out + ".txt";
-  if (p.filename().string() != stem) fail(p, 1, "file name does not match the fields: " + stem);
+  if (check_name && p.filename().string() != stem)
+    fail(p, 1, "file name does not match the fields: " + stem);
 
   f.cases.reserve(n);
   bool in_data = false;
@@ -181,4 +186,29 @@ inline std::vector<std::filesystem::path> gpu_vector_files(const std::filesystem
   return files;
 }
 
-}  // namespace fp8sim::testing
+struct MacConfig;
+
+/// One case's inputs as codes of m's formats, C as the file says it entered (converted to
+/// m's C format; none for c=zero), and the measured D in m's result format. Throws
+/// GpuVectorError naming the case when an input is not exact in m's input formats.
+struct GpuCaseCodes {
+  std::vector<std::uint64_t> a, b;
+  std::optional<std::uint64_t> c;
+  std::uint64_t d = 0;
+};
+[[nodiscard]] GpuCaseCodes gpu_case_codes(const GpuVectorFile& f, std::size_t i,
+                                          const MacConfig& m);
+
+struct GpuMismatch {
+  std::size_t index = 0;  ///< case number (0-based)
+  std::string text;       ///< inputs, expected and got, decoded
+};
+struct GpuCheckResult {
+  std::size_t passed = 0, failed = 0;
+  std::vector<GpuMismatch> mismatches;  ///< the first max_report
+};
+/// Every case of f through m (mac_dot, output index = case number).
+[[nodiscard]] GpuCheckResult check_gpu_vectors(const GpuVectorFile& f, const MacConfig& m,
+                                               std::size_t max_report);
+
+}  // namespace fp8sim
