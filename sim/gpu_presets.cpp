@@ -150,21 +150,7 @@ std::string gpu_presets_help() {
       }
     }
     s += fmt::format("  {}\n    spec: {}\n", names, f.spec);
-    std::string line = "   ";
-    std::string text = std::string(f.source);
-    std::size_t p = 0;
-    while (p < text.size()) {
-      std::size_t q = text.find(' ', p);
-      if (q == std::string::npos) q = text.size();
-      const std::string word = text.substr(p, q - p);
-      if (line.size() + 1 + word.size() > 88) {
-        s += line + "\n";
-        line = "   ";
-      }
-      line += " " + word;
-      p = q + 1;
-    }
-    s += line + "\n";
+    s += detail::wrapped(f.source);
   }
   s += fmt::format("  All: {}{}\n", kMeasured, kUntested + 1);
   return s;

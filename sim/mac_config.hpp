@@ -96,6 +96,11 @@ struct MacPreset {
 /// Their help text, one paragraph per family of GPUs sharing a model.
 [[nodiscard]] std::string gpu_presets_help();
 
+namespace detail {
+/// Help text: words wrapped to 88 columns, each line indented by four spaces.
+[[nodiscard]] std::string wrapped(std::string_view text);
+}  // namespace detail
+
 /// The help text documenting every key.
 [[nodiscard]] std::string mac_spec_help();
 
