@@ -538,6 +538,11 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
   for (const auto& c : counts) res.counts.merge(c);
   for (auto r : redone) res.slow_outputs += r;
   if (!opt.flags) res.counts = MacCounts{};
+  if (m.canonical_nan) {  // the kernels give the default NaN; nan=canonical replaces it
+    const std::uint64_t nan = result_nan_code(m);
+    for (auto& code : res.codes)
+      if (classify(rf, code) == Class::nan) code = nan;
+  }
   return res;
 }
 

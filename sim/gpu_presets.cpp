@@ -27,51 +27,54 @@ constexpr const char* kMeasured =
     "Measured: 2500 dot products of Khattak and Mikaitis 2025 reproduced bit for bit "
     "(tests/data/conformance/gpu). ";
 constexpr const char* kUntested =
-    " Not in the data (so inferred defaults): NaN, Inf, subnormal inputs and outputs, "
-    "overflow, carries beyond 2 bits.";
+    " Not in the data (so inferred): a NaN result is NVIDIA's canonical NaN 7FFFFFFF / 7FFF "
+    "(nan=canonical; not measured here); Inf, subnormal inputs and outputs, overflow and carries "
+    "beyond 2 bits "
+    "follow fp8sim's IEEE rules.";
 
 const Family kFamilies[] = {
     {{"v100"},
      {"fp16"},
      "fp32",
-     "ab={ab},acc=fp32,round=rtz,struct=multiterm:4:23:2,align=field",
+     "ab={ab},acc=fp32,round=rtz,struct=multiterm:4:23:2,align=field,nan=canonical",
      "Fasi et al. 2021: groups of 4 exact products and C aligned to the largest exponent "
      "field (ea+eb, significand unnormalised in [1,4)), truncated 23 bits below it, summed, "
      "normalised and rounded toward zero into fp32."},
     {{"v100"},
      {"fp16"},
      "fp16",
-     "ab={ab},acc=fp16,round=rne,struct=multiterm:4:23:2,align=field,c=fp16",
+     "ab={ab},acc=fp16,round=rne,struct=multiterm:4:23:2,align=field,c=fp16,nan=canonical",
      "As v100-fp16-fp32, the group rounded to nearest even into fp16 (C enters as fp16). The "
      "fp16 data bounds the truncation only (22..40 bits all match); 23 is taken from fp32."},
     {{"a100", "a2", "ada", "l40s"},
      {"fp16", "bf16", "tf32"},
      "fp32",
-     "ab={ab},acc=fp32,round=rtz,struct=multiterm:8:24:2,align=field",
+     "ab={ab},acc=fp32,round=rtz,struct=multiterm:8:24:2,align=field,nan=canonical",
      "Ampere/Ada: groups of 8 products (k = 8; tf32 k = 4, one group) and C aligned to the "
      "largest exponent field, truncated 24 bits below it, rounded toward zero into fp32. "
      "Inferred: a group larger than the instruction's k would not show in this data."},
     {{"a100", "a2", "ada", "l40s"},
      {"fp16"},
      "fp16",
-     "ab={ab},acc=fp16,round=rne,struct=multiterm:8:24:2,align=field,c=fp16",
+     "ab={ab},acc=fp16,round=rne,struct=multiterm:8:24:2,align=field,c=fp16,nan=canonical",
      "As the fp32 output of the same GPU, rounded to nearest even into fp16 (C as fp16); "
      "24 bits from the fp32 data (fp16 bounds it to 24..40)."},
     {{"h100", "h200", "b200"},
      {"fp16", "bf16", "tf32"},
      "fp32",
-     "ab={ab},acc=fp32,round=rtz,struct=multiterm:16:25:2,align=field",
+     "ab={ab},acc=fp32,round=rtz,struct=multiterm:16:25:2,align=field,nan=canonical",
      "Hopper/Blackwell: groups of 16 products (k = 16; tf32 k = 4) and C aligned to the "
      "largest exponent field, truncated 25 bits below it, rounded toward zero into fp32."},
     {{"h100", "h200", "b200"},
      {"fp16"},
      "fp16",
-     "ab={ab},acc=fp16,round=rne,struct=multiterm:16:25:2,align=field,c=fp16",
+     "ab={ab},acc=fp16,round=rne,struct=multiterm:16:25:2,align=field,c=fp16,nan=canonical",
      "As the fp32 output, rounded to nearest even into fp16 (C as fp16)."},
     {{"ada", "l40s"},
      {"e4m3", "e5m2"},
      "fp32",
-     "ab={ab},acc=e8m13,round=rtz,struct=multiterm:16:13:2,align=field,c=fp32,out=fp32",
+     "ab={ab},acc=e8m13,round=rtz,struct=multiterm:16:13:2,align=field,c=fp32,out=fp32,nan="
+     "canonical",
      "Ada FP8 mma.sync k32: two groups of 16 consecutive products, C in the first, aligned to "
      "the largest exponent field and truncated 13 bits below it; each group's sum rounded "
      "toward zero to 13 fraction bits (e8m13: every measured result has its low 10 fp32 "
@@ -79,14 +82,15 @@ const Family kFamilies[] = {
     {{"ada"},
      {"e4m3", "e5m2"},
      "fp16",
-     "ab={ab},acc=fp16,round=rne,struct=multiterm:16:13:2,align=field,c=fp16",
+     "ab={ab},acc=fp16,round=rne,struct=multiterm:16:13:2,align=field,c=fp16,nan=canonical",
      "Ada FP8 with fp16 output: as the fp32 output, but the value between the two groups and "
      "the result rounded to nearest even into fp16 (keeping the first group's sum in fp32 "
      "matches 1921 of 2500)."},
     {{"h100", "h200"},
      {"e4m3", "e5m2"},
      "fp32",
-     "ab={ab},acc=e8m13,round=rtz,struct=multiterm:32:13:2,align=field,c=fp32,out=fp32",
+     "ab={ab},acc=e8m13,round=rtz,struct=multiterm:32:13:2,align=field,c=fp32,out=fp32,nan="
+     "canonical",
      "Hopper FP8 wgmma: one group of 32 products aligned to the largest exponent field, "
      "truncated 13 bits below it, rounded toward zero to 13 fraction bits (e8m13), the ~14 "
      "bits DeepSeek-V3 reports for H800. Inferred: C was zero in every measured case, so how "
@@ -95,7 +99,7 @@ const Family kFamilies[] = {
      {"e4m3", "e5m2"},
      "fp32",
      "ab={ab},acc=fp32,round=rtz,struct=multiterm:32:25:2,align=field,chunk=32,outer=fp32,"
-     "outer_round=rne",
+     "outer_round=rne,nan=canonical",
      "Blackwell FP8: 32 products summed alone (exponent-field alignment, 25 bits, truncated, "
      "rounded toward zero into fp32), then C added in fp32 with round to nearest even. "
      "Inferred: one group of 32 versus two chained groups of 16, and whether the product sum "
@@ -104,7 +108,7 @@ const Family kFamilies[] = {
      {"e4m3", "e5m2"},
      "fp16",
      "ab={ab},acc=fp16,round=rne,struct=multiterm:16:25:2,align=field,interleave=2,chunk=32,"
-     "outer=fp16,outer_round=rne,c=fp16",
+     "outer=fp16,outer_round=rne,c=fp16,nan=canonical",
      "FP8 mma.sync with fp16 output, emulated by two fp16 HMMA k16 operations: products "
      "k mod 4 in {0,1} form the first group, {2,3} the second (how the measuring program's "
      "registers become HMMA fragments), each aligned to its largest exponent field, "

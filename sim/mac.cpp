@@ -573,8 +573,9 @@ MacResult Dot::run(std::span<const std::uint64_t> a, std::span<const std::uint64
                       flags_to_string(r.flags)));
     result = Val{&*m_.out, r.code};
   }
-  // Every NaN a MAC produces is the format's default NaN (negative quiet NaN, as x86).
-  if (classify(*result.f, result.code) == Class::nan) result.code = nan_code(*result.f, true);
+  // Every NaN a MAC produces is one NaN: the format's default NaN (negative quiet NaN, as
+  // x86), or with nan=canonical NVIDIA's canonical NaN.
+  if (classify(*result.f, result.code) == Class::nan) result.code = result_nan_code(m_);
   MacResult out;
   out.code = result.code;
   out.flags = flags_;
@@ -602,6 +603,15 @@ void validate(const MacConfig& m) {
     validate(*r);
   if (m.structure == Structure::multiterm && (m.terms < 1 || m.align_bits < 0 || m.align_bits > 60))
     throw std::invalid_argument("mac: multiterm needs terms >= 1 and align_bits 0..60");
+}
+
+std::uint64_t result_nan_code(const MacConfig& m) {
+  const Format& f = result_format(m);
+  if (m.canonical_nan) {
+    const std::uint64_t all_ones = f.code_mask() & ~f.sign_mask();
+    if (classify(f, all_ones) == Class::nan) return all_ones;
+  }
+  return nan_code(f, true);
 }
 
 const Format& result_format(const MacConfig& m) {

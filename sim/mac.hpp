@@ -53,6 +53,9 @@ void validate(const MacConfig& m);
 /// The format of the dot product's result.
 [[nodiscard]] const Format& result_format(const MacConfig& m);
 
+/// The code a NaN result of m is given in its result format (m.canonical_nan).
+[[nodiscard]] std::uint64_t result_nan_code(const MacConfig& m);
+
 /// One dot product: sum_k a[k]*b[k] (+ c) with the structure of `m`. a and b hold codes of
 /// m.a and m.b (equal lengths); c, if given, a code of m.c (or m.acc). `output` is the
 /// index of this dot product (keys the random bits). If `trace` is non-null, one line per

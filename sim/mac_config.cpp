@@ -141,7 +141,7 @@ MacConfig parse_pairs(std::string_view text, MacConfig m, bool& outer_set) {
       bad(
           fmt::format("'{}' is not key=value (keys: a, b, ab, ftz_in, prod, prod_round, acc, "
                       "round, ftz, tininess, struct, align, interleave, chunk, outer, "
-                      "outer_round, c, out, out_round; or a preset: {})",
+                      "outer_round, c, out, out_round, nan; or a preset: {})",
                       item, [] {
                         std::vector<std::string> n;
                         for (const auto& p : mac_presets()) n.push_back(p.name);
@@ -190,6 +190,14 @@ MacConfig parse_pairs(std::string_view text, MacConfig m, bool& outer_set) {
         m.align_ref = AlignRef::exponent_field;
       } else {
         bad(fmt::format("align = '{}' (allowed: lead, field)", v));
+      }
+    } else if (key == "nan") {
+      if (v == "default") {
+        m.canonical_nan = false;
+      } else if (v == "canonical") {
+        m.canonical_nan = true;
+      } else {
+        bad(fmt::format("nan = '{}' (allowed: default, canonical)", v));
       }
     } else if (key == "interleave") {
       m.interleave = parse_int(key, v, 0, 1 << 20);
@@ -329,6 +337,7 @@ std::string to_string(const MacConfig& m) {
                      to_string(m.outer_round));
   if (m.c) s += fmt::format(",c={}", m.c->name);
   if (m.out) s += fmt::format(",out={},out_round={}", m.out->name, to_string(m.out_round));
+  if (m.canonical_nan) s += ",nan=canonical";
   return s;
 }
 
@@ -352,6 +361,8 @@ std::string mac_spec_help() {
       "  outer=F, outer_round=R   the outer accumulator (default: acc format, rne)\n"
       "  c=F                format of the initial value C (default: acc)\n"
       "  out=F|acc, out_round=R   output conversion (default: none)\n"
+      "  nan=default|canonical    a NaN result: x86's default NaN (FFC00000) or NVIDIA's\n"
+      "                     canonical NaN (7FFFFFFF, 7FFF)\n"
       "Presets:\n";
   for (const auto& p : mac_presets()) {
     if (p.source.starts_with("Measured:")) continue;  // the GPU presets: below, by family

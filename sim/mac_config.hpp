@@ -72,6 +72,12 @@ struct MacConfig {
   /// Output conversion: format and rounding (default: the accumulator, no conversion).
   std::optional<Format> out;
   RoundSpec out_round{};
+
+  /// The NaN a result that is NaN is given: x86's default NaN (the negative quiet NaN, e.g.
+  /// FFC00000; `nan=default`) or NVIDIA's canonical NaN (the positive NaN with every
+  /// fraction bit set: 7FFFFFFF, 7FFF, 7F for e4m3fn; `nan=canonical`; where the format has
+  /// no such NaN, as fnuz, its only NaN).
+  bool canonical_nan = false;
 };
 
 /// A preset name (fp32-fma, wang2018, tensorcore-v100, fp8-tensorcore, ...) or the text

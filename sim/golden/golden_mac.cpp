@@ -18,7 +18,9 @@
 //     accumulator and rounded products by their leading bit); interleave=W deals runs of W
 //     products of a chunk to its groups in turn (multiterm_groups).
 //  4. Output conversion (site 4, step 0).
-//  5. Every NaN result is the format's default NaN (nan_code(f, true)); flags are OR-ed.
+//  5. Every NaN result is the format's default NaN (nan_code(f, true)), or with
+//     nan=canonical the positive NaN with all fraction bits set where the format has one;
+//     flags are OR-ed.
 #include "sim/golden/golden_mac.hpp"
 
 #include <algorithm>
@@ -440,7 +442,12 @@ struct Dot {
       vf = &*m.out;
       v = round(*m.out, v, m.out_round, RandomSite::out, 0, &code);
     }
-    if (v.nan() && vf->has_nan()) code = nan_code(*vf, true);
+    if (v.nan() && vf->has_nan()) {
+      code = nan_code(*vf, true);
+      // nan=canonical: the positive NaN with every fraction bit set, where the format has it
+      const std::uint64_t ones = vf->code_mask() & ~vf->sign_mask();
+      if (m.canonical_nan && classify(*vf, ones) == Class::nan) code = ones;
+    }
     return code;
   }
 };

@@ -194,11 +194,43 @@ TEST_CASE("mac.golden_gpu_options") {
            "ab=e5m2,acc=bf16,round=sr:8,struct=multiterm:4:13:2,align=field,interleave=1",
            "ab=e4m3fn,acc=fp16,round=rdn,struct=multiterm:3:8:2,interleave=5,chunk=7,"
            "outer=fp32,outer_round=rtz",
+           "fp32-fma,nan=canonical",
+           "ab=e5m2,acc=fp16,round=rne,nan=canonical,out=e4m3fn",
+           "ab=e4m3fnuz,acc=e5m2fnuz,round=rne,struct=multiterm:4:13:2,nan=canonical",
        }) {
     CAPTURE(spec);
     random_dots(ck, parse_mac(spec), 400, g, 70, 6.0);
   }
   CHECK(ck.failures == 0);
+}
+
+// nan=canonical: NVIDIA's NaN (positive, every fraction bit set) on every GEMM kernel, the
+// reference model and the golden model; the default stays x86's negative quiet NaN.
+TEST_CASE("mac.canonical_nan") {
+  const Format fp16 = parse_format("fp16");
+  const std::vector<std::uint64_t> a{0x7E00, 0x3C00}, b{0x3C00, 0x3C00};  // NaN * 1 + 1 * 1
+  for (const char* spec : {"ab=fp16,acc=fp32,round=rne", "ab=fp16,acc=fp16,round=rne",
+                           "ab=fp16,acc=fp32,round=rtz,struct=multiterm:4:23:2",
+                           "ab=fp16,acc=fp32,round=rtz,struct=multiterm:4:23:2,align=field"}) {
+    CAPTURE(spec);
+    const MacConfig d = parse_mac(spec), c = parse_mac(std::string(spec) + ",nan=canonical");
+    const std::uint64_t want_c = result_format(c).width() == 32 ? 0x7FFFFFFF : 0x7FFF;
+    const std::uint64_t want_d = result_format(d).width() == 32 ? 0xFFC00000 : 0xFE00;
+    CHECK(mac_dot(c, a, b, std::nullopt, 0, 0).code == want_c);
+    CHECK(mac_dot(d, a, b, std::nullopt, 0, 0).code == want_d);
+    CHECK(golden::mac_dot(c, a, b, std::nullopt, 0, 0).code == want_c);
+    CHECK(golden::mac_dot(d, a, b, std::nullopt, 0, 0).code == want_d);
+    // a 2x2 GEMM of these rows through whichever kernel the spec picks
+    const std::vector<std::uint64_t> A{0x7E00, 0x3C00, 0x3C00, 0x3C00},
+        B{0x3C00, 0x3C00, 0x3C00, 0x3C00};
+    const GemmResult g = gemm(c, 2, 2, 2, A, B, {}, GemmOptions{});
+    CHECK(g.codes[0] == want_c);
+    CHECK(g.codes[1] == want_c);
+    CHECK(g.codes[2] != want_c);
+    CHECK(gemm(d, 2, 2, 2, A, B, {}, GemmOptions{}).codes[0] == want_d);
+    (void)fp16;
+  }
+  CHECK(to_string(parse_mac("v100-fp16-fp32")).find("nan=canonical") != std::string::npos);
 }
 
 namespace {
