@@ -60,16 +60,19 @@ GpuCheckResult check_gpu_vectors(const GpuVectorFile& f, const MacConfig& m,
     }
     ++res.failed;
     if (res.mismatches.size() >= max_report) continue;
+    // inputs as CODE=VALUE in their formats
     std::string a, b;
-    for (auto x : in.a) a += fmt::format("{}{}", a.empty() ? "" : " ", to_double(m.a, x));
-    for (auto x : in.b) b += fmt::format("{}{}", b.empty() ? "" : " ", to_double(m.b, x));
+    const int ha = (m.a.width() + 3) / 4, hb = (m.b.width() + 3) / 4;
+    for (auto x : in.a)
+      a += fmt::format("{}{:0{}x}={}", a.empty() ? "" : " ", x, ha, to_double(m.a, x));
+    for (auto x : in.b)
+      b += fmt::format("{}{:0{}x}={}", b.empty() ? "" : " ", x, hb, to_double(m.b, x));
     const double want = to_double(rf, in.d), got = to_double(rf, r.code);
     const int e =
         want != 0 && std::isfinite(want) ? std::max(std::ilogb(want), rf.emin()) : rf.emin();
     res.mismatches.push_back(
         {i, fmt::format("a = [{}], b = [{}], c = {}: measured {}, got {} ({:+g} ulp of {})", a, b,
-                        in.c ? fmt::format("{}", to_double(m.c ? *m.c : m.acc, *in.c))
-                             : std::string("none"),
+                        in.c ? decoded(m.c ? *m.c : m.acc, *in.c) : std::string("none"),
                         decoded(rf, in.d), decoded(rf, r.code),
                         (got - want) / std::ldexp(1.0, e - rf.man_bits), rf.name)});
   }
