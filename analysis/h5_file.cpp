@@ -51,14 +51,6 @@ bool H5Id::close() {
   return st >= 0;
 }
 
-std::string quote(const std::string& value) {
-  constexpr std::size_t kMax = 48;
-  if (value.size() <= kMax) return "'" + value + "'";
-  std::size_t cut = kMax;  // do not split a UTF-8 sequence
-  while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;
-  return fmt::format("'{}…' ({} characters)", value.substr(0, cut), value.size());
-}
-
 void quiet_hdf5() {
   static const bool done = [] {
     // HDF5 1.10 crashes in its exit handler (H5F__close_cb) when a file's H5Fclose failed
@@ -153,7 +145,7 @@ std::string hdf5_failure(const std::string& fallback) {
 
 hid_t check(hid_t id, const std::string& what, const std::string& file) {
   if (id >= 0) return id;
-  throw IoError(fmt::format("{} {}: {}", what, quote(file), hdf5_failure()));
+  throw IoError(fmt::format("{} {}: {}", what, shown(file), hdf5_failure()));
 }
 
 void check_status(herr_t st, const std::string& what, const std::string& file) {
@@ -166,17 +158,17 @@ std::uint64_t check_readable(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     const int err = errno;
-    throw IoError(fmt::format("cannot open {}: {}", quote(path),
+    throw IoError(fmt::format("cannot open {}: {}", shown(path),
                               err == ENOTDIR ? errno_words(ENOENT) : errno_words(err)));
   }
   if (S_ISDIR(st.st_mode))
-    throw IoError(fmt::format("cannot open {}: is a directory", quote(path)));
+    throw IoError(fmt::format("cannot open {}: is a directory", shown(path)));
   if (!S_ISREG(st.st_mode))
-    throw IoError(fmt::format("cannot open {}: not a regular file", quote(path)));
+    throw IoError(fmt::format("cannot open {}: not a regular file", shown(path)));
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
-    throw IoError(fmt::format("cannot open {}: {}", quote(path), errno_words(err)));
+    throw IoError(fmt::format("cannot open {}: {}", shown(path), errno_words(err)));
   }
   ::close(fd);
   return static_cast<std::uint64_t>(st.st_size);
@@ -188,8 +180,8 @@ void remove_created(const std::string& path) noexcept {
 
 void rethrow_for_file(const IoError& e, const std::string& file) {
   const std::string msg = e.what();
-  if (msg.find(quote(file)) != std::string::npos) throw e;
-  throw IoError(fmt::format("writing {}: {}", quote(file), msg));
+  if (msg.find(shown(file)) != std::string::npos) throw e;
+  throw IoError(fmt::format("writing {}: {}", shown(file), msg));
 }
 
 namespace {
@@ -228,15 +220,15 @@ H5Id open_for_write(const std::string& path, OpenMode mode, bool swmr_format, bo
   bool exists = ::stat(path.c_str(), &st) == 0;
   const int stat_err = exists ? 0 : errno;
   if (!exists && stat_err != ENOENT && stat_err != ENOTDIR)
-    throw IoError(fmt::format("cannot write {}: {}", quote(path), errno_words(stat_err)));
+    throw IoError(fmt::format("cannot write {}: {}", shown(path), errno_words(stat_err)));
   struct stat lst {};
   if (!exists && ::lstat(path.c_str(), &lst) == 0)
-    throw IoError(fmt::format("cannot write {}: a symbolic link to a missing file", quote(path)));
+    throw IoError(fmt::format("cannot write {}: a symbolic link to a missing file", shown(path)));
   if (exists && S_ISDIR(st.st_mode))
-    throw IoError(fmt::format("cannot write {}: is a directory", quote(path)));
+    throw IoError(fmt::format("cannot write {}: is a directory", shown(path)));
   if (exists && mode == OpenMode::create)
     throw IoError(fmt::format("{} exists: pass --overwrite to replace it or --append to add to it",
-                              quote(path)));
+                              shown(path)));
   const fs::path parent =
       fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path();
   if (!exists) {
@@ -244,43 +236,43 @@ H5Id open_for_write(const std::string& path, OpenMode mode, bool swmr_format, bo
     if (::stat(parent.c_str(), &pst) != 0) {
       const int err = errno;
       if (err == ENOENT || err == ENOTDIR)
-        throw IoError(fmt::format("cannot write {}: directory {} does not exist", quote(path),
-                                  quote(parent.string())));
-      throw IoError(fmt::format("cannot write {}: {}", quote(path), errno_words(err)));
+        throw IoError(fmt::format("cannot write {}: directory {} does not exist", shown(path),
+                                  shown(parent.string())));
+      throw IoError(fmt::format("cannot write {}: {}", shown(path), errno_words(err)));
     }
     if (!S_ISDIR(pst.st_mode))
-      throw IoError(fmt::format("cannot write {}: {} is not a directory", quote(path),
-                                quote(parent.string())));
+      throw IoError(fmt::format("cannot write {}: {} is not a directory", shown(path),
+                                shown(parent.string())));
     if (::access(parent.c_str(), W_OK | X_OK) != 0) {
       const int err = errno;
-      throw IoError(fmt::format("cannot create {}: directory {} is not writable ({})", quote(path),
-                                quote(parent.string()), errno_words(err)));
+      throw IoError(fmt::format("cannot create {}: directory {} is not writable ({})", shown(path),
+                                shown(parent.string()), errno_words(err)));
     }
   } else if (::access(path.c_str(), W_OK) != 0) {
     const int err = errno;
-    throw IoError(fmt::format("cannot write {}: {}", quote(path), errno_words(err)));
+    throw IoError(fmt::format("cannot write {}: {}", shown(path), errno_words(err)));
   }
   H5Id fapl = file_access(swmr_format);
   if (mode == OpenMode::append && exists) {  // appending to a missing file creates it
     if (!S_ISREG(st.st_mode) || !has_hdf5_signature(path, static_cast<std::uint64_t>(st.st_size)))
-      throw IoError(fmt::format("cannot append to {}: it is not an HDF5 file", quote(path)));
+      throw IoError(fmt::format("cannot append to {}: it is not an HDF5 file", shown(path)));
     errno = 0;
     const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get());
     if (f < 0) {
       const int err = errno;
       const StackFacts facts = stack_facts();
       if (facts.locked)
-        throw IoError(fmt::format("cannot append to {}: {}", quote(path), errno_words(EAGAIN)));
+        throw IoError(fmt::format("cannot append to {}: {}", shown(path), errno_words(EAGAIN)));
       if (facts.open_for_write)
         throw IoError(fmt::format(
             "cannot append to {}: its writer did not close it (killed?); if no fp8sim is "
             "writing it any more, run 'h5clear -s {}' once, then append",
-            quote(path), path.size() <= 48 ? path : "FILE"));
+            shown(path), path.size() <= 48 ? path : "FILE"));
       if (facts.sys_errno || err == EACCES || err == EROFS)
-        throw IoError(fmt::format("cannot append to {}: {}", quote(path),
+        throw IoError(fmt::format("cannot append to {}: {}", shown(path),
                                   errno_words(facts.sys_errno ? facts.sys_errno : err)));
       throw IoError(fmt::format("cannot append to {}: it is truncated or damaged ({} bytes)",
-                                quote(path), st.st_size));
+                                shown(path), st.st_size));
     }
     if (appended) *appended = true;
     return H5Id(f);
@@ -290,7 +282,7 @@ H5Id open_for_write(const std::string& path, OpenMode mode, bool swmr_format, bo
   if (f < 0) {
     const std::string why = hdf5_failure();
     if (!exists) remove_created(path);  // a 0-byte leftover would make a retry say "exists"
-    throw IoError(fmt::format("cannot create {}: {}", quote(path), why));
+    throw IoError(fmt::format("cannot create {}: {}", shown(path), why));
   }
   if (created) *created = !exists;
   return H5Id(f);
@@ -300,9 +292,9 @@ H5Id open_for_read(const std::string& path, bool* writer_open) {
   quiet_hdf5();
   if (writer_open) *writer_open = false;
   const std::uint64_t size = check_readable(path);
-  if (size == 0) throw IoError(fmt::format("{} is empty (0 bytes), not an HDF5 file", quote(path)));
+  if (size == 0) throw IoError(fmt::format("{} is empty (0 bytes), not an HDF5 file", shown(path)));
   if (!has_hdf5_signature(path, size))
-    throw IoError(fmt::format("{} is not an HDF5 file", quote(path)));
+    throw IoError(fmt::format("{} is not an HDF5 file", shown(path)));
   errno = 0;
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   StackFacts facts;
@@ -321,10 +313,10 @@ H5Id open_for_read(const std::string& path, bool* writer_open) {
   }
   if (f >= 0) return H5Id(f);
   if (facts.locked)
-    throw IoError(fmt::format("cannot open {}: {}", quote(path), errno_words(EAGAIN)));
+    throw IoError(fmt::format("cannot open {}: {}", shown(path), errno_words(EAGAIN)));
   if (!facts.truncated && (facts.sys_errno == EACCES || facts.sys_errno == EIO))
-    throw IoError(fmt::format("cannot open {}: {}", quote(path), errno_words(facts.sys_errno)));
-  throw IoError(fmt::format("{} is truncated or damaged ({} bytes)", quote(path), size));
+    throw IoError(fmt::format("cannot open {}: {}", shown(path), errno_words(facts.sys_errno)));
+  throw IoError(fmt::format("{} is truncated or damaged ({} bytes)", shown(path), size));
 }
 
 namespace {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "analysis/run_info.hpp"
+#include "formats/formats.hpp"
 
 namespace fp8sim::analysis {
 
@@ -46,10 +47,6 @@ class H5Id {
  private:
   hid_t id_ = H5I_INVALID_HID;
 };
-
-/// A value quoted for a message: 'text', cut to its first 48 characters
-/// ('1111111111…' (4096 characters)) so that a huge argument never floods the terminal.
-[[nodiscard]] std::string quote(const std::string& value);
 
 /// Turns off HDF5's error printing (once) so that failures become our one-line messages;
 /// FP8SIM_DEBUG_HDF5=1 in the environment keeps HDF5's own report on stderr.

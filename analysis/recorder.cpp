@@ -80,11 +80,11 @@ class Table {
         throw IoError(fmt::format(
             "cannot append to {}: {}/{} is missing (the file was written by a different "
             "run layout)",
-            detail::quote(file_), path_, c.name));
+            shown(file_), path_, c.name));
       c.ds = H5Id(H5Dopen2(group, c.name.c_str(), H5P_DEFAULT));
       if (!c.ds.valid())
-        throw IoError(fmt::format("cannot append to {}: {}/{} is damaged", detail::quote(file_),
-                                  path_, c.name));
+        throw IoError(
+            fmt::format("cannot append to {}: {}/{} is damaged", shown(file_), path_, c.name));
       H5Id type(H5Dget_type(c.ds.get()));
       const bool type_ok = H5Tequal(type.get(), file_type(c.kind)) > 0;
       H5Id space(H5Dget_space(c.ds.get()));
@@ -94,7 +94,7 @@ class Table {
       if (!type_ok || rank != (c.width == 1 ? 1 : 2) || (rank == 2 && dims[1] != c.width) ||
           maxdims[0] != H5S_UNLIMITED)
         throw IoError(fmt::format("cannot append to {}: {}/{} has a different dtype or shape",
-                                  detail::quote(file_), path_, c.name));
+                                  shown(file_), path_, c.name));
       rows = std::min(rows, dims[0]);
     }
     std::vector<std::int64_t> steps(rows);
@@ -247,7 +247,7 @@ StatusSets open_status(hid_t file, const std::string& path) {
     throw IoError(
         fmt::format("cannot append to {}: it has no /status group (schema_version 2 "
                     "wants one)",
-                    detail::quote(path)));
+                    shown(path)));
   for (int i = 0; i < 4; ++i) {
     const std::string p = std::string("/status/") + kStatusFields[i];
     bool ok = detail::object_type(file, p) == H5O_TYPE_DATASET;
@@ -259,8 +259,8 @@ StatusSets open_status(hid_t file, const std::string& path) {
            H5Tget_size(type.get()) == 8 && H5Sget_simple_extent_type(space.get()) == H5S_SCALAR;
     }
     if (!ok)
-      throw IoError(fmt::format("cannot append to {}: {} is missing or not a scalar int64",
-                                detail::quote(path), p));
+      throw IoError(
+          fmt::format("cannot append to {}: {} is missing or not a scalar int64", shown(path), p));
   }
   return s;
 }
@@ -405,41 +405,39 @@ void Recorder::start() {
       H5Id root(H5Gopen2(f, "/", H5P_DEFAULT));
       if (detail::object_type(f, "/dumps") == H5O_TYPE_GROUP)
         throw IoError(fmt::format("cannot append to {}: it is a tensor dump, not a recording",
-                                  detail::quote(r.path)));
+                                  shown(r.path)));
       if (detail::attr_type_name(root.get(), "schema_version").rfind("int", 0) != 0 &&
           detail::attr_type_name(root.get(), "schema_version").rfind("uint", 0) != 0)
         throw IoError(
             fmt::format("cannot append to {}: not an fp8sim recording (no integer "
                         "schema_version attribute)",
-                        detail::quote(r.path)));
+                        shown(r.path)));
       version = detail::read_int_attr(root.get(), "schema_version");
       if (version < kOldestSchemaVersion || version > kSchemaVersion)
         throw IoError(fmt::format(
             "cannot append to {}: schema_version {} (this fp8sim appends to versions {} to {})",
-            detail::quote(r.path), version, kOldestSchemaVersion, kSchemaVersion));
+            shown(r.path), version, kOldestSchemaVersion, kSchemaVersion));
       const auto kind = detail::read_string_attr(root.get(), "kind");
       if (kind != r.info.kind)
         throw IoError(fmt::format("cannot append to {}: it records a {} run, this is {}",
-                                  detail::quote(r.path), detail::quote(kind),
-                                  detail::quote(r.info.kind)));
+                                  shown(r.path), shown(kind), shown(r.info.kind)));
       for (auto& t : r.tables) {
         if (detail::object_type(f, t.path()) != H5O_TYPE_GROUP)
           throw IoError(fmt::format("cannot append to {}: it has no {} (a different run layout)",
-                                    detail::quote(r.path), t.path()));
+                                    shown(r.path), t.path()));
         H5Id g(H5Gopen2(f, t.path().c_str(), H5P_DEFAULT));
         const std::size_t i = static_cast<std::size_t>(&t - r.tables.data());
         for (const auto& [k, v] : r.str_attrs[i]) {  // the same point: format, rounding, ...
           const std::string have = detail::read_string_attr(g.get(), k);
           if (have != v)
             throw IoError(fmt::format("cannot append to {}: {}@{} is {}, this run's is {}",
-                                      detail::quote(r.path), t.path(), k, detail::quote(have),
-                                      detail::quote(v)));
+                                      shown(r.path), t.path(), k, shown(have), shown(v)));
         }
         for (const auto& [k, v] : r.int_attrs[i]) {
           const std::int64_t have = detail::read_int_attr(g.get(), k);
           if (have != v)
             throw IoError(fmt::format("cannot append to {}: {}@{} is {}, this run's is {}",
-                                      detail::quote(r.path), t.path(), k, have, v));
+                                      shown(r.path), t.path(), k, have, v));
         }
         t.open(g.get());
       }
@@ -557,8 +555,7 @@ void Recorder::close(RunState how) {
     r.tables.clear();  // closes the datasets before the file
     r.status = StatusSets{};
     if (!r.file.close())
-      throw IoError(
-          fmt::format("cannot write {}: {}", detail::quote(r.path), detail::hdf5_failure()));
+      throw IoError(fmt::format("cannot write {}: {}", shown(r.path), detail::hdf5_failure()));
     r.closed = true;
   } catch (const IoError& e) {
     r.abandon();

@@ -14,7 +14,6 @@
 namespace fp8sim::analysis {
 
 using detail::H5Id;
-using detail::quote;
 
 namespace {
 
@@ -93,7 +92,7 @@ class Checker {
   Checker(std::string file, int version) : file_(std::move(file)), version_(version) {}
 
   [[noreturn]] void bad(const std::string& object, const std::string& what) const {
-    throw IoError(fmt::format("{}: {} {} (schema_version {}, docs/hdf5-schema.md)", quote(file_),
+    throw IoError(fmt::format("{}: {} {} (schema_version {}, docs/hdf5-schema.md)", shown(file_),
                               object, what, version_));
   }
 
@@ -452,26 +451,26 @@ RunSummary summarize_run(const std::string& path) {
   RunSummary s;
   s.file = path;
   H5Id root(H5Gopen2(f.get(), "/", H5P_DEFAULT));
-  if (!root.valid()) throw IoError(fmt::format("{} is truncated or damaged", quote(path)));
+  if (!root.valid()) throw IoError(fmt::format("{} is truncated or damaged", shown(path)));
   if (detail::object_type(f.get(), "/dumps") == H5O_TYPE_GROUP)
     throw IoError(
-        fmt::format("{} is a tensor dump, not a recording: use fp8sim dump --list", quote(path)));
+        fmt::format("{} is a tensor dump, not a recording: use fp8sim dump --list", shown(path)));
   const std::string vtype = detail::attr_type_name(root.get(), "schema_version");
   if (vtype.empty())
     throw IoError(
-        fmt::format("{} is not an fp8sim recording (no schema_version attribute)", quote(path)));
+        fmt::format("{} is not an fp8sim recording (no schema_version attribute)", shown(path)));
   if (vtype.rfind("int", 0) != 0 && vtype.rfind("uint", 0) != 0) {
     const std::string text = detail::read_string_attr(root.get(), "schema_version");
-    throw IoError(fmt::format("{}: /@schema_version is {}{}, not an integer", quote(path),
+    throw IoError(fmt::format("{}: /@schema_version is {}{}, not an integer", shown(path),
                               Checker::article(vtype),
-                              vtype == "string" ? " (" + quote(text) + ")" : ""));
+                              vtype == "string" ? " (" + shown(text) + ")" : ""));
   }
   const std::int64_t version = detail::read_int_attr(root.get(), "schema_version");
   if (version < kOldestSchemaVersion || version > kSchemaVersion)
     throw IoError(
         fmt::format("{}: /@schema_version is {}, a version this fp8sim does not read "
                     "(it reads {} {} {})",
-                    quote(path), version, kOldestSchemaVersion,
+                    shown(path), version, kOldestSchemaVersion,
                     kSchemaVersion == kOldestSchemaVersion + 1 ? "and" : "to", kSchemaVersion));
   const Checker ck(path, static_cast<int>(version));
   s.schema_version = static_cast<int>(version);

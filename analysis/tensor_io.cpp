@@ -23,7 +23,6 @@ namespace fp8sim::analysis {
 using detail::check;
 using detail::check_status;
 using detail::H5Id;
-using detail::quote;
 
 namespace {
 
@@ -60,23 +59,23 @@ struct NpyHeader {
 };
 
 [[noreturn]] void npy_fail(const std::string& path, const std::string& what) {
-  throw IoError(fmt::format("{}: {}", quote(path), what));
+  throw IoError(fmt::format("{}: {}", shown(path), what));
 }
 
 // The dtype of a descr string, or a refusal that names what the dtype is.
 const NpyType& npy_type(const std::string& path, const std::string& descr) {
-  const std::string shown = quote(descr);
+  const std::string bad = shown(descr);
   if (descr.find(',') != std::string::npos)
     npy_fail(path, fmt::format("dtype {} is a structured dtype (comma-separated fields), not "
                                "supported ({})",
-                               shown, kNpyAllowed));
+                               bad, kNpyAllowed));
   std::string body = descr;
   char order = '=';
   if (!body.empty() && std::strchr("<>|=", body[0])) {
     order = body[0];
     body = body.substr(1);
   }
-  if (body.empty()) npy_fail(path, fmt::format("dtype {} is not a dtype ({})", shown, kNpyAllowed));
+  if (body.empty()) npy_fail(path, fmt::format("dtype {} is not a dtype ({})", bad, kNpyAllowed));
   const char kind = body[0];
   const char* what = nullptr;
   switch (kind) {
@@ -106,17 +105,17 @@ const NpyType& npy_type(const std::string& path, const std::string& descr) {
       break;
   }
   if (what)
-    npy_fail(path, fmt::format("dtype {} is {}, not supported ({})", shown, what, kNpyAllowed));
+    npy_fail(path, fmt::format("dtype {} is {}, not supported ({})", bad, what, kNpyAllowed));
   for (const NpyType& t : kNpyTypes) {
     if (body != t.code + 1) continue;
     if (order == '>' && t.size > 1)
       npy_fail(path, fmt::format("dtype {} is big-endian, not supported (save it as '<{}'; {})",
-                                 shown, body, kNpyAllowed));
+                                 bad, body, kNpyAllowed));
     if (order == '|' && t.size > 1)
-      npy_fail(path, fmt::format("dtype {} is not a valid dtype ({})", shown, kNpyAllowed));
+      npy_fail(path, fmt::format("dtype {} is not a valid dtype ({})", bad, kNpyAllowed));
     return t;  // '<', '=' (native: little-endian here), none (native), any order for 1 byte
   }
-  npy_fail(path, fmt::format("dtype {} is not supported ({})", shown, kNpyAllowed));
+  npy_fail(path, fmt::format("dtype {} is not supported ({})", bad, kNpyAllowed));
 }
 
 // A minimal reader of the Python literal dict of a .npy header.
@@ -135,7 +134,7 @@ class HeaderParser {
       if (peek() != '\'' && peek() != '"') fail("a header key is not a string");
       const std::string key = string_literal();
       skip();
-      expect(':', fmt::format("no ':' after key {}", quote(key)));
+      expect(':', fmt::format("no ':' after key {}", shown(key)));
       skip();
       if (key == "descr") {
         if (have_descr) fail("key 'descr' appears twice");
@@ -155,14 +154,14 @@ class HeaderParser {
         else if (w == "False")
           h.fortran = false;
         else
-          fail(fmt::format("'fortran_order' is {}, not True or False", quote(w)));
+          fail(fmt::format("'fortran_order' is {}, not True or False", shown(w)));
       } else if (key == "shape") {
         if (have_shape) fail("key 'shape' appears twice");
         have_shape = true;
         h.shape = shape();
       } else {
         fail(
-            fmt::format("unknown key {} (allowed: 'descr', 'fortran_order', 'shape')", quote(key)));
+            fmt::format("unknown key {} (allowed: 'descr', 'fortran_order', 'shape')", shown(key)));
       }
       skip();
       if (peek() == ',') {
@@ -231,13 +230,13 @@ class HeaderParser {
       if (w[0] == '-' && w.size() > 1 && w.find_first_not_of("0123456789", 1) == std::string::npos)
         npy_fail(path_, fmt::format("negative dimension {} in the shape", w));
       if (w.find_first_not_of("0123456789") != std::string::npos)
-        npy_fail(path_, fmt::format("dimension {} in the shape is not an integer", quote(w)));
+        npy_fail(path_, fmt::format("dimension {} in the shape is not an integer", shown(w)));
       std::uint64_t v = 0;
       for (char c : w) {
         const auto d = static_cast<std::uint64_t>(c - '0');
         if (v > (std::numeric_limits<std::uint64_t>::max() - d) / 10)
           npy_fail(path_,
-                   fmt::format("dimension {} in the shape does not fit in 64 bits", quote(w)));
+                   fmt::format("dimension {} in the shape does not fit in 64 bits", shown(w)));
         v = v * 10 + d;
       }
       dims.push_back(static_cast<std::size_t>(v));
@@ -267,7 +266,7 @@ class NpyFile {
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) {
       const int err = errno;
-      throw IoError(fmt::format("cannot open {}: {}", quote(path), std::strerror(err)));
+      throw IoError(fmt::format("cannot open {}: {}", shown(path), std::strerror(err)));
     }
     if (size == 0) npy_fail(path, "the file is empty (0 bytes), not a .npy file");
     unsigned char pre[12] = {};
@@ -467,21 +466,21 @@ H5Dataset open_h5(const std::string& spec) {
   const std::string& file = d.info.file;
   const std::string& dset = d.info.dataset;
   if (dset.empty())
-    throw IoError(fmt::format("{}: name an HDF5 dataset as FILE.h5:/path/to/dataset", quote(spec)));
+    throw IoError(fmt::format("{}: name an HDF5 dataset as FILE.h5:/path/to/dataset", shown(spec)));
   d.file = detail::open_for_read(file);
   switch (detail::object_type(d.file.get(), dset)) {
     case H5O_TYPE_DATASET:
       break;
     case H5O_TYPE_GROUP:
-      throw IoError(fmt::format("{} in {} is a group, not a dataset", quote(dset), quote(file)));
+      throw IoError(fmt::format("{} in {} is a group, not a dataset", shown(dset), shown(file)));
     case H5O_TYPE_UNKNOWN:
-      throw IoError(fmt::format("{} has no dataset {}", quote(file), quote(dset)));
+      throw IoError(fmt::format("{} has no dataset {}", shown(file), shown(dset)));
     default:
-      throw IoError(fmt::format("{} in {} is not a dataset", quote(dset), quote(file)));
+      throw IoError(fmt::format("{} in {} is not a dataset", shown(dset), shown(file)));
   }
   d.ds = H5Id(H5Dopen2(d.file.get(), dset.c_str(), H5P_DEFAULT));
   if (!d.ds.valid())
-    throw IoError(fmt::format("cannot open dataset {} in {}: {}", quote(dset), quote(file),
+    throw IoError(fmt::format("cannot open dataset {} in {}: {}", shown(dset), shown(file),
                               detail::hdf5_failure("the file is damaged")));
   d.type = H5Id(H5Dget_type(d.ds.get()));
   const auto cls = H5Tget_class(d.type.get());
@@ -490,17 +489,17 @@ H5Dataset open_h5(const std::string& spec) {
     throw IoError(
         fmt::format("dataset {} in {} holds {} values, not numbers (allowed: integer "
                     "and floating-point datasets)",
-                    quote(dset), quote(file), tname));
+                    shown(dset), shown(file), tname));
   d.info.dtype = tname;
   H5Id sp(H5Dget_space(d.ds.get()));
   const H5S_class_t sc = H5Sget_simple_extent_type(sp.get());
   if (sc == H5S_NULL)
-    throw IoError(fmt::format("dataset {} in {} holds no values (a null dataspace)", quote(dset),
-                              quote(file)));
+    throw IoError(fmt::format("dataset {} in {} holds no values (a null dataspace)", shown(dset),
+                              shown(file)));
   const int rank = H5Sget_simple_extent_ndims(sp.get());
   if (rank < 0)
     throw IoError(
-        fmt::format("dataset {} in {} is damaged (unreadable shape)", quote(dset), quote(file)));
+        fmt::format("dataset {} in {} is damaged (unreadable shape)", shown(dset), shown(file)));
   std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
   if (rank) H5Sget_simple_extent_dims(sp.get(), dims.data(), nullptr);
   std::uint64_t n = 1;
@@ -514,7 +513,7 @@ H5Dataset open_h5(const std::string& spec) {
   if (zero) n = 0;
   if ((over && !zero) || n > std::numeric_limits<std::uint64_t>::max() / sizeof(double))
     throw IoError(fmt::format("dataset {} in {} has shape {}: more than 2^64 bytes as doubles",
-                              quote(dset), quote(file), shape_text(d.info.shape)));
+                              shown(dset), shown(file), shape_text(d.info.shape)));
   d.info.elements = n;
   d.info.bytes = n * sizeof(double);
   // contiguous storage shorter than the shape needs: a damaged or forged file
@@ -526,14 +525,14 @@ H5Dataset open_h5(const std::string& spec) {
     throw IoError(
         fmt::format("dataset {} in {} is damaged: shape {} of {} needs {} bytes, {} are "
                     "stored",
-                    quote(dset), quote(file), shape_text(d.info.shape), tname, n * tsize, stored));
+                    shown(dset), shown(file), shape_text(d.info.shape), tname, n * tsize, stored));
   H5Eclear2(H5E_DEFAULT);
   return d;
 }
 
 [[noreturn]] void no_memory(const std::string& spec, std::uint64_t bytes) {
   throw IoError(
-      fmt::format("not enough memory to read {}: its values need {} bytes", quote(spec), bytes));
+      fmt::format("not enough memory to read {}: its values need {} bytes", shown(spec), bytes));
 }
 
 void allocate(Tensor& t, const TensorInfo& info, const std::string& spec) {
@@ -553,15 +552,15 @@ Tensor read_h5(const std::string& spec) {
   allocate(t, d.info, spec);
   if (!t.values.empty() &&
       H5Dread(d.ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.values.data()) < 0)
-    throw IoError(fmt::format("cannot read dataset {} in {}: {}", quote(d.info.dataset),
-                              quote(d.info.file),
+    throw IoError(fmt::format("cannot read dataset {} in {}: {}", shown(d.info.dataset),
+                              shown(d.info.file),
                               detail::hdf5_failure("the file is truncated or damaged")));
   return t;
 }
 
 [[noreturn]] void not_a_tensor_spec(const std::string& spec) {
   throw IoError(fmt::format("{}: name a .npy file or an HDF5 dataset as FILE.h5:/path/to/dataset",
-                            quote(spec)));
+                            shown(spec)));
 }
 
 }  // namespace
@@ -593,7 +592,7 @@ Tensor read_tensor(const std::string& spec) {
 Tensor read_matrix(const std::string& spec) {
   const TensorInfo info = inspect_tensor(spec);
   if (info.shape.size() != 2)
-    throw IoError(fmt::format("{}: expected a 2-D array, got {} dimensions (shape {})", quote(spec),
+    throw IoError(fmt::format("{}: expected a 2-D array, got {} dimensions (shape {})", shown(spec),
                               info.shape.size(), shape_text(info.shape)));
   return read_tensor(spec);
 }
@@ -666,14 +665,14 @@ DumpWriter::DumpWriter(const std::string& path, OpenMode mode, const RunInfo& in
       const bool recording = detail::link_exists(f.get(), "/quantizers") ||
                              detail::link_exists(f.get(), "/gemms") ||
                              detail::link_exists(f.get(), "/gradients");
-      throw IoError(fmt::format("cannot append to {}: it is {}", quote(path),
+      throw IoError(fmt::format("cannot append to {}: it is {}", shown(path),
                                 recording ? "a recording, not a tensor dump"
                                           : "not an fp8sim tensor dump (no /dumps group)"));
     }
     if (v < 1 || v > kSchemaVersion)
       throw IoError(fmt::format(
           "cannot append to {}: schema_version {} (this fp8sim appends to versions 1 to {})",
-          quote(path), v, kSchemaVersion));
+          shown(path), v, kSchemaVersion));
   }
   bool appended = false;
   file_ = detail::open_for_write(path, mode, false, &appended, &created_);
@@ -708,7 +707,7 @@ void DumpWriter::close() {
   const herr_t flushed = H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
   const bool closed = file_.close();
   if (flushed < 0 || !closed)
-    throw IoError(fmt::format("cannot write {}: {}", quote(path_), detail::hdf5_failure()));
+    throw IoError(fmt::format("cannot write {}: {}", shown(path_), detail::hdf5_failure()));
 }
 
 namespace {
@@ -754,7 +753,7 @@ void DumpWriter::write(std::int64_t step, const std::string& name,
   if (!file_.valid()) throw std::logic_error("DumpWriter::write after close()");
   const std::string gpath = fmt::format("/dumps/step_{}/{}", step, name);
   if (detail::link_exists(file_.get(), gpath))
-    throw IoError(fmt::format("{} already holds {}", quote(path_), gpath));
+    throw IoError(fmt::format("{} already holds {}", shown(path_), gpath));
   try {
     write_group(step, name, gpath, shape, input, codes, f, rounding);
   } catch (const IoError& e) {

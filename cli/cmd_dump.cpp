@@ -23,16 +23,15 @@ namespace {
 // `dump --list FILE`: one line per dumped tensor; a file that is not a dump is refused.
 void list_dumps(const std::string& path) {
   using analysis::detail::H5Id;
-  using analysis::detail::quote;
   H5Id f = analysis::detail::open_for_read(path);
   if (analysis::detail::object_type(f.get(), "/dumps") != H5O_TYPE_GROUP) {
     for (const char* g : {"/quantizers", "/gemms", "/gradients", "/status"})
       if (analysis::detail::link_exists(f.get(), g))
         throw analysis::IoError(
-            fmt::format("{} is a recording, not a tensor dump: use fp8sim report {}", quote(path),
+            fmt::format("{} is a recording, not a tensor dump: use fp8sim report {}", shown(path),
                         path.size() <= 48 ? path : "FILE"));
     throw analysis::IoError(
-        fmt::format("{} is not an fp8sim tensor dump (it has no /dumps group)", quote(path)));
+        fmt::format("{} is not an fp8sim tensor dump (it has no /dumps group)", shown(path)));
   }
   struct Visit {
     std::vector<std::string> groups;
@@ -48,7 +47,7 @@ void list_dumps(const std::string& path) {
           },
           &v) < 0)
     throw analysis::IoError(
-        fmt::format("{} is damaged: its /dumps group cannot be listed", quote(path)));
+        fmt::format("{} is damaged: its /dumps group cannot be listed", shown(path)));
   // check every dump before printing any
   struct Row {
     std::string group, format, rounding;
@@ -59,14 +58,14 @@ void list_dumps(const std::string& path) {
     for (const char* d : {"input", "codes", "values"})
       if (analysis::detail::object_type(f.get(), g + "/" + d) != H5O_TYPE_DATASET)
         throw analysis::IoError(fmt::format("{} is damaged: {}/{} is missing (docs/hdf5-schema.md)",
-                                            quote(path), g, d));
+                                            shown(path), g, d));
     H5Id grp(H5Gopen2(f.get(), g.c_str(), H5P_DEFAULT));
     H5Id ds(H5Dopen2(grp.get(), "input", H5P_DEFAULT));
     H5Id sp(H5Dget_space(ds.get()));
     const int rank = H5Sget_simple_extent_ndims(sp.get());
     if (!grp.valid() || !ds.valid() || rank < 0)
       throw analysis::IoError(
-          fmt::format("{} is damaged: {}/input cannot be read", quote(path), g));
+          fmt::format("{} is damaged: {}/input cannot be read", shown(path), g));
     Row r{g, analysis::detail::read_string_attr(grp.get(), "format"),
           analysis::detail::read_string_attr(grp.get(), "rounding"),
           std::vector<hsize_t>(static_cast<std::size_t>(rank))};

@@ -10,12 +10,6 @@
 
 namespace fp8sim::cli {
 
-std::string shown(std::string_view value) {
-  constexpr std::size_t keep = 48;
-  if (value.size() <= keep) return fmt::format("'{}'", value);
-  return fmt::format("'{}…' ({} characters)", value.substr(0, keep), value.size());
-}
-
 namespace {
 
 // Digits only, accumulated with an overflow check: returns false past 2^64 - 1.

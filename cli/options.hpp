@@ -18,6 +18,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "formats/formats.hpp"  // shown(): the bounded echo of a bad value
+
 namespace fp8sim::cli {
 
 /// Bad input from the user: main prints "fp8sim: error: <what>" and exits with status 2.
@@ -25,10 +27,6 @@ class UsageError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
-
-/// A value for an error message: quoted, and cut to its first 48 characters with the
-/// length said when longer, so a huge argument never floods the terminal.
-[[nodiscard]] std::string shown(std::string_view value);
 
 // ---- strict parsers (throw UsageError naming `what`, the value and the allowed range)
 

@@ -72,17 +72,11 @@ std::string lower(std::string_view s) {
   return r;
 }
 
-// A name for a message: cut to 48 characters, so a huge argument is not echoed whole.
-std::string shown_name(std::string_view name) {
-  if (name.size() <= 48) return fmt::format("'{}'", name);
-  return fmt::format("'{}…' ({} characters)", name.substr(0, 48), name.size());
-}
-
 [[noreturn]] void bad_name(std::string_view name, std::string_view why) {
   throw FormatError(fmt::format(
       "unknown format {}: {}. Presets: {}. Custom: eXmY[bB][fn|fnuz][-nosub][-sat|-nonsat] "
       "with X = 1..11 exponent bits, Y = 0..52 mantissa bits (e.g. e5m7, e4m3b11fnuz-sat)",
-      shown_name(name), why, fmt::join(preset_names(), ", ")));
+      shown(name), why, fmt::join(preset_names(), ", ")));
 }
 
 // Parses a decimal integer at s[pos..], advancing pos. Returns false if none; digits too
@@ -95,14 +89,22 @@ bool read_int(std::string_view name, std::string_view s, std::size_t& pos, int& 
   auto [ptr, ec] = std::from_chars(first, last, out);
   if (ec == std::errc::result_out_of_range)
     throw FormatError(fmt::format(
-        "format {}: {} = {} is out of range (allowed: {})", shown_name(name), what,
-        shown_name(std::string_view(first, static_cast<std::size_t>(ptr - first))), allowed));
+        "format {}: {} = {} is out of range (allowed: {})", shown(name), what,
+        shown(std::string_view(first, static_cast<std::size_t>(ptr - first))), allowed));
   if (ec != std::errc{} || ptr == first) return false;
   pos += static_cast<std::size_t>(ptr - first);
   return true;
 }
 
 }  // namespace
+
+std::string shown(std::string_view value) {
+  constexpr std::size_t kMax = 48;
+  if (value.size() <= kMax) return fmt::format("'{}'", value);
+  std::size_t cut = kMax;  // do not split a UTF-8 sequence
+  while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;
+  return fmt::format("'{}…' ({} characters)", value.substr(0, cut), value.size());
+}
 
 const std::vector<std::string>& preset_names() {
   static const std::vector<std::string> names = [] {
@@ -172,10 +174,10 @@ Format parse_format(std::string_view name) {
     }
     if (e < 1 || e > 11)
       throw FormatError(fmt::format(
-          "format {}: exponent bits = {} is out of range (allowed: 1..11)", shown_name(name), e));
+          "format {}: exponent bits = {} is out of range (allowed: 1..11)", shown(name), e));
     if (m < 0 || m > 52)
       throw FormatError(fmt::format(
-          "format {}: mantissa bits = {} is out of range (allowed: 0..52)", shown_name(name), m));
+          "format {}: mantissa bits = {} is out of range (allowed: 0..52)", shown(name), m));
     if (!has_bias) bias = (1 << (e - 1)) - 1 + (sp == Specials::fnuz ? 1 : 0);
     f = make_format(e, m, bias, sp, true, Overflow::ieee, base);
   }
@@ -183,10 +185,10 @@ Format parse_format(std::string_view name) {
     for (std::size_t j = 0; j < i; ++j) {
       if (mods[i] == mods[j])
         throw FormatError(
-            fmt::format("format {}: suffix '-{}' is given twice", shown_name(name), mods[i]));
+            fmt::format("format {}: suffix '-{}' is given twice", shown(name), mods[i]));
       if ((mods[i] == "sat" && mods[j] == "nonsat") || (mods[i] == "nonsat" && mods[j] == "sat"))
         throw FormatError(fmt::format(
-            "format {}: '-sat' and '-nonsat' contradict each other (give one)", shown_name(name)));
+            "format {}: '-sat' and '-nonsat' contradict each other (give one)", shown(name)));
     }
   for (const auto& mod : mods) {
     if (mod == "nosub") {

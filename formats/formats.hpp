@@ -83,6 +83,11 @@ struct Format {
 
 /// Thrown for an invalid format description; the message names the field, the bad value
 /// and what is allowed.
+/// A value for an error message, quoted and cut to its first 48 characters (with the
+/// length said) so a huge argument is never echoed whole. Every module's messages use it
+/// (docs/cli-conventions.md).
+[[nodiscard]] std::string shown(std::string_view value);
+
 class FormatError : public std::invalid_argument {
  public:
   using std::invalid_argument::invalid_argument;
