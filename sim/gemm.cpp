@@ -18,7 +18,7 @@
 #include "rounding/isa_level.hpp"
 #include "rounding/quantize.hpp"
 #include "rounding/round_pack.hpp"
-#include "sim/gemm_kernels.hpp"
+#include "sim/kernels/kernels.hpp"
 
 namespace fp8sim {
 

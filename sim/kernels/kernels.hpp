@@ -1,7 +1,14 @@
-// sim/gemm_kernels.hpp — internal: the GEMM kernels, compiled once per x86-64 ISA level
-// (gemm_kernels.cpp with -march=x86-64-v4 / -v3 / baseline) and chosen at run time by
-// sim/gemm.cpp. Values travel as binary64 (every input, product and accumulator value is
-// exactly a double: sim/gemm.cpp checks the configuration before choosing a kernel).
+// sim/kernels/kernels.hpp — internal: the GEMM kernels, one file per family, each compiled
+// once per x86-64 ISA level (-march=x86-64-v4 / -v3 / baseline) and chosen at run time:
+//   fp32_fma.cpp        "fp32-fma"        the native binary32 FMA chain
+//   emulated.cpp        "emulated", "multiterm"  any accumulator on binary64 bits; the exact
+//                                         path (generic_block) the others hand lanes back to
+//   narrow_fp32.cpp     "emulated-fp32"   narrow accumulators on binary32 (AVX2, AVX-512)
+//   multiterm_fp32.cpp  "multiterm-fp32"  multiterm into a binary32-grid accumulator (AVX-512)
+// Which family runs is decided in one place, sim/gemm_choice.cpp (plan_kernel), from the
+// MacConfig; emulated_tile runs the families the plan switched on over a tile. Values travel as
+// binary64 (every input, product and accumulator value is exactly a double: sim/gemm.cpp checks the
+// configuration before choosing a kernel).
 #pragma once
 
 #include <cstddef>
