@@ -63,8 +63,9 @@ struct OpenBlas {
 }  // namespace
 
 void add_bench_gemm_command(CLI::App& bench, Context& ctx) {
-  auto* g = bench.add_subcommand(
-      "gemm", "OpenBLAS sgemm vs emulated MAC GEMMs (e5m2 inputs), 1 and all threads");
+  auto* g = bench.add_subcommand("gemm",
+                                 "OpenBLAS sgemm vs emulated MAC GEMMs (e5m2 inputs; bf16, e4m3 "
+                                 "for the GPU rows), 1 and all threads");
   struct Opts {
     std::vector<std::size_t> sizes = {512, 1024};
     int repeats = 2, threads = 0;
@@ -133,6 +134,9 @@ void add_bench_gemm_command(CLI::App& bench, Context& ctx) {
         {"e5m2 -> bf16 sr:8 sequential", "ab=e5m2,acc=bf16,round=sr:8"},
         {"e5m2 -> fp32 multiterm 4", "ab=e5m2,acc=fp32,round=rtz,struct=multiterm:4:24:2"},
         {"e5m2 -> fp16 chunked 64", "wang2018"},
+        // measured tensor cores (docs/gpu-presets.md): exponent-field alignment
+        {"bf16 -> fp32 A100 tensor core", "a100-bf16-fp32"},
+        {"e4m3 -> fp32 H100 tensor core", "h100-e4m3-fp32"},
     };
     double max_blas_diff = 0;
     for (std::size_t n : o->sizes) {
@@ -147,6 +151,13 @@ void add_bench_gemm_command(CLI::App& bench, Context& ctx) {
         Af[x] = static_cast<float>(to_double(e5m2, A[x]));
         Bf[x] = static_cast<float>(to_double(e5m2, B[x]));
       }
+      // the same values as codes of a row's input format (e5m2 values are exact in bf16;
+      // in e4m3fn, rounded to nearest)
+      auto codes_in = [&](const Format& f, const std::vector<float>& v) {
+        std::vector<std::uint64_t> c(v.size());
+        for (std::size_t x = 0; x < v.size(); ++x) c[x] = from_double(v[x], f, {}).code;
+        return c;
+      };
       const double flops = 2.0 * double(n) * double(n) * double(n);
       std::vector<std::uint64_t> fp32_codes;
       for (int t : tcounts) {
@@ -166,7 +177,13 @@ void add_bench_gemm_command(CLI::App& bench, Context& ctx) {
           go.seed = 1;
           go.flags = false;
           GemmResult r;
-          const double s = timed([&] { r = gemm(m, n, n, n, A, B, {}, go); });
+          const bool e5m2_in = m.a.name == e5m2.name && m.b.name == e5m2.name;
+          const std::vector<std::uint64_t> Ar = e5m2_in ? std::vector<std::uint64_t>{}
+                                                        : codes_in(m.a, Af),
+                                           Br = e5m2_in ? std::vector<std::uint64_t>{}
+                                                        : codes_in(m.b, Bf);
+          const double s =
+              timed([&] { r = gemm(m, n, n, n, e5m2_in ? A : Ar, e5m2_in ? B : Br, {}, go); });
           rows.push_back({name, r.kernel, n, t, flops / s / 1e9});
           if (spec == cases[0].second) fp32_codes = r.codes;
         }
@@ -249,7 +266,8 @@ void add_bench_gemm_command(CLI::App& bench, Context& ctx) {
       }
       fmt::print("golden model: {:.3g} MAC/s (e5m2 -> bf16 sr:8, K=256)\n", golden_macs);
       fmt::print(
-          "goals: fp32 rne sequential >= 0.5x sgemm; narrow/stochastic >= 0.1x; golden >= 1e6 "
+          "goals: fp32 rne sequential >= 0.5x sgemm; narrow/stochastic/multiterm/GPU >= 0.1x; "
+          "golden >= 1e6 "
           "MAC/s\n");
     }
     if (have_blas && !blas_ok) ctx.exit_status = 1;

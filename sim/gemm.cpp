@@ -18,11 +18,16 @@
 #include "rounding/isa_level.hpp"
 #include "rounding/quantize.hpp"
 #include "rounding/round_pack.hpp"
+#include "sim/gemm_choice.hpp"
 #include "sim/kernels/kernels.hpp"
 
 namespace fp8sim {
 
 namespace {
+
+using detail::is_plain_ieee_binary32;
+using detail::Kernel;
+using detail::min_exp;
 
 void run_fp32_tile(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,
                    std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, float* out,
@@ -48,62 +53,6 @@ void run_emulated_tile(const detail::EmuParams& p, const double* A, const double
     default:
       return detail::v1::emulated_tile(p, A, B, C0, i0, i1, j0, j1, out);
   }
-}
-
-// Lowest exponent of a non-zero value of f (its min subnormal) and of its max finite.
-int min_exp(const Format& f) {
-  return f.subnormals ? f.emin() - f.man_bits : f.emin();
-}
-
-bool is_plain_ieee_binary32(const Format& f) {
-  return f.exp_bits == 8 && f.man_bits == 23 && f.bias == 127 && f.specials == Specials::ieee &&
-         f.subnormals && f.overflow == Overflow::ieee;
-}
-
-// Values of f are exactly binary32 values.
-bool fits_fp32(const Format& f) {
-  return f.man_bits <= 23 && min_exp(f) >= -149 && f.emax() <= 127;
-}
-
-// The accumulator-like format can be emulated on binary64 with round-to-odd.
-bool emulable(const Format& f, const RoundSpec& r) {
-  const int extra = r.mode == RoundingMode::sr ? r.sr_bits : 2;
-  return f.man_bits + 1 + extra <= 52 + (r.mode == RoundingMode::sr ? 0 : 1) &&
-         min_exp(f) >= -900 && f.emax() <= 1000 && f.has_zero && f.is_signed;
-}
-
-enum class Kernel { fp32, emulated, reference };
-
-// Every product a*b, and C, is exactly a binary32 value (the fp32 and binary32 kernels).
-bool binary32_operands(const MacConfig& m) {
-  const int prod_sig = (m.a.man_bits + 1) + (m.b.man_bits + 1);
-  const int prod_min = min_exp(m.a) + min_exp(m.b);
-  return !m.product && prod_sig <= 24 && prod_min >= -149 && m.a.emax() + m.b.emax() + 2 <= 127 &&
-         fits_fp32(m.c ? *m.c : m.acc);
-}
-
-// Bits needed to count n + 1 terms of a multiterm group: ceil(log2(n + 1)).
-int group_bits(int terms) {
-  int lg = 0;
-  while ((1 << lg) < terms + 1) ++lg;
-  return lg;
-}
-
-// How the binary32 kernel for narrow accumulators rounds into f (kNarrowOff: it cannot).
-// Its values must sit on binary32's normal grid with two bits to spare (m <= 21, the
-// exponent range inside binary32's), zeros signed as in IEEE.
-int narrow_kind(const Format& f, const RoundSpec& r, bool allow_sr) {
-  const bool grid = f.man_bits >= 1 && f.man_bits <= 21 && f.emin() >= -126 && f.emax() <= 127 &&
-                    f.has_zero && f.is_signed && f.has_negative_zero();
-  if (!grid || r.ftz) return detail::kNarrowOff;
-  if (r.mode == RoundingMode::rne) {
-    const bool fp16 = f.exp_bits == 5 && f.man_bits == 10 && f.bias == 15 &&
-                      f.specials == Specials::ieee && f.subnormals && f.overflow == Overflow::ieee;
-    return fp16 ? detail::kNarrowF16 : detail::kNarrowRne;
-  }
-  if (r.mode == RoundingMode::sr && allow_sr && f.man_bits + r.sr_bits <= 22)
-    return detail::kNarrowSr;
-  return detail::kNarrowOff;
 }
 
 // Whether the binary32 kernel's rne and sr steps can skip their range checks (a non-zero
@@ -132,76 +81,6 @@ bool narrow_untracked(const MacConfig& m, const std::vector<double>& A,
     bad += !(std::fabs(x) <= max_acc) || scaled != std::trunc(scaled);
   }
   return bad == 0;
-}
-
-// The binary32 kernel's accumulator and outer kinds for m (kNarrowOff: not this kernel).
-// Products and C must be exact binary32 values. AVX-512 (embedded rounding), or AVX2 for the
-// sequential structure without chunks (TwoSum).
-std::pair<int, int> narrow_kinds(const MacConfig& m) {
-  // AVX-512: embedded rounding; AVX2: TwoSum, sequential without chunks
-  if (simd_isa_level() < 3 || (simd_isa_level() < 4 && m.chunk) ||
-      m.structure != Structure::sequential || !binary32_operands(m))
-    return {detail::kNarrowOff, detail::kNarrowOff};
-  const int acc = narrow_kind(m.acc, m.acc_round, true);
-  int outer = detail::kNarrowOff;
-  if (m.chunk) {
-    outer = is_plain_ieee_binary32(m.outer) && m.outer_round.mode == RoundingMode::rne &&
-                    !m.outer_round.ftz
-                ? detail::kNarrowF32
-                : narrow_kind(m.outer, m.outer_round, false);
-    if (outer == detail::kNarrowOff) return {detail::kNarrowOff, detail::kNarrowOff};
-  }
-  return {acc, acc == detail::kNarrowOff ? detail::kNarrowOff : outer};
-}
-
-Kernel choose(const MacConfig& m) {
-  const int prod_min = min_exp(m.a) + min_exp(m.b);
-  const Format& cf = m.c ? *m.c : m.acc;
-  if (m.structure == Structure::sequential && m.chunk == 0 && is_plain_ieee_binary32(m.acc) &&
-      m.acc_round.mode == RoundingMode::rne && !m.acc_round.ftz && binary32_operands(m))
-    return Kernel::fp32;
-  const bool seq_or_mt =
-      m.structure == Structure::sequential || m.structure == Structure::multiterm;
-  bool ok = seq_or_mt && emulable(m.acc, m.acc_round) && prod_min >= -900 &&
-            m.a.emax() + m.b.emax() + 2 <= 1000 && cf.man_bits <= 52 && min_exp(cf) >= -900 &&
-            cf.emax() <= 1000;
-  if (m.chunk)
-    ok = ok && emulable(m.outer, m.outer_round) && (m.outer.has_inf() || !m.acc.has_inf());
-  if (m.product) ok = ok && emulable(*m.product, m.product_round);
-  if (m.structure == Structure::multiterm)
-    ok = ok && m.terms <= 64 && m.align_bits + 2 + group_bits(m.terms) <= 62 && m.align_bits >= 1;
-  // the measured-GPU options (exponent-field alignment, interleaved groups) run on the
-  // reference model, which the golden model and the measured data check
-  if (m.align_ref != AlignRef::leading_bit || m.interleave > 0) ok = false;
-  return ok ? Kernel::emulated : Kernel::reference;
-}
-
-// The AVX-512 multiterm kernel: binary32 accumulator rounded once per group by a
-// conversion (rne, rtz, rup: modes whose zero signs the kernel reproduces), the aligned
-// terms' sum exact in binary64, chunks (if any) summed in binary32 rne.
-bool multiterm_fp32_ok(const MacConfig& m) {
-  const RoundingMode md = m.acc_round.mode;
-  return simd_isa_level() >= 4 && m.structure == Structure::multiterm && !m.product &&
-         is_plain_ieee_binary32(m.acc) && !m.acc_round.ftz &&
-         (md == RoundingMode::rne || md == RoundingMode::rtz || md == RoundingMode::rup) &&
-         (m.terms == 4 || m.terms == 8) && m.align_bits <= 50 &&
-         m.align_bits + 1 + group_bits(m.terms) <= 53 &&
-         (!m.chunk || (is_plain_ieee_binary32(m.outer) && m.outer_round.mode == RoundingMode::rne &&
-                       !m.outer_round.ftz));
-}
-
-std::string kernel_name(Kernel k, const MacConfig& m) {
-  switch (k) {
-    case Kernel::fp32:
-      return "fp32-fma";
-    case Kernel::emulated:
-      if (m.structure == Structure::multiterm)
-        return multiterm_fp32_ok(m) ? "multiterm-fp32" : "multiterm";
-      return narrow_kinds(m).first != detail::kNarrowOff ? "emulated-fp32" : "emulated";
-    case Kernel::reference:
-      break;
-  }
-  return "reference";
 }
 
 detail::RoundTarget target(const Format& f, const RoundSpec& r) {
@@ -236,14 +115,18 @@ class Decoder {
   }
   double operator()(std::uint64_t code) const { return table_.empty() ? slow(code) : table_[code]; }
 
-  /// Largest magnitude among `codes`, and whether any is NaN or Inf. With a table, only the
-  /// distinct codes are looked at (a byte per possible code marks the ones present).
-  void scan(std::span<const std::uint64_t> codes, double& amax, bool& nonfinite) const {
+  /// Largest and smallest non-zero magnitude among `codes` (amin = Inf when all are zero),
+  /// and whether any is NaN or Inf. With a table, only the distinct codes are looked at (a
+  /// byte per possible code marks the ones present).
+  void scan(std::span<const std::uint64_t> codes, double& amax, double& amin,
+            bool& nonfinite) const {
     amax = 0;
+    amin = std::numeric_limits<double>::infinity();
     nonfinite = false;
     auto visit = [&](double v) {
       nonfinite |= !std::isfinite(v);
       amax = std::max(amax, std::abs(v));
+      if (v != 0) amin = std::min(amin, std::abs(v));
     };
     if (table_.empty()) {
       for (auto c : codes) visit(slow(c));
@@ -287,7 +170,7 @@ std::uint64_t encode_exact(const Format& f, double v) {
 }  // namespace
 
 std::string gemm_kernel_name(const MacConfig& m) {
-  return kernel_name(choose(m), m);
+  return detail::plan_kernel(m, 0).name();
 }
 
 GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
@@ -307,15 +190,17 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
   const Format& cf = m.c ? *m.c : m.acc;
   const Format& rf = result_format(m);
 
-  Kernel kernel = opt.allow_fast && K > 0 ? choose(m) : Kernel::reference;
+  detail::KernelPlan plan = detail::plan_kernel(m, K);
+  Kernel& kernel = plan.kernel;
+  if (!opt.allow_fast || K == 0) kernel = Kernel::reference;
   // Non-finite inputs take the reference path (they are rare and full of IEEE corner cases).
-  double amax = 0, bmax = 0;
+  double amax = 0, bmax = 0, amin = 0, bmin = 0;
   const Decoder dec_a(m.a, A.size(), m.ftz_inputs), dec_b(m.b, B.size(), m.ftz_inputs);
   const Decoder dec_c(cf, C0.size(), false);
   if (kernel != Kernel::reference) {
     bool nonfinite_a = false, nonfinite_b = false;
-    dec_a.scan(A, amax, nonfinite_a);
-    dec_b.scan(B, bmax, nonfinite_b);
+    dec_a.scan(A, amax, amin, nonfinite_a);
+    dec_b.scan(B, bmax, bmin, nonfinite_b);
     const bool nonfinite = nonfinite_a || nonfinite_b;
     if (nonfinite) kernel = Kernel::reference;
     for (auto c : C0)
@@ -326,7 +211,7 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
   }
 
   GemmResult res;
-  res.kernel = kernel_name(kernel, m);
+  res.kernel = plan.name();
   res.codes.assign(M * N, 0);
   if (opt.flags) res.flags.assign(M * N, 0);
   std::vector<MacCounts> counts(static_cast<std::size_t>(threads));
@@ -409,12 +294,38 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
     p.N = N;
     p.K = K;
     std::vector<float> Af, Bf, Cf;
-    std::tie(p.narrow, p.narrow_outer) = narrow_kinds(m);
-    p.multiterm_fp32 = multiterm_fp32_ok(m);
-    // the multiterm kernel's binary32/int32 form: no flags, exact binary32 products and C,
-    // the aligned sum of n + 1 terms within 31 bits
-    const bool mt32 = p.multiterm_fp32 && !opt.flags && binary32_operands(m) &&
-                      m.align_bits + 1 + group_bits(m.terms) <= 31;
+    p.narrow = plan.narrow;
+    p.narrow_outer = plan.narrow_outer;
+    p.multiterm_fp32 = plan.multiterm_fp32;
+    p.acc_keep = plan.acc_keep;
+    p.interleave = m.interleave;
+    // the multiterm kernel's binary32/int32 form: no flags (the plan checked the rest)
+    // (also when the format's range allows products beyond binary32's, e.g. bf16, but these
+    // inputs' products are all normal binary32 values: |a||b| in [2^-126, 2^127))
+    const bool data32 = amin * bmin >= 0x1p-126 && amax * bmax < 0x1p127;
+    const bool mt32 = !opt.flags && (plan.multiterm_int32 || (plan.multiterm_int32_data && data32));
+    // align=field: each input's exponent field as a power of two (0 for a zero)
+    std::vector<double> Fa, Fb;
+    std::vector<float> Fa32, Fb32;
+    p.field = m.align_ref == AlignRef::exponent_field && !m.product;
+    if (p.field) {
+      auto field_of = [](const Format& f, double x) {
+        if (x == 0) return 0.0;
+        return std::ldexp(1.0, std::max(std::ilogb(x), f.emin()));
+      };
+      Fa.resize(Ad.size());
+      Fb.resize(Bd.size());
+      for (std::size_t x = 0; x < Ad.size(); ++x) Fa[x] = field_of(m.a, Ad[x]);
+      for (std::size_t x = 0; x < Bd.size(); ++x) Fb[x] = field_of(m.b, Bd[x]);
+      p.Fa = Fa.data();
+      p.Fb = Fb.data();
+      if (mt32) {
+        Fa32.assign(Fa.begin(), Fa.end());
+        Fb32.assign(Fb.begin(), Fb.end());
+        p.Fa32 = Fa32.data();
+        p.Fb32 = Fb32.data();
+      }
+    }
     if (p.narrow != detail::kNarrowOff || mt32) {
       if (p.narrow != detail::kNarrowOff) p.narrow_track = !narrow_untracked(m, Ad, Bd, Cd);
       Af.assign(Ad.begin(), Ad.end());

@@ -303,8 +303,11 @@ struct Rng {
 };
 
 // One multiterm group: s and the products pk[0..n) aligned, truncated, summed, rounded.
-[[gnu::always_inline]] inline vd multiterm_group(const EmuParams& p, vd s, const vd* pk, int n,
-                                                 vu rnd, Lanes& ln, vu& swamped, vu& carry) {
+// One multiterm group: the accumulator s and n products pk; fk (align=field, else null):
+// the products' alignment references 2^(ea+eb) (0 for a zero product).
+[[gnu::always_inline]] inline vd multiterm_group(const EmuParams& p, vd s, const vd* pk,
+                                                 const vd* fk, int n, vu rnd, Lanes& ln,
+                                                 vu& swamped, vu& carry) {
   const RoundTarget& t = p.acc;
   const vi fin = (s - s) == 0.0;
   vd terms[65];
@@ -317,7 +320,9 @@ struct Rng {
     const vu u = std::bit_cast<vu>(terms[i]);
     const vu a = u & ~kSign;
     const vi nz = a != 0u;
-    const vi e = as_i(a >> 52) - 1023;
+    // the reference: the leading bit, or a product's exponent field (align=field)
+    const vu ref = (fk && i > 0) ? std::bit_cast<vu>(fk[i - 1]) : a;
+    const vi e = as_i(ref >> 52) - 1023;
     emax = (nz & (e > emax)) ? e : emax;
     all_zero &= ~nz;
     const vi ng = (u >> 63) != 0u;
@@ -429,9 +434,11 @@ void generic_block(const EmuParams& p, const double* A, const double* B, const d
   vd outer = c0;  // chunked: outer accumulator
   vd s = p.chunk ? vd{} : c0;
   std::uint64_t acc_step = 0, outer_step = 0;
-  vd group[64];
-  int in_group = 0;
+  vd group[64], gfield[64];  // a group's products and (align=field) their references
+  vd span[64], sfield[64];   // interleave: the chunk's products, dealt at its end
+  int in_group = 0, in_span = 0;
   std::size_t in_chunk = 0;
+  const bool field = p.field && !p.has_prod;
   auto flush_group = [&] {
     if (in_group == 0) return;
     const std::uint64_t g = acc_step++;
@@ -439,8 +446,30 @@ void generic_block(const EmuParams& p, const double* A, const double* B, const d
     if (p.acc.mode == 6) {
       rnd = rng_acc.get(p, RandomSite::acc, o0, g, p.acc.sr_bits);
     }
-    s = multiterm_group(p, s, group, in_group, rnd, ln, swamped, carry);
+    s = multiterm_group(p, s, group, field ? gfield : nullptr, in_group, rnd, ln, swamped, carry);
     in_group = 0;
+  };
+  // interleave=W: runs of W products dealt to the span's ceil(len/terms) groups in turn
+  // (a group dealt nothing is dropped), groups in order
+  auto flush_span = [&] {
+    const int W = p.interleave, groups = (in_span + p.terms - 1) / p.terms;
+    for (int g = 0; g < groups; ++g) {
+      for (int k = 0; k < in_span; ++k)
+        if ((k / W) % groups == g) {
+          group[in_group] = span[k];
+          gfield[in_group++] = sfield[k];
+        }
+      flush_group();
+    }
+    in_span = 0;
+  };
+  // the end of a chunk's (or the whole K's) multiterm products
+  auto flush_products = [&] {
+    if (p.interleave) {
+      flush_span();
+    } else {
+      flush_group();
+    }
   };
   auto flush_chunk = [&] {
     vu rnd{};
@@ -468,8 +497,20 @@ void generic_block(const EmuParams& p, const double* A, const double* B, const d
       prod = pr;
     }
     if (p.multiterm) {
-      group[in_group++] = prod;
-      if (in_group == p.terms) flush_group();
+      vd fld{};
+      if (field) {
+        vd fb{};
+        for (std::size_t l = 0; l < lanes; ++l) fb[l] = p.Fb[k * N + j + l];
+        fld = splat<vd>(p.Fa[i * K + k]) * fb;  // 2^(ea+eb), exact
+      }
+      if (p.interleave) {
+        span[in_span] = prod;
+        sfield[in_span++] = fld;
+      } else {
+        group[in_group] = prod;
+        gfield[in_group++] = fld;
+        if (in_group == p.terms) flush_group();
+      }
     } else {
       vu rnd{};
       if (p.acc.mode == 6) {
@@ -483,12 +524,12 @@ void generic_block(const EmuParams& p, const double* A, const double* B, const d
       }
     }
     if (p.chunk && ++in_chunk == p.chunk) {
-      if (p.multiterm) flush_group();
+      if (p.multiterm) flush_products();
       flush_chunk();
       in_chunk = 0;
     }
   }
-  if (p.multiterm) flush_group();
+  if (p.multiterm) flush_products();
   if (p.chunk && in_chunk) flush_chunk();
   const vd res = p.chunk ? outer : s;
   for (std::size_t l = 0; l < lanes; ++l) {

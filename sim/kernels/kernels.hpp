@@ -60,6 +60,19 @@ struct EmuParams {
   /// rne: the AVX-512 multiterm kernel (gemm.cpp checks the conditions).
   bool multiterm_fp32 = false;
   const float *Af = nullptr, *Bf = nullptr, *Cf = nullptr;  // the inputs as binary32 (narrow)
+  /// multiterm align=field (products unrounded): each input's exponent field as a power of
+  /// two (2^e, e its leading bit's exponent, emin when subnormal; 0 for a zero), so that
+  /// Fa[i*K+k] * Fb[k*N+j] is 2^(ea+eb), the alignment reference of the product (0 when it
+  /// is zero). Fa32/Fb32: the same as binary32 (the int32 multiterm kernel).
+  bool field = false;
+  const double *Fa = nullptr, *Fb = nullptr;
+  const float *Fa32 = nullptr, *Fb32 = nullptr;
+  /// multiterm interleave=W: a chunk's (or the whole K's) products dealt to its groups in
+  /// runs of W; the span is at most 64 products (gemm.cpp checks).
+  int interleave = 0;
+  /// multiterm-fp32 accumulators of m < 23 fraction bits on binary32's grid (rtz only):
+  /// the binary32 bits a group's result keeps (the rest cleared); ~0 for binary32.
+  std::uint32_t acc_keep = 0xffffffffu;
 };
 
 /// Per-output results of a tile: value (binary64, exactly the accumulator/outer value),

@@ -466,6 +466,49 @@ TEST_CASE("gemm.multiterm_fp32_kernel_equals_reference_model") {
         "multiterm");
 }
 
+TEST_CASE("gemm.measured_gpu_options_equal_reference_model") {
+  // align=field (the products' exponent fields as alignment reference) and interleave=W
+  // (the measured GPU presets, docs/gpu-presets.md): the AVX-512 multiterm kernel for
+  // binary32-grid accumulators (4..32 terms, e8m13 with rtz), the binary64 kernel for the
+  // rest (fp16 accumulators, interleaved groups), flags on and off, typical and wide inputs.
+  const char* fast[] = {
+      "v100-fp16-fp32",
+      "a100-bf16-fp32",
+      "a100-tf32-fp32",
+      "h100-fp16-fp32",
+      "ada-e4m3-fp32",
+      "h100-e4m3-fp32",
+      "b200-e5m2-fp32",
+      "ab=fp16,acc=fp32,round=rne,struct=multiterm:16:25:2,align=field",
+      "ab=bf16,acc=fp32,round=rup,struct=multiterm:4:30:1,align=field,chunk=10,outer=fp32",
+      "ab=e5m2,acc=e8m10,round=rtz,struct=multiterm:8:12:2,align=field,c=fp32",
+  };
+  check_wide_kernel(fast, "multiterm-fp32", 7, 40, 150, 43);
+  const char* general[] = {
+      "v100-fp16-fp16",
+      "h100-fp16-fp16",
+      "ada-e4m3-fp16",
+      "h100-e4m3-fp16",
+      "ab=e5m2,acc=bf16,round=sr:8,struct=multiterm:8:13:2,align=field,interleave=3,chunk=20,"
+      "outer=fp32",
+      "ab=fp16,prod=bf16,acc=fp32,round=rtz,struct=multiterm:4:23:2,align=field",
+  };
+  check_wide_kernel(general, "multiterm", 7, 40, 150, 47);
+  // interleave deals a span of at most 64 products in the fast path; longer: the reference
+  {
+    const MacConfig m = parse_mac("ab=fp16,acc=fp16,struct=multiterm:4:23:2,interleave=2");
+    const std::size_t K = 65;
+    const auto A = normal_codes(m.a, K, 5), B = normal_codes(m.b, K * 8, 6);
+    GemmOptions ref;
+    ref.allow_fast = false;
+    const GemmResult r = gemm(m, 1, 8, K, A, B, {}, {});
+    CHECK(r.kernel == "reference");
+    CHECK(r.codes == gemm(m, 1, 8, K, A, B, {}, ref).codes);
+    CHECK(gemm(m, 1, 8, 64, std::span(A).first(64), std::span(B).first(64 * 8), {}, {}).kernel ==
+          "multiterm");
+  }
+}
+
 TEST_CASE("gemm.output_conversion_with_and_without_flags") {
   // Without flags, binary32 results are converted by the array quantizer; with flags (or
   // SR, or another source format) one convert() per output. Both equal the reference.

@@ -2,10 +2,11 @@
 // multiterm options that model NVIDIA tensor cores (docs/mac-semantics.md, "multiterm";
 // docs/gpu-models/findings.md): align=field and interleave=W.
 //
-// Hand-worked cases (the arithmetic is in the comments), then the first 200 cases of six
-// measured sets of tests/data/conformance/gpu/, bit for bit (read with sim/gpu_vectors.hpp,
-// converted with the golden conversions). Only the golden model runs here: the fast path is
-// checked against the golden model elsewhere (test_mac.cpp).
+// Hand-worked cases (the arithmetic is in the comments; Fasi et al. 2021's V100 probes are in
+// test_fasi_probes.cpp), then the first 200 cases of six measured sets of
+// tests/data/conformance/gpu/, bit for bit (read with sim/gpu_vectors.hpp, converted with the
+// golden conversions). Only the golden model runs here: the fast path is checked against the
+// golden model elsewhere (test_mac.cpp).
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -117,42 +118,6 @@ TEST_CASE("golden_gpu.field.subnormal_input_counts_as_emin") {
   // With ftz_in the subnormal input reads as zero: only p1, 2^-18 = 0x36800000, exact.
   check({"ab=fp16,ftz_in=1,acc=fp32,round=rtz,struct=multiterm:2:3:2,align=field", a, b,
          std::nullopt, 0x36800000, 0});
-}
-
-TEST_CASE("golden_gpu.fasi2021_probes") {
-  constexpr const char* v100 = "ab=fp16,acc=fp32,round=rtz,struct=multiterm:4:23:2,align=field";
-  // Fasi et al. 2021: 1 * 1 + C, C = -(1 - 2^-24) (0xBF7FFFFF, leading bit -1). R = 0
-  // (the product), grid 2^-23: C truncates toward zero to -(1 - 2^-23); the sum is 2^-23
-  // = 0x34000000, inexact (the truncation dropped 2^-24).
-  check({v100, {kH1}, {kH1}, 0xBF7FFFFF, 0x34000000, X});
-  // The same probe with 24 bits (A100, bf16): grid 2^-24 keeps C: 2^-24 = 0x33800000, exact.
-  check({"ab=bf16,acc=fp32,round=rtz,struct=multiterm:8:24:2,align=field",
-         {0x3F80},
-         {0x3F80},
-         0xBF7FFFFF,
-         0x33800000,
-         0});
-  // 1.5 * 1.5 + C, C = -(1 + 2^-23) (0xBF800001). field: R = max(0, 0) = 0, grid 2^-23,
-  // C exact: 2.25 - 1 - 2^-23 = 1.25 - 2^-23 = 0x3F9FFFFF, exact. lead: R = 1, grid 2^-22,
-  // C truncates to -1: 1.25 = 0x3FA00000, inexact.
-  check({v100, {kH1p5}, {kH1p5}, 0xBF800001, 0x3F9FFFFF, 0});
-  check({"ab=fp16,acc=fp32,round=rtz,struct=multiterm:4:23:2",
-         {kH1p5},
-         {kH1p5},
-         0xBF800001,
-         0x3FA00000,
-         X});
-  // 1.5 * 1.5 + 2^-12 * -2^-11 (0x0C00, 0x9000), C = +0: p1 = -2^-23. field: grid 2^-23
-  // keeps p1: 2.25 - 2^-23, rounded toward zero into fp32 (ulp 2^-22 there) = 2.25 - 2^-22
-  // = 0x400FFFFF, inexact. lead: grid 2^-22, p1 truncates to 0: 2.25 = 0x40100000,
-  // inexact.
-  check({v100, {kH1p5, 0x0C00}, {kH1p5, 0x9000}, 0x00000000, 0x400FFFFF, X});
-  check({"ab=fp16,acc=fp32,round=rtz,struct=multiterm:4:23:2",
-         {kH1p5, 0x0C00},
-         {kH1p5, 0x9000},
-         0x00000000,
-         0x40100000,
-         X});
 }
 
 TEST_CASE("golden_gpu.interleave.chunk32_terms16_w2_fp16_accumulator") {
