@@ -108,7 +108,7 @@ detail::RoundTarget target(const Format& f, const RoundSpec& r) {
 class Decoder {
  public:
   Decoder(const Format& f, std::size_t uses, bool ftz) : f_(f), ftz_(ftz) {
-    if (f.width() <= 16 && uses > (std::size_t{4} << f.width())) {
+    if (f.width() <= 16 && uses > (std::size_t{1} << f.width())) {
       table_.resize(std::size_t{1} << f.width());
       for (std::uint64_t c = 0; c < table_.size(); ++c) table_[c] = slow(c);
     }
@@ -271,7 +271,10 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
     }
   } else {
     std::vector<double> Ad(M * K), Bd(K * N), Cd(C0.size()), out(M * N);
+    // (the O(n^2) passes are threaded too: at n = 512 they cost as much as the kernels)
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (std::size_t x = 0; x < A.size(); ++x) Ad[x] = dec_a(A[x]);
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (std::size_t x = 0; x < B.size(); ++x) Bd[x] = dec_b(B[x]);
     for (std::size_t x = 0; x < C0.size(); ++x) Cd[x] = dec_c(C0[x]);
     detail::EmuParams p;
@@ -309,13 +312,18 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
     std::vector<float> Fa32, Fb32;
     p.field = m.align_ref == AlignRef::exponent_field && !m.product;
     if (p.field) {
+      // 2^max(floor(log2|x|), emin): x's exponent bits (every value here is a normal binary64)
       auto field_of = [](const Format& f, double x) {
         if (x == 0) return 0.0;
-        return std::ldexp(1.0, std::max(std::ilogb(x), f.emin()));
+        const double lead =
+            std::bit_cast<double>(std::bit_cast<std::uint64_t>(x) & 0x7ff0000000000000ull);
+        return std::max(lead, std::ldexp(1.0, f.emin()));
       };
       Fa.resize(Ad.size());
       Fb.resize(Bd.size());
+#pragma omp parallel for num_threads(threads) schedule(static)
       for (std::size_t x = 0; x < Ad.size(); ++x) Fa[x] = field_of(m.a, Ad[x]);
+#pragma omp parallel for num_threads(threads) schedule(static)
       for (std::size_t x = 0; x < Bd.size(); ++x) Fb[x] = field_of(m.b, Bd[x]);
       p.Fa = Fa.data();
       p.Fb = Fb.data();
@@ -367,10 +375,9 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
                                                    : K;
     }
     const Format& vf = m.chunk ? m.outer : m.acc;
-    for (std::size_t o = 0; o < M * N; ++o) {
-      res.codes[o] = encode_exact(vf, out[o]);
-      if (opt.flags) counts[0].steps += steps;
-    }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::size_t o = 0; o < M * N; ++o) res.codes[o] = encode_exact(vf, out[o]);
+    if (opt.flags) counts[0].steps += steps * M * N;
   }
 
   // Outputs a fast kernel could not finish exactly go through the reference model.
@@ -396,7 +403,25 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
   // already did it for the reference).
   if (kernel != Kernel::reference && m.out) {
     const Format& from = m.chunk ? m.outer : m.acc;
-    if (m.out_round.mode != RoundingMode::sr && is_plain_ieee_binary32(from)) {
+    // an IEEE-like format with binary32's exponent field and fewer fraction bits (e8m13)
+    // into binary32: exact, its bits shifted into place (no flags)
+    const bool widen32 = is_plain_ieee_binary32(*m.out) && from.exp_bits == 8 && from.bias == 127 &&
+                         from.man_bits < 23 && from.specials == Specials::ieee && from.subnormals &&
+                         from.overflow == Overflow::ieee && from.has_negative_zero() &&
+                         from.width() == 9 + from.man_bits;
+    if (widen32) {
+      const int sh = 23 - from.man_bits;
+      const std::uint64_t nan = nan_code(rf, true);
+#pragma omp parallel for num_threads(threads) schedule(static)
+      for (std::size_t o = 0; o < M * N; ++o) {
+        const std::uint64_t code = res.codes[o];
+        const std::uint64_t sign = code >> (8 + from.man_bits);
+        const std::uint64_t rest = code & ((std::uint64_t{1} << (8 + from.man_bits)) - 1);
+        const std::uint64_t w = (sign << 31) | (rest << sh);
+        res.codes[o] = (w & 0x7fffffffu) > 0x7f800000u ? nan : w;  // NaN: the default one
+      }
+      if (opt.flags) counts[0].steps += M * N;  // one exact conversion step per output
+    } else if (m.out_round.mode != RoundingMode::sr && is_plain_ieee_binary32(from)) {
       // binary32 values: the array quantizer's SIMD kernel (it rounds exactly as convert()
       // does; tests compare the two paths). Flags, when asked: a value in the output's
       // normal range (or zero) can only be inexact, which its dequantized value shows; any
@@ -451,8 +476,9 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
   if (!opt.flags) res.counts = MacCounts{};
   if (m.canonical_nan) {  // the kernels give the default NaN; nan=canonical replaces it
     const std::uint64_t nan = result_nan_code(m);
-    for (auto& code : res.codes)
-      if (classify(rf, code) == Class::nan) code = nan;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::size_t o = 0; o < M * N; ++o)
+      if (classify(rf, res.codes[o]) == Class::nan) res.codes[o] = nan;
   }
   return res;
 }

@@ -262,25 +262,24 @@ const std::vector<MacPreset>& mac_presets() {
          "Wang et al. 2018 (IBM): FP8 (1-5-2) data, FP16 accumulation made safe by chunk-based "
          "accumulation. Published: E5M2 inputs, FP16 accumulator, chunking. Assumed: chunk "
          "length 64 (BRIEF.md: 'believed to be 64'), RNE, FP16 for the outer sum."},
-        {"tensorcore-v100", "ab=fp16,acc=fp32,round=rtz,struct=multiterm:4:24:2",
-         "Fasi, Higham, Mikaitis, Pranesh 2021 (V100 tensor cores): products exact, 4 products "
-         "and the accumulator aligned to the largest exponent, aligned significands truncated "
-         "(no guard bits), normalisation at the end, FP32 accumulate. Published: fp16 inputs, 4 "
-         "terms, truncation, two carry bits, fp32. Assumed here: 24 fraction bits kept below "
-         "the largest exponent and round-toward-zero at the final normalisation. Superseded: it "
-         "aligns "
-         "to the leading bit; the measured V100 aligns to the exponent field with 23 bits "
-         "(preset v100-fp16-fp32, which matches 2500 of 2500 measured cases)."},
+        {"tensorcore-v100",
+         "ab=fp16,acc=fp32,round=rtz,struct=multiterm:4:23:2,align=field,nan=canonical",
+         "Fasi, Higham, Mikaitis, Pranesh 2021 (V100 tensor cores), now an alias of the "
+         "measured preset v100-fp16-fp32: products exact, 4 products and C aligned to the "
+         "largest exponent field (ea+eb, significand unnormalised in [1,4)), truncated 23 bits "
+         "below it (no guard bits), normalised at the end and rounded toward zero into FP32. "
+         "Published: the 21 probes of the paper (tests/unit/test_fasi_probes.cpp); measured: "
+         "2500 of 2500 V100 cases. It was multiterm:4:24:2 aligned to the leading bit, which "
+         "fails 7 of the 21 probes."},
         {"fp8-tensorcore",
-         "ab=e4m3fn,acc=fp32,round=rtz,struct=multiterm:4:13:2,chunk=128,outer=fp32,outer_round="
-         "rne",
-         "An FP8 tensor-core-like unit: products exact, narrow aligned accumulation (13 fraction "
-         "bits kept below the largest exponent, truncated), promoted into a full FP32 "
-         "accumulator every 128 products (the behaviour FP8 training reports attribute to "
-         "current GPUs, e.g. DeepSeek-V3 2024 on H800). Assumed: 4 terms per group, 13 bits, "
-         "RTZ inside, RNE for the FP32 promotion; no vendor documents these. The measured Hopper "
-         "FP8 unit is h100-e4m3-fp32 (32 products, exponent-field alignment, 13 bits, results "
-         "cut to 13 fraction bits)."},
+         "ab=e4m3fn,acc=e8m13,round=rtz,struct=multiterm:32:13:2,align=field,chunk=128,outer="
+         "fp32,outer_round=rne,c=fp32,nan=canonical",
+         "The FP8 training GEMM of DeepSeek-V3 (2024) on H800: the measured Hopper FP8 unit "
+         "(h100-e4m3-fp32: groups of 32 products aligned to the largest exponent field, "
+         "truncated 13 bits below it, each group's sum cut toward zero to 13 fraction bits), "
+         "promoted into a full FP32 accumulator every 128 products (N_C = 128, the paper's "
+         "CUDA-core promotion), C added there. Measured: the unit (2500 of 2500 H100 and H200 "
+         "cases); published: the promotion interval; assumed: RNE for the FP32 promotion."},
         {"mellempudi2019", "ab=e5m2,acc=fp32,round=rne,struct=sequential,out=e5m2,out_round=rne",
          "Mellempudi et al. 2019: FP8 E5M2 GEMM inputs, FP32 accumulation, output converted to "
          "FP8. Published: E5M2, FP32 accumulate, FP8 output. Assumed: sequential RNE "

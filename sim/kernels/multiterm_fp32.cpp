@@ -332,10 +332,11 @@ Panel<T> pack_panel(const T* X, const T* F, std::size_t K, std::size_t N, std::s
   buf.resize(K * w * (F ? 2 : 1));
   T* b = buf.data();
   T* f = F ? b + K * w : nullptr;
-  for (std::size_t k = 0; k < K; ++k) {
-    std::memcpy(b + k * w, X + k * N + j, w * sizeof(T));
-    if (F) std::memcpy(f + k * w, F + k * N + j, w * sizeof(T));
-  }
+  for (std::size_t k = 0; k < K; ++k)
+    for (std::size_t l = 0; l < w; ++l) b[k * w + l] = X[k * N + j + l];
+  if (F)
+    for (std::size_t k = 0; k < K; ++k)
+      for (std::size_t l = 0; l < w; ++l) f[k * w + l] = F[k * N + j + l];
   return {b, f, w};
 }
 
