@@ -1,0 +1,104 @@
+// workloads/nn/quantized_gemm.cpp — role quantizers and layer GEMMs on fp32 arrays.
+#include "workloads/nn/quantized_gemm.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <stdexcept>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "rounding/rounding.hpp"
+
+namespace fp8sim::workloads {
+
+std::uint64_t name_key(const std::string& name) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (const unsigned char c : name) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+namespace {
+
+// Element i of step s uses random-bit index s * 2^36 + i: a tensor has < 2^36 elements.
+constexpr int kStepShift = 36;
+
+bool is_fp32(const Format& f) {
+  return f.exp_bits == 8 && f.man_bits == 23 && f.bias == 127 && f.specials == Specials::ieee &&
+         f.subnormals;
+}
+
+// The codes of values already in format f (exact; fp32 values are their bits).
+std::vector<std::uint64_t> codes_of(const Format& f, std::span<const float> v, int threads,
+                                    const char* what, const std::string& name) {
+  std::vector<std::uint64_t> codes(v.size());
+  if (is_fp32(f)) {
+    for (std::size_t i = 0; i < v.size(); ++i) codes[i] = std::bit_cast<std::uint32_t>(v[i]);
+    return codes;
+  }
+  QuantizeOptions o;
+  o.threads = threads;
+  o.error_stats = false;
+  const QuantizeCounters c = quantize<float, std::uint64_t>(f, v, o, codes);
+  if (c.exact != c.count)
+    throw std::logic_error(
+        fmt::format("{}: {} of {} values of {} are not {} values (quantize "
+                    "them with their role first)",
+                    name, c.count - c.exact, c.count, what, f.name));
+  return codes;
+}
+
+}  // namespace
+
+void quantize_role(const RoleQuant& q, const std::string& name, std::span<const float> in,
+                   std::span<float> out, const StepContext& ctx) {
+  if (in.size() != out.size())
+    throw std::invalid_argument(
+        fmt::format("quantize_role {}: {} inputs, {} outputs", name, in.size(), out.size()));
+  if (!q.format) {
+    if (in.data() != out.data()) std::copy(in.begin(), in.end(), out.begin());
+    return;
+  }
+  QuantizeOptions o;
+  o.round = q.round;
+  o.key = RandomKey{ctx.seed, name_key(name)};
+  o.first_index = ctx.step << kStepShift;
+  o.threads = ctx.threads;
+  o.error_stats = ctx.stats != nullptr;
+  std::vector<float> tmp;
+  std::span<float> dst = out;
+  if (in.data() == out.data()) {  // the quantizer reads and writes separate arrays
+    tmp.assign(in.begin(), in.end());
+    in = tmp;
+  }
+  const QuantizeCounters c = quantize_values<float>(*q.format, in, o, dst);
+  if (ctx.stats) ctx.stats->quant[name].merge(c);
+}
+
+void layer_gemm(const MacConfig& m, const std::string& name, std::size_t M, std::size_t N,
+                std::size_t K, std::span<const float> A, std::span<const float> B,
+                std::span<float> C, const StepContext& ctx) {
+  if (A.size() != M * K || B.size() != K * N || C.size() != M * N)
+    throw std::invalid_argument(fmt::format("layer_gemm {}: sizes {}x{}x{} do not match {}, {}, {}",
+                                            name, M, N, K, A.size(), B.size(), C.size()));
+  const auto ca = codes_of(m.a, A, ctx.threads, "A", name);
+  const auto cb = codes_of(m.b, B, ctx.threads, "B", name);
+  GemmOptions go;
+  go.threads = ctx.threads;
+  go.seed = ctx.seed ^ name_key(name) ^ (ctx.step * 0x9E3779B97F4A7C15ull);
+  go.flags = ctx.stats != nullptr;
+  const GemmResult r = gemm(m, M, N, K, ca, cb, {}, go);
+  const Format& rf = result_format(m);
+  if (is_fp32(rf)) {
+    for (std::size_t i = 0; i < C.size(); ++i)
+      C[i] = std::bit_cast<float>(static_cast<std::uint32_t>(r.codes[i]));
+  } else {
+    for (std::size_t i = 0; i < C.size(); ++i) C[i] = static_cast<float>(to_double(rf, r.codes[i]));
+  }
+  if (ctx.stats) ctx.stats->gemm[name].merge(r.counts);
+}
+
+}  // namespace fp8sim::workloads
