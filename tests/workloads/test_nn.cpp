@@ -52,7 +52,8 @@ TEST_CASE("nn.recipe_presets_and_checks") {
     (void)recipe_preset("fp9");
     FAIL("no exception");
   } catch (const std::invalid_argument& e) {
-    CHECK(std::string(e.what()).find("unknown recipe 'fp9' (allowed: fp32, mellempudi2019)") !=
+    CHECK(std::string(e.what()).find("unknown recipe 'fp9' (allowed: fp32, fp16-mpt, "
+                                     "mellempudi2019, wang2018, hfp8, ocp-fp8, h100-fp8)") !=
           std::string::npos);
   }
   Recipe bad = m;

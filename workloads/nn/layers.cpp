@@ -46,16 +46,20 @@ Tensor2 Linear::forward(const Tensor2& x, const Recipe& r, const StepContext& ct
   const RoleQuant& qw = exempt ? none : r.weight;
   const MacConfig& m = exempt ? fp32_mac() : r.fprop;
   xq_.resize(x.size());
-  quantize_role(qa, name_ + "/activation", std::span(x.data(), x.size()), xq_, ctx);
+  sx_ = quantize_role(qa, name_ + "/activation", std::span(x.data(), x.size()), xq_, ctx);
   wq_.resize(weight.size());
-  quantize_role(qw, name_ + "/weight", weight.value, wq_, ctx);
+  sw_ = quantize_role(qw, name_ + "/weight", weight.value, wq_, ctx);
   std::vector<float> wt(in_ * out_);  // W^T: in x out
   for (std::size_t o = 0; o < out_; ++o)
     for (std::size_t i = 0; i < in_; ++i) wt[i * out_ + o] = wq_[o * in_ + i];
   Tensor2 y = xt::zeros<float>({batch_, out_});
   layer_gemm(m, name_ + "/fprop", batch_, out_, in_, xq_, wt, std::span(y.data(), y.size()), ctx);
+  const float descale = 1.0f / (sx_ * sw_);
   for (std::size_t b = 0; b < batch_; ++b)
-    for (std::size_t o = 0; o < out_; ++o) y(b, o) += bias.value[o];
+    for (std::size_t o = 0; o < out_; ++o) {
+      if (descale != 1.0f) y(b, o) *= descale;
+      y(b, o) += bias.value[o];
+    }
   return y;
 }
 
@@ -66,24 +70,29 @@ Tensor2 Linear::backward(const Tensor2& dy, const Recipe& r, const StepContext& 
   const bool exempt = r.is_exempt(name_);
   const RoleQuant none{};
   std::vector<float> dyq(dy.size());
-  quantize_role(exempt ? none : r.error, name_ + "/error", std::span(dy.data(), dy.size()), dyq,
-                ctx);
+  const float sdy = quantize_role(exempt ? none : r.error, name_ + "/error",
+                                  std::span(dy.data(), dy.size()), dyq, ctx);
   // dx = dy · W (batch x in)
   Tensor2 dx = xt::zeros<float>({batch_, in_});
   layer_gemm(exempt ? fp32_mac() : r.dgrad, name_ + "/dgrad", batch_, in_, out_, dyq, wq_,
              std::span(dx.data(), dx.size()), ctx);
+  if (sdy * sw_ != 1.0f) dx *= 1.0f / (sdy * sw_);
   // dW = dy^T · x (out x in)
   std::vector<float> dyt(out_ * batch_);
   for (std::size_t b = 0; b < batch_; ++b)
     for (std::size_t o = 0; o < out_; ++o) dyt[o * batch_ + b] = dyq[b * out_ + o];
   layer_gemm(exempt ? fp32_mac() : r.wgrad, name_ + "/wgrad", out_, in_, batch_, dyt, xq_,
              weight.grad, ctx);
-  quantize_role(exempt ? none : r.weight_grad, name_ + "/weight_grad", weight.grad, weight.grad,
-                ctx);
+  if (sdy * sx_ != 1.0f)
+    for (float& g : weight.grad) g *= 1.0f / (sdy * sx_);
+  const float sg = quantize_role(exempt ? none : r.weight_grad, name_ + "/weight_grad", weight.grad,
+                                 weight.grad, ctx);
+  if (sg != 1.0f)
+    for (float& g : weight.grad) g /= sg;
   for (std::size_t o = 0; o < out_; ++o) {
     double s = 0;
     for (std::size_t b = 0; b < batch_; ++b) s += dyq[b * out_ + o];
-    bias.grad[o] = static_cast<float>(s);
+    bias.grad[o] = static_cast<float>(s / sdy);
   }
   return dx;
 }

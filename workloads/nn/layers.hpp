@@ -7,7 +7,8 @@
 // draws each tensor once); backward quantizes dy once as an error, dx = dy·W (dgrad),
 // dW = dy^T·x (wgrad, then quantized as a weight gradient), db = sum of dy over the batch in
 // fp32. Gradients are those of whatever loss produced dy (a scaled loss gives scaled ones).
-// An exempt layer (Recipe::exempt) runs everything in fp32.
+// An exempt layer (Recipe::exempt) runs everything in fp32. With per-tensor scaling the
+// GEMMs run on the scaled, quantized values and their outputs are divided by the scales.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +46,7 @@ class Linear {
   std::string name_;
   std::size_t in_, out_;
   std::vector<float> xq_, wq_;  // the quantized input and weight of the last forward
+  float sx_ = 1, sw_ = 1;       // ... and their scales (delayed scaling; else 1)
   std::size_t batch_ = 0;
 };
 

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -53,14 +55,22 @@ std::vector<std::uint64_t> codes_of(const Format& f, std::span<const float> v, i
 
 }  // namespace
 
-void quantize_role(const RoleQuant& q, const std::string& name, std::span<const float> in,
-                   std::span<float> out, const StepContext& ctx) {
+double delayed_scale(double previous, double amax, double max_finite, int margin) {
+  if (!(amax > 0) || !std::isfinite(amax)) return previous;
+  const double s = static_cast<double>(
+      static_cast<float>(max_finite / amax / std::ldexp(1.0, margin)));  // a binary32 scale
+  if (!std::isfinite(s)) return std::numeric_limits<float>::max();
+  return s;
+}
+
+float quantize_role(const RoleQuant& q, const std::string& name, std::span<const float> in,
+                    std::span<float> out, const StepContext& ctx) {
   if (in.size() != out.size())
     throw std::invalid_argument(
         fmt::format("quantize_role {}: {} inputs, {} outputs", name, in.size(), out.size()));
   if (!q.format) {
     if (in.data() != out.data()) std::copy(in.begin(), in.end(), out.begin());
-    return;
+    return 1.0f;
   }
   QuantizeOptions o;
   o.round = q.round;
@@ -69,13 +79,34 @@ void quantize_role(const RoleQuant& q, const std::string& name, std::span<const 
   o.threads = ctx.threads;
   o.error_stats = ctx.stats != nullptr;
   std::vector<float> tmp;
-  std::span<float> dst = out;
-  if (in.data() == out.data()) {  // the quantizer reads and writes separate arrays
+  float scale = 1.0f;
+  if (q.scaling == Scaling::delayed) {
+    if (!ctx.scales)
+      throw std::logic_error(fmt::format("quantize_role {}: delayed scaling without states", name));
+    ScaleState& st = (*ctx.scales)[name];
+    scale = static_cast<float>(st.scale);
+    double amax = 0;
+    for (const float x : in)
+      if (std::isfinite(x)) amax = std::max(amax, static_cast<double>(std::abs(x)));
+    tmp.resize(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) tmp[i] = in[i] * scale;
+    in = tmp;
+    if (ctx.update_scales) {
+      const std::size_t len = static_cast<std::size_t>(std::max(1, q.amax_history));
+      if (st.history.size() != len) st.history.assign(len, 0.0);
+      st.history[st.next] = amax;
+      st.next = (st.next + 1) % len;
+      const double hmax = *std::max_element(st.history.begin(), st.history.end());
+      st.scale = delayed_scale(st.scale, hmax, to_double(*q.format, q.format->max_finite_code()),
+                               q.margin);
+    }
+  } else if (in.data() == out.data()) {  // the quantizer reads and writes separate arrays
     tmp.assign(in.begin(), in.end());
     in = tmp;
   }
-  const QuantizeCounters c = quantize_values<float>(*q.format, in, o, dst);
+  const QuantizeCounters c = quantize_values<float>(*q.format, in, o, out);
   if (ctx.stats) ctx.stats->quant[name].merge(c);
+  return scale;
 }
 
 void layer_gemm(const MacConfig& m, const std::string& name, std::size_t M, std::size_t N,

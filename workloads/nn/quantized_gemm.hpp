@@ -18,6 +18,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "rounding/quantize.hpp"
 #include "sim/gemm.hpp"
@@ -35,18 +36,34 @@ struct StepStats {
   }
 };
 
-/// Where a call sits: the run's seed, the step, threads, and where statistics go.
+/// The delayed-scaling state of one tensor (RoleQuant::scaling == delayed).
+struct ScaleState {
+  double scale = 1.0;
+  std::vector<double> history;  ///< amax of the last steps (ring)
+  std::size_t next = 0;         ///< where the next amax goes
+};
+/// Scale states by tensor name ("fc1/activation"); the trainer keeps (and checkpoints) them.
+using ScaleStates = std::map<std::string, ScaleState>;
+
+/// Where a call sits: the run's seed, the step, threads, where statistics go and the
+/// delayed-scaling states.
 struct StepContext {
   std::uint64_t seed = 0;
   std::uint64_t step = 0;
   int threads = 0;
-  StepStats* stats = nullptr;  ///< null: no statistics (faster)
+  StepStats* stats = nullptr;     ///< null: no statistics (faster)
+  ScaleStates* scales = nullptr;  ///< needed by roles with delayed scaling
+  bool update_scales = true;      ///< false (evaluation): use the scales, record no amax
 };
 
-/// out = in rounded into q's format (out may alias in); q without a format copies. Name:
-/// "layer/role" (keys the random bits and the statistics).
-void quantize_role(const RoleQuant& q, const std::string& name, std::span<const float> in,
-                   std::span<float> out, const StepContext& ctx);
+/// out = in·s rounded into q's format (out may alias in); q without a format copies. Name:
+/// "layer/role" (keys the random bits, the statistics and the scale state). Returns the
+/// scale s (1 without scaling): out holds values of q's format, in ≈ out / s.
+float quantize_role(const RoleQuant& q, const std::string& name, std::span<const float> in,
+                    std::span<float> out, const StepContext& ctx);
+
+/// The next delayed scale from an amax history (Transformer Engine's rule, see Scaling).
+[[nodiscard]] double delayed_scale(double previous, double amax, double max_finite, int margin);
 
 /// C (M x N) = A (M x K) · B (K x N), row-major, through m. Name: "layer/kind".
 void layer_gemm(const MacConfig& m, const std::string& name, std::size_t M, std::size_t N,

@@ -18,10 +18,20 @@
 
 namespace fp8sim::workloads {
 
+/// Per-tensor scaling of a role's quantizer. delayed: Transformer Engine's delayed scaling
+/// (the tensor is multiplied by a scale before it is quantized, and the GEMM output divided
+/// by the scales of its inputs; the scale for step t + 1 is max finite / amax / 2^margin with
+/// amax the largest |x| of the last `amax_history` steps; an amax of zero or non-finite
+/// keeps the previous scale, a scale beyond binary32 becomes binary32's max; first scale 1).
+enum class Scaling { none, delayed };
+
 /// A quantizer at a tensor role: format and rounding (nullopt format: none, fp32 values).
 struct RoleQuant {
   std::optional<Format> format;
   RoundSpec round{};
+  Scaling scaling = Scaling::none;
+  int amax_history = 1024;  ///< delayed: steps of amax history (TE's default)
+  int margin = 0;           ///< delayed: scale divided by 2^margin
   /// "e5m2 rne", or "fp32 (none)".
   [[nodiscard]] std::string text() const;
 };
@@ -39,7 +49,8 @@ struct Recipe {
   /// MAC units of the three GEMM kinds: fprop y = x·W^T (activation x weight), dgrad
   /// dx = dy·W (error x weight), wgrad dW = dy^T·x (error x activation).
   MacConfig fprop, dgrad, wgrad;
-  /// Layers (by name, e.g. "fc1") that run in fp32: no quantizers, fp32 GEMMs.
+  /// Layers (by name, e.g. "fc1"; "first" and "last": the model's first and last layers
+  /// with weights) that run in fp32: no quantizers, fp32 GEMMs.
   std::vector<std::string> exempt;
   Format master = parse_format("fp32");  ///< master weights' format
   RoundSpec master_round{};              ///< how an update is rounded into it
@@ -48,14 +59,17 @@ struct Recipe {
   [[nodiscard]] const RoleQuant& quant(Role r) const;
   [[nodiscard]] const MacConfig& mac(GemmKind k) const;
   [[nodiscard]] bool is_exempt(const std::string& layer) const;
+  /// Replaces "first" and "last" in exempt by the model's layer names.
+  void resolve_exempt(const std::string& first, const std::string& last);
 };
 
 /// The fp32 MAC unit of exempt layers and of the fp32 recipe: binary32 inputs, a sequential
 /// binary32 FMA chain with RNE.
 [[nodiscard]] const MacConfig& fp32_mac();
 
-/// Presets: "fp32", "mellempudi2019" (and more as they land). Throws std::invalid_argument
-/// naming the bad name and the allowed ones.
+/// Presets: fp32, fp16-mpt, mellempudi2019, wang2018, hfp8, ocp-fp8, h100-fp8 (each with
+/// its source and assumptions in `source`). Throws std::invalid_argument naming the bad
+/// name and the allowed ones.
 [[nodiscard]] Recipe recipe_preset(const std::string& name);
 [[nodiscard]] std::vector<std::string> recipe_preset_names();
 
