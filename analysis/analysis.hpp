@@ -4,9 +4,10 @@
 // MAC units saw into statistics (TensorStats per quantization point and GEMM output,
 // GemmStats with the MAC unit's flags and the swamping fraction, GradientStats), writes
 // them to HDF5 in the layout of docs/hdf5-schema.md (Recorder: append-only, SWMR, crash
-// safe up to the last flush), dumps and reads tensors (.npy and HDF5), and reads a
-// recording back (summarize_run). It depends on formats/ only (plus the QuantizeCounters
-// struct of rounding/quantize.hpp); the MAC unit's counts come in as a plain MacTally.
+// safe up to the last flush; also a run's own series, such as a training run's /train), dumps and
+// reads tensors (.npy and HDF5), and reads a recording back (summarize_run). It depends on formats/
+// only (plus the QuantizeCounters struct of rounding/quantize.hpp); the MAC unit's counts come in
+// as a plain MacTally.
 #pragma once
 
 #include "analysis/gemm_stats.hpp"
@@ -17,3 +18,4 @@
 #include "analysis/run_summary.hpp"
 #include "analysis/tensor_io.hpp"
 #include "analysis/tensor_stats.hpp"
+#include "analysis/train_series.hpp"

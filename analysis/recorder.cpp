@@ -2,11 +2,15 @@
 #include "analysis/recorder.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <ctime>
 #include <exception>
 #include <limits>
 #include <map>
+#include <set>
 #include <stdexcept>
+#include <variant>
 #include <vector>
 
 #include <fmt/format.h>
@@ -26,7 +30,8 @@ constexpr hsize_t kChunkRows = 256;
 struct Column {
   std::string name;
   Kind kind;
-  hsize_t width = 1;  ///< 1: a 1-D dataset [steps]; W: a 2-D dataset [steps, W]
+  hsize_t width = 1;              ///< 1: a 1-D dataset [steps]; W: a 2-D dataset [steps, W]
+  std::string unit, description;  ///< the dataset's @unit and @description (series; if set)
   H5Id ds;
   std::vector<std::uint64_t> ubuf;  ///< i64 (bit-cast) and u64 values
   std::vector<double> dbuf;
@@ -46,10 +51,19 @@ class Table {
   Table(std::string path, std::string file) : path_(std::move(path)), file_(std::move(file)) {
     add("step", Kind::i64);
   }
-  void add(std::string name, Kind k, hsize_t width = 1) {
-    cols_.push_back(Column{std::move(name), k, width, {}, {}, {}});
+  void add(std::string name, Kind k, hsize_t width = 1, std::string unit = {},
+           std::string description = {}) {
+    cols_.push_back(
+        Column{std::move(name), k, width, std::move(unit), std::move(description), {}, {}, {}});
+  }
+  void describe(std::size_t col, std::string unit, std::string description) {
+    cols_.at(col).unit = std::move(unit);
+    cols_.at(col).description = std::move(description);
   }
   [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] std::size_t columns() const { return cols_.size(); }
+  [[nodiscard]] Kind kind(std::size_t col) const { return cols_.at(col).kind; }
+  [[nodiscard]] const std::string& name(std::size_t col) const { return cols_.at(col).name; }
 
   void create(hid_t group) {
     for (auto& c : cols_) {
@@ -67,6 +81,9 @@ class Table {
       c.ds = H5Id(check(H5Dcreate2(group, c.name.c_str(), file_type(c.kind), space.get(),
                                    H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
                         "cannot create dataset", file_ + ":" + path_ + "/" + c.name));
+      if (!c.unit.empty()) detail::write_string_attr(c.ds.get(), "unit", c.unit);
+      if (!c.description.empty())
+        detail::write_string_attr(c.ds.get(), "description", c.description);
     }
   }
 
@@ -211,6 +228,45 @@ void check_name(const std::string& what, const std::string& name) {
         fmt::format("{} name '{}' is not allowed (non-empty, no '/')", what, name));
 }
 
+// A group path relative to the root ("train/updates/fc1.weight"): returns "/train/...".
+std::string group_path(const std::string& what, const std::string& path) {
+  auto refuse = [&](const char* why) {
+    throw std::invalid_argument(
+        fmt::format("recorder: {} path {} is not allowed ({}; a path relative to the root such as "
+                    "train/steps)",
+                    what, shown(path), why));
+  };
+  if (path.empty()) refuse("empty");
+  if (path.front() == '/') refuse("a leading '/'");
+  std::size_t start = 0;
+  std::string first;
+  while (true) {
+    const std::size_t end = path.find('/', start);
+    const std::string seg = path.substr(start, end == std::string::npos ? end : end - start);
+    if (seg.empty()) refuse("an empty segment");
+    if (seg == "." || seg == "..") refuse("'.' and '..' are not allowed");
+    if (first.empty()) first = seg;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  for (const char* reserved : {"status", "quantizers", "gemms", "gradients", "dumps"})
+    if (first == reserved)
+      refuse("/status, /quantizers, /gemms, /gradients and /dumps are fp8sim's own");
+  return "/" + path;
+}
+
+Kind kind_of(SeriesColumn::Type t) {
+  switch (t) {
+    case SeriesColumn::Type::i64:
+      return Kind::i64;
+    case SeriesColumn::Type::u64:
+      return Kind::u64;
+    case SeriesColumn::Type::f64:
+      return Kind::f64;
+  }
+  throw std::invalid_argument("recorder: unknown series column type");
+}
+
 // /status: four scalar int64 datasets, made before SWMR starts and overwritten at close.
 constexpr const char* kStatusFields[] = {"state", "signal", "last_step", "end_time"};
 constexpr const char* kStatesText =
@@ -290,6 +346,9 @@ struct Recorder::Impl {
   std::vector<Table> tables;
   std::vector<std::map<std::string, std::string>> str_attrs;
   std::vector<std::map<std::string, std::int64_t>> int_attrs;
+  std::vector<bool> is_series;  ///< per table: declared by add_series
+  /// set_group_attr: absolute group path -> attribute -> value
+  std::map<std::string, std::map<std::string, std::variant<std::string, std::int64_t>>> group_attrs;
 
   int declare(const std::string& group_path) {
     if (started) throw std::logic_error("recorder: points must be declared before start()");
@@ -299,6 +358,7 @@ struct Recorder::Impl {
     tables.emplace_back(group_path, path);
     str_attrs.emplace_back();
     int_attrs.emplace_back();
+    is_series.push_back(false);
     return static_cast<int>(tables.size()) - 1;
   }
   // After a failure while the file is being made: close it and remove it if it is ours.
@@ -393,11 +453,63 @@ int Recorder::add_gradient(const std::string& tensor, const Format& target) {
   return id;
 }
 
+int Recorder::add_series(const std::string& path, std::vector<SeriesColumn> cols) {
+  Impl& r = *impl_;
+  const std::string gp = group_path("series", path);
+  if (r.started) throw std::logic_error("recorder: points must be declared before start()");
+  for (const auto& t : r.tables)
+    if (t.path().starts_with(gp + "/") || gp.starts_with(t.path() + "/"))
+      throw std::invalid_argument(fmt::format(
+          "recorder: series {} and {} are nested (a series' group holds only its columns)", gp,
+          t.path()));
+  if (cols.empty())
+    throw std::invalid_argument(fmt::format("recorder: series {} has no columns", gp));
+  std::set<std::string> names;
+  for (const auto& c : cols) {
+    check_name("column", c.name);
+    if (c.name == "step")
+      throw std::invalid_argument(
+          fmt::format("recorder: series {}: 'step' is its first column already", gp));
+    if (!names.insert(c.name).second)
+      throw std::invalid_argument(
+          fmt::format("recorder: series {}: column '{}' declared twice", gp, c.name));
+  }
+  const int id = r.declare(gp);
+  Table& t = r.table(id);
+  t.describe(0, "step", "step of the row (-1: row cut off by a crash)");
+  for (auto& c : cols) t.add(std::move(c.name), kind_of(c.type), 1, c.unit, c.description);
+  r.is_series[static_cast<std::size_t>(id)] = true;
+  return id;
+}
+
+void Recorder::set_group_attr(const std::string& path, const std::string& name,
+                              const std::string& value) {
+  const std::string gp = group_path("group", path);
+  if (impl_->started) throw std::logic_error("recorder: group attributes are set before start()");
+  check_name("attribute", name);
+  impl_->group_attrs[gp][name] = value;
+}
+
+void Recorder::set_group_attr(const std::string& path, const std::string& name,
+                              std::int64_t value) {
+  const std::string gp = group_path("group", path);
+  if (impl_->started) throw std::logic_error("recorder: group attributes are set before start()");
+  check_name("attribute", name);
+  impl_->group_attrs[gp][name] = value;
+}
+
 void Recorder::start() {
   Impl& r = *impl_;
   if (r.started) return;
   if (r.closed) throw std::logic_error("recorder: start() after close()");
   try {
+    for (const auto& [gp, attrs] : r.group_attrs)
+      for (std::size_t i = 0; i < r.tables.size(); ++i)
+        if (r.is_series[i] && gp.starts_with(r.tables[i].path() + "/"))
+          throw std::invalid_argument(
+              fmt::format("recorder: group {} is inside series {} (a series' group holds only "
+                          "its columns)",
+                          gp, r.tables[i].path()));
     const hid_t f = r.file.get();
     std::int64_t version = kSchemaVersion;
     if (r.appending) {
@@ -441,6 +553,40 @@ void Recorder::start() {
         }
         t.open(g.get());
       }
+      for (const auto& [gp, attrs] : r.group_attrs) {  // set_group_attr: the same values
+        if (detail::object_type(f, gp) != H5O_TYPE_GROUP)
+          throw IoError(fmt::format("cannot append to {}: it has no {} (a different run layout)",
+                                    shown(r.path), gp));
+        H5Id g(H5Gopen2(f, gp.c_str(), H5P_DEFAULT));
+        for (const auto& [k, v] : attrs) {
+          const std::string type = detail::attr_type_name(g.get(), k);
+          if (type.empty())
+            throw IoError(fmt::format("cannot append to {}: it has no {}@{} (a different run)",
+                                      shown(r.path), gp, k));
+          const bool is_int = type.rfind("int", 0) == 0 || type.rfind("uint", 0) == 0;
+          std::string have = (std::strchr("aeiou", type[0]) ? "an " : "a ") + type, want;
+          bool same = false;
+          if (const auto* sv = std::get_if<std::string>(&v)) {
+            want = shown(*sv);
+            if (type == "string") {
+              const std::string h = detail::read_string_attr(g.get(), k);
+              same = h == *sv;
+              have = shown(h);
+            }
+          } else {
+            const std::int64_t iv = std::get<std::int64_t>(v);
+            want = std::to_string(iv);
+            if (is_int) {
+              const std::int64_t h = detail::read_int_attr(g.get(), k);
+              same = h == iv;
+              have = std::to_string(h);
+            }
+          }
+          if (!same)
+            throw IoError(fmt::format("cannot append to {}: {}@{} is {}, this run's is {}",
+                                      shown(r.path), gp, k, have, want));
+        }
+      }
       if (version >= 2) r.status = open_status(f, r.path);
       // then change it: every appending run leaves its command line and start time
       const auto n = detail::read_int_attr(root.get(), "appended_runs") + 1;
@@ -462,6 +608,15 @@ void Recorder::start() {
         for (const auto& [k, v] : r.str_attrs[i]) detail::write_string_attr(g.get(), k, v);
         for (const auto& [k, v] : r.int_attrs[i]) detail::write_int_attr(g.get(), k, v);
         t.create(g.get());
+      }
+      for (const auto& [gp, attrs] : r.group_attrs) {
+        H5Id g = detail::ensure_group(f, gp);
+        for (const auto& [k, v] : attrs) {
+          if (const auto* sv = std::get_if<std::string>(&v))
+            detail::write_string_attr(g.get(), k, *sv);
+          else
+            detail::write_int_attr(g.get(), k, std::get<std::int64_t>(v));
+        }
       }
       r.status = create_status(f, r.path);
     }
@@ -510,6 +665,58 @@ void Recorder::record_gradient(int id, std::int64_t step, const GradientStats& s
   for (double v : {s.norm, s.amax, s.loss_scale, s.below_min_subnormal,
                    s.below_min_subnormal_scaled, s.above_max})
     t.push_f64(v);
+  t.end();
+}
+
+void Recorder::record_series(int id, std::int64_t step, std::span<const double> values) {
+  Impl& r = *impl_;
+  Table& t = r.table(id);
+  if (!r.is_series[static_cast<std::size_t>(id)])
+    throw std::invalid_argument(fmt::format("recorder: {} is not a series", t.path()));
+  if (values.size() != t.columns() - 1)
+    throw std::invalid_argument(fmt::format("recorder: series {} takes {} values per row, got {}",
+                                            t.path(), t.columns() - 1, values.size()));
+  if (step < 0)
+    throw std::invalid_argument(
+        fmt::format("recorder: series {}: step {} is negative", t.path(), step));
+  if (step <= t.last_step())
+    throw std::invalid_argument(
+        fmt::format("recorder: series {}: step {} after step {} (steps increase)", t.path(), step,
+                    t.last_step()));
+  // check every value first: a refused row leaves nothing behind
+  constexpr double k2to63 = 9223372036854775808.0;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const Kind k = t.kind(i + 1);
+    const double v = values[i];
+    if (k == Kind::f64) continue;
+    const char* why = nullptr;
+    if (std::isnan(v))
+      why = "NaN";
+    else if (v != std::floor(v))
+      why = "not an integer";
+    else if (k == Kind::u64 && v < 0)
+      why = "negative (the column counts)";
+    else if (v >= k2to63 || v < -k2to63)
+      why = "out of range";
+    if (why)
+      throw std::invalid_argument(fmt::format("recorder: {}/{} ({}): value {} is {}", t.path(),
+                                              t.name(i + 1), k == Kind::u64 ? "uint64" : "int64", v,
+                                              why));
+  }
+  t.begin(step);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    switch (t.kind(i + 1)) {
+      case Kind::i64:
+        t.push_i64(static_cast<std::int64_t>(values[i]));
+        break;
+      case Kind::u64:
+        t.push_u64(static_cast<std::uint64_t>(values[i]));
+        break;
+      case Kind::f64:
+        t.push_f64(values[i]);
+        break;
+    }
+  }
   t.end();
 }
 

@@ -19,11 +19,18 @@
 // per step, close(). SWMR allows no new objects after start(), hence the declare-first
 // order. A file this Recorder created is removed again when creating it, start() or its
 // first write fails, or when it is destroyed by an exception before any row was flushed.
+//
+// Series: besides quantizers, GEMMs and gradients a run can record its own tables
+// (add_series: a training run's /train/steps, /train/epochs, ...), with the same row,
+// flush, crash and append rules, and set attributes on any group (set_group_attr).
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "analysis/gemm_stats.hpp"
 #include "analysis/gradient_stats.hpp"
@@ -33,6 +40,17 @@
 #include "formats/formats.hpp"
 
 namespace fp8sim::analysis {
+
+/// One column of a series (Recorder::add_series); the `step` column (int64) comes first
+/// implicitly. `unit` and `description`, when not empty, become the dataset's @unit and
+/// @description attributes.
+struct SeriesColumn {
+  enum class Type { i64, u64, f64 };
+  std::string name;
+  Type type = Type::f64;
+  std::string unit;
+  std::string description;
+};
 
 class Recorder {
  public:
@@ -57,6 +75,22 @@ class Recorder {
   int add_gemm(const std::string& name, const Format& out, const std::string& mac, std::uint64_t m,
                std::uint64_t n, std::uint64_t k);
   int add_gradient(const std::string& tensor, const Format& target);
+  /// Declares a series: a group at `path`, relative to the root ("train/steps",
+  /// "train/updates/fc1.weight"; segments non-empty, not "." or "..", no leading '/';
+  /// intermediate groups are created), holding `step` (int64) and then one 1-D dataset
+  /// per column, in order. Column names are non-empty, free of '/', unique and not
+  /// "step"; there is at least one. Refused (std::invalid_argument): a bad path, a path
+  /// under /status, /quantizers, /gemms, /gradients or /dumps, a path declared twice or
+  /// inside another series, bad columns. Appending, the file's group must hold these
+  /// columns with these dtypes.
+  int add_series(const std::string& path, std::vector<SeriesColumn> cols);
+  /// Sets a string or integer attribute on the group at `path` (relative to the root, the
+  /// rules of add_series; the group of a series or any other group, created at start()
+  /// when missing). A second call for the same name replaces the value. Appending, the
+  /// file's group must already hold the same value (a different value is a different
+  /// run: start() refuses it, IoError). Before start() only (std::logic_error).
+  void set_group_attr(const std::string& path, const std::string& name, const std::string& value);
+  void set_group_attr(const std::string& path, const std::string& name, std::int64_t value);
   /// Creates (or, appending, checks) the datasets and switches the file to SWMR mode.
   void start();
 
@@ -66,6 +100,16 @@ class Recorder {
   void record_quantizer(int id, std::int64_t step, const TensorStats& s);
   void record_gemm(int id, std::int64_t step, const GemmStats& s);
   void record_gradient(int id, std::int64_t step, const GradientStats& s);
+  /// One row of a series: `values` holds one value per column, in declaration order.
+  /// i64 and u64 columns take integral values (u64: 0 to 2^63 - 1, the counts the schema
+  /// allows); f64 columns anything, NaN and Inf included. `step` must be >= 0 and above
+  /// the series' previous step. Throws std::invalid_argument (nothing is recorded) on the
+  /// wrong number of values, a non-integral, NaN, negative (u64) or out-of-range value,
+  /// or a step that does not increase.
+  void record_series(int id, std::int64_t step, std::span<const double> values);
+  void record_series(int id, std::int64_t step, std::initializer_list<double> values) {
+    record_series(id, step, std::span<const double>(values.begin(), values.size()));
+  }
   /// Marks the end of a step; writes and flushes every `flush_every` calls.
   void end_step();
   /// Writes buffered rows and flushes the file to the operating system.

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "analysis/h5_file.hpp"
+#include "analysis/train_series.hpp"
 
 namespace fp8sim::analysis {
 
@@ -224,6 +225,62 @@ double pct(double part, double whole) {
   return whole > 0 ? 100.0 * part / whole : 0.0;
 }
 
+// One table (a point or a series) read and checked: the group holds exactly the datasets
+// of `specs`, with their dtypes and shapes, equally long in a file closed normally
+// (`strict`), steps >= 0 and increasing; `idx` lists its complete rows.
+struct TableRows {
+  std::vector<ColSpec> specs;
+  std::vector<Column> cols;
+  std::vector<std::size_t> idx;
+  std::uint64_t cut_rows = 0;  ///< rows cut off by a crash (step still -1)
+  const Column& col(const char* name) const {
+    for (std::size_t i = 0; i < specs.size(); ++i)
+      if (specs[i].name == name) return cols[i];
+    throw std::logic_error(std::string("run_summary: no column ") + name);
+  }
+  std::int64_t step(std::size_t row) const { return static_cast<std::int64_t>(cols[0].u[row]); }
+};
+
+TableRows read_table(const Checker& ck, hid_t file, hid_t g, const std::string& path,
+                     std::vector<ColSpec> specs, hsize_t bins, bool strict,
+                     const std::string& what) {
+  TableRows t;
+  t.specs = std::move(specs);
+  std::set<std::string> known;
+  for (const auto& s : t.specs) known.insert(s.name);
+  for (const auto& [name, type] : ck.children(file, path))
+    if (!known.contains(name)) ck.bad(path + "/" + name, "is not part of " + what);
+  for (const auto& s : t.specs) t.cols.push_back(read_checked(ck, g, path, s, bins));
+
+  // rows: every column the same length in a file closed normally; else the shortest
+  hsize_t rows = t.cols[0].rows;
+  for (std::size_t i = 1; i < t.cols.size(); ++i) {
+    if (strict && t.cols[i].rows != t.cols[0].rows)
+      ck.bad(path + "/" + t.specs[i].name,
+             fmt::format("has {} rows, {}/step has {} (every column of {} has one row per "
+                         "recorded step)",
+                         t.cols[i].rows, path, t.cols[0].rows,
+                         what.ends_with(" point") ? "a point" : "a series"));
+    rows = std::min(rows, t.cols[i].rows);
+  }
+  std::int64_t prev = -1;
+  for (std::size_t i = 0; i < rows; ++i) {
+    const auto s = t.step(i);
+    if (s == -1 && !strict) {  // a row cut off by a crash: its step was never written
+      ++t.cut_rows;
+      continue;
+    }
+    if (s < 0)
+      ck.bad(path + "/step", fmt::format("holds step {} in row {} (steps are >= 0)", s, i));
+    if (s <= prev)
+      ck.bad(path + "/step",
+             fmt::format("holds step {} in row {} after step {} (steps increase)", s, i, prev));
+    prev = s;
+    t.idx.push_back(i);
+  }
+  return t;
+}
+
 void summarize_point(const Checker& ck, hid_t file, const std::string& path,
                      const std::string& kind, bool strict, std::vector<PointSummary>& out) {
   ck.need_group(file, path);
@@ -237,51 +294,17 @@ void summarize_point(const Checker& ck, hid_t file, const std::string& path,
       ck.bad(path + "@histogram_binades", fmt::format("is {} (allowed: 1 to 100000)", b));
     bins = static_cast<hsize_t>(b) + 2;
   }
-  const std::vector<ColSpec> specs = columns_of(kind);
-  std::set<std::string> known;
-  for (const auto& s : specs) known.insert(s.name);
-  for (const auto& [name, type] : ck.children(file, path))
-    if (!known.contains(name)) ck.bad(path + "/" + name, "is not part of a " + kind + " point");
-  std::vector<Column> cols;
-  for (const auto& s : specs) cols.push_back(read_checked(ck, g.get(), path, s, bins));
-  auto col = [&](const char* name) -> const Column& {
-    for (std::size_t i = 0; i < specs.size(); ++i)
-      if (specs[i].name == name) return cols[i];
-    throw std::logic_error(std::string("run_summary: no column ") + name);
-  };
-
-  // rows: every column the same length in a file closed normally; else the shortest
-  hsize_t rows = cols[0].rows;
-  for (std::size_t i = 1; i < cols.size(); ++i) {
-    if (strict && cols[i].rows != cols[0].rows)
-      ck.bad(path + "/" + specs[i].name,
-             fmt::format("has {} rows, {}/step has {} (every column of a point has one row per "
-                         "recorded step)",
-                         cols[i].rows, path, cols[0].rows));
-    rows = std::min(rows, cols[i].rows);
-  }
+  const TableRows t =
+      read_table(ck, file, g.get(), path, columns_of(kind), bins, strict, "a " + kind + " point");
+  auto col = [&](const char* name) -> const Column& { return t.col(name); };
   PointSummary p;
   p.path = path;
   p.kind = kind;
   p.format = detail::read_string_attr(g.get(), "format");
   p.rounding = detail::read_string_attr(g.get(), kind == "gemm" ? "mac" : "rounding");
-  const auto& stepc = cols[0].u;
-  std::vector<std::size_t> idx;
-  std::int64_t prev = -1;
-  for (std::size_t i = 0; i < rows; ++i) {
-    const auto s = static_cast<std::int64_t>(stepc[i]);
-    if (s == -1 && !strict) {  // a row cut off by a crash: its step was never written
-      ++p.cut_rows;
-      continue;
-    }
-    if (s < 0)
-      ck.bad(path + "/step", fmt::format("holds step {} in row {} (steps are >= 0)", s, i));
-    if (s <= prev)
-      ck.bad(path + "/step",
-             fmt::format("holds step {} in row {} after step {} (steps increase)", s, i, prev));
-    prev = s;
-    idx.push_back(i);
-  }
+  p.cut_rows = t.cut_rows;
+  const auto& stepc = t.cols[0].u;
+  const std::vector<std::size_t>& idx = t.idx;
   if (kind == "gradient") {
     const auto& norm = col("norm").d;
     const auto& amax = col("amax").d;
@@ -364,6 +387,124 @@ void summarize_point(const Checker& ck, hid_t file, const std::string& path,
     p.last_step = static_cast<std::int64_t>(stepc[idx.back()]);
   }
   out.push_back(std::move(p));
+}
+
+// ---- training recordings (/@kind train) ----------------------------------------------
+
+std::vector<ColSpec> specs_of(const std::vector<SeriesColumn>& cols) {
+  std::vector<ColSpec> c = {{"step", Col::i64}};
+  for (const auto& sc : cols)
+    c.push_back({sc.name, sc.type == SeriesColumn::Type::i64   ? Col::i64
+                          : sc.type == SeriesColumn::Type::u64 ? Col::u64
+                                                               : Col::f64});
+  return c;
+}
+
+TableRows read_series(const Checker& ck, hid_t file, const std::string& path,
+                      const std::vector<SeriesColumn>& cols, bool strict) {
+  ck.need_group(file, path);
+  H5Id g(H5Gopen2(file, path.c_str(), H5P_DEFAULT));
+  if (!g.valid()) ck.bad(path, "cannot be opened (the file is damaged)");
+  return read_table(ck, file, g.get(), path, specs_of(cols), 0, strict, "the " + path + " series");
+}
+
+// The last complete row's value of a float64 column (NaN when there is none).
+double last_f64(const TableRows& t, const char* name) {
+  return t.idx.empty() ? TrainSummary::kNone : t.col(name).d[t.idx.back()];
+}
+
+TrainSummary read_train(const Checker& ck, hid_t file, bool strict) {
+  const std::string tp = std::string("/") + kTrainGroup;
+  ck.need_group(file, tp);
+  TrainSummary ts;
+  {
+    H5Id g(H5Gopen2(file, tp.c_str(), H5P_DEFAULT));
+    if (!g.valid()) ck.bad(tp, "cannot be opened (the file is damaged)");
+    for (const char* a : {"workload", "recipe", "recipe_text"}) ck.attr(g.get(), tp, a, true);
+    ck.attr(g.get(), tp, "classes", false);
+    ts.workload = detail::read_string_attr(g.get(), "workload");
+    ts.recipe = detail::read_string_attr(g.get(), "recipe");
+    ts.classes = detail::read_int_attr(g.get(), "classes");
+    if (ts.classes < 1)
+      ck.bad(tp + "@classes", fmt::format("is {} (a classifier has at least 1 class)", ts.classes));
+  }
+  const std::string steps_p = "/" + std::string(kTrainSteps),
+                    epochs_p = "/" + std::string(kTrainEpochs),
+                    test_p = "/" + std::string(kTrainTest),
+                    updates_p = "/" + std::string(kTrainUpdates);
+  for (const auto& [name, type] : ck.children(file, tp)) {
+    const std::string p = tp + "/" + name;
+    if (p != steps_p && p != epochs_p && p != test_p && p != updates_p)
+      ck.bad(p, "is not part of a train recording");
+    if (type != H5O_TYPE_GROUP) ck.bad(p, "is not a group");
+  }
+
+  const TableRows st = read_series(ck, file, steps_p, train_step_columns(), strict);
+  ts.steps = st.idx.size();
+  ts.cut_rows += st.cut_rows;
+  if (!st.idx.empty()) {
+    const std::size_t last = st.idx.back();
+    ts.first_step = st.step(st.idx.front());
+    ts.last_step = st.step(last);
+    ts.final_loss = st.col("loss").d[last];
+    ts.final_accuracy = st.col("accuracy").d[last];
+    ts.final_lr = st.col("lr").d[last];
+    ts.final_loss_scale = st.col("loss_scale").d[last];
+    ts.seconds = st.col("seconds").d[last];
+    ts.overflow_events = st.col("overflow_events").u[last];
+    ts.images = st.col("images").u[last];
+    const auto& skipped = st.col("skipped").u;
+    for (auto i : st.idx) {
+      if (skipped[i] > 1)
+        ck.bad(steps_p + "/skipped",
+               fmt::format("holds {} in row {} (allowed: 0 or 1)", skipped[i], i));
+      ts.skipped_steps += skipped[i];
+    }
+  }
+
+  const TableRows ep = read_series(ck, file, epochs_p, train_epoch_columns(), strict);
+  ts.epochs = ep.idx.size();
+  ts.cut_rows += ep.cut_rows;
+  if (!ep.idx.empty()) {
+    ts.last_epoch = static_cast<std::int64_t>(ep.col("epoch").u[ep.idx.back()]);
+    ts.train_loss = last_f64(ep, "train_loss");
+    ts.train_accuracy = last_f64(ep, "train_accuracy");
+    ts.val_loss = last_f64(ep, "val_loss");
+    ts.val_accuracy = last_f64(ep, "val_accuracy");
+  }
+
+  const TableRows te = read_series(ck, file, test_p, train_test_columns(), strict);
+  ts.tests = te.idx.size();
+  ts.cut_rows += te.cut_rows;
+  if (!te.idx.empty()) {
+    ts.test_step = te.step(te.idx.back());
+    ts.test_loss = last_f64(te, "test_loss");
+    ts.test_accuracy = last_f64(te, "test_accuracy");
+  }
+
+  if (detail::link_exists(file, updates_p))
+    for (const auto& [param, type] : ck.children(file, updates_p)) {
+      const std::string pp = updates_p + "/" + param;
+      const TableRows u = read_series(ck, file, pp, train_update_columns(), strict);
+      UpdateSummary us;
+      us.param = param;
+      us.rows = u.idx.size();
+      ts.cut_rows += u.cut_rows;
+      const auto& nonzero = u.col("nonzero").u;
+      const auto& vanished = u.col("vanished").u;
+      const auto& frac = u.col("vanished_fraction").d;
+      const auto& maxu = u.col("max_abs_update").d;
+      for (auto i : u.idx) {
+        us.nonzero += nonzero[i];
+        us.vanished += vanished[i];
+        us.vanished_fraction_last = frac[i];
+        if (!std::isnan(maxu[i])) us.max_abs_update = std::max(us.max_abs_update, maxu[i]);
+      }
+      us.vanished_fraction =
+          us.nonzero ? static_cast<double>(us.vanished) / static_cast<double>(us.nonzero) : 0.0;
+      ts.updates.push_back(std::move(us));
+    }
+  return ts;
 }
 
 std::string signal_name(int s) {
@@ -481,11 +622,16 @@ RunSummary summarize_run(const std::string& path) {
   for (const char* a :
        {"kind", "fp8sim_version", "git_commit", "command_line", "start_time", "host"})
     s.attributes.emplace_back(a, detail::read_string_attr(root.get(), a));
+  s.kind = detail::read_string_attr(root.get(), "kind");
+  const bool train = s.kind == "train";
 
-  // the top level: point groups, and /status from version 2 on
+  // the top level: point groups, /status from version 2 on, /train in a train recording
   for (const auto& [name, type] : ck.children(f.get(), "/")) {
+    if (name == kTrainGroup && !train)
+      ck.bad("/" + name,
+             fmt::format("is only part of a train recording (/@kind is {})", shown(s.kind)));
     const bool known = name == "quantizers" || name == "gemms" || name == "gradients" ||
-                       (name == "status" && version >= 2);
+                       (name == "status" && version >= 2) || (name == kTrainGroup && train);
     if (!known) ck.bad("/" + name, "is not part of a recording");
     if (type != H5O_TYPE_GROUP) ck.bad("/" + name, "is not a group");
   }
@@ -512,9 +658,11 @@ RunSummary summarize_run(const std::string& path) {
   if (detail::link_exists(f.get(), "/gradients"))
     for (const auto& [g, t] : ck.children(f.get(), "/gradients"))
       summarize_point(ck, f.get(), "/gradients/" + g, "gradient", strict, s.points);
+  if (train) s.train = read_train(ck, f.get(), strict);
 
   if (s.status.state == "killed" || s.status.state == "closed") {
     for (const auto& p : s.points) s.status.last_step = std::max(s.status.last_step, p.last_step);
+    if (s.train) s.status.last_step = std::max(s.status.last_step, s.train->last_step);
   }
   return s;
 }

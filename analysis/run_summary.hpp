@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,12 +50,49 @@ struct RunStatus {
   std::int64_t end_time = 0;  ///< when it was closed (Unix seconds); 0: never closed / unknown
 };
 
+/// One parameter's /train/updates/{param} series, over all its complete rows.
+struct UpdateSummary {
+  std::string param;  ///< e.g. fc1.weight
+  std::uint64_t rows = 0;
+  std::uint64_t nonzero = 0, vanished = 0;  ///< totals over the rows
+  double vanished_fraction = 0;             ///< vanished / nonzero over all rows (0: none)
+  double vanished_fraction_last = 0;        ///< the last row's
+  double max_abs_update = 0;                ///< over all rows
+};
+
+/// What a training recording (/@kind train) says about the run; NaN where a value was not
+/// recorded (no rows yet, no validation split, no test evaluation).
+struct TrainSummary {
+  static constexpr double kNone = std::numeric_limits<double>::quiet_NaN();
+  std::string workload, recipe;                       ///< /train@workload, /train@recipe
+  std::int64_t classes = 0;                           ///< /train@classes
+  std::uint64_t steps = 0;                            ///< rows of /train/steps
+  std::int64_t first_step = -1, last_step = -1;       ///< of /train/steps
+  std::uint64_t epochs = 0;                           ///< rows of /train/epochs
+  std::int64_t last_epoch = -1;                       ///< the last row's epoch
+  double final_loss = kNone, final_accuracy = kNone;  ///< the last step's batch
+  double final_lr = kNone, final_loss_scale = kNone;  ///< the last step's
+  double seconds = kNone;                             ///< the last step's (since the start)
+  std::uint64_t skipped_steps = 0;    ///< steps whose update was skipped (sum of `skipped`)
+  std::uint64_t overflow_events = 0;  ///< the last step's (cumulative)
+  std::uint64_t images = 0;           ///< the last step's (cumulative)
+  double train_loss = kNone, train_accuracy = kNone;  ///< the last epoch's
+  double val_loss = kNone, val_accuracy = kNone;      ///< the last epoch's (NaN: no split)
+  std::uint64_t tests = 0;                            ///< rows of /train/test
+  std::int64_t test_step = -1;                        ///< the last evaluation's step
+  double test_loss = kNone, test_accuracy = kNone;    ///< the last evaluation's
+  std::vector<UpdateSummary> updates;                 ///< by parameter name
+  std::uint64_t cut_rows = 0;  ///< rows of the /train series cut off by a crash
+};
+
 struct RunSummary {
   std::string file;
   int schema_version = 0;
+  std::string kind;                                             ///< /@kind: gemm, train, ...
   std::vector<std::pair<std::string, std::string>> attributes;  ///< root attributes as text
   RunStatus status;
   std::vector<PointSummary> points;
+  std::optional<TrainSummary> train;  ///< kind train: /train
 };
 
 /// Reads a file written by the Recorder (also one whose writer was killed), checking it
@@ -62,7 +101,9 @@ struct RunSummary {
 /// with the same number of rows (except in a file that was not closed normally, where a
 /// cut-off flush may leave some longer), steps increasing, counts non-negative. Throws
 /// IoError naming the file, the object and what is wrong; a tensor dump is refused as
-/// "a tensor dump, not a recording".
+/// "a tensor dump, not a recording". A `train` recording also has /train (its attributes,
+/// the series steps, epochs and test, and optionally updates/{param}: the columns of
+/// analysis/train_series.hpp), summarized in `train`; /train in any other kind is refused.
 [[nodiscard]] RunSummary summarize_run(const std::string& path);
 
 }  // namespace fp8sim::analysis

@@ -33,6 +33,7 @@ void add_bench_gemm_command(CLI::App& bench, Context& ctx);
 void add_bench_record_command(CLI::App& bench, Context& ctx);
 void add_dump_command(CLI::App& app, Context& ctx);
 void add_report_command(CLI::App& app, Context& ctx);
+void add_train_command(CLI::App& app, Context& ctx);
 
 /// The best wall time of `repeats` runs of f (benchmarks).
 template <class F>

@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
   add_gemm_command(app, ctx);
   add_dump_command(app, ctx);
   add_report_command(app, ctx);
+  add_train_command(app, ctx);
   add_vectors_command(app, ctx);
   add_bench_command(app, ctx);
   // Every failure ends here, as one line on stderr and status 2 (docs/cli-conventions.md);

@@ -190,7 +190,7 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
   const Format& cf = m.c ? *m.c : m.acc;
   const Format& rf = result_format(m);
 
-  detail::KernelPlan plan = detail::plan_kernel(m, K);
+  detail::KernelPlan plan = detail::plan_kernel(m, K, opt.flags);
   Kernel& kernel = plan.kernel;
   if (!opt.allow_fast || K == 0) kernel = Kernel::reference;
   // Non-finite inputs take the reference path (they are rare and full of IEEE corner cases).

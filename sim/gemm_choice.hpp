@@ -34,8 +34,10 @@ struct KernelPlan {
 };
 
 /// The plan for m and K products per output (K = 0: not known yet; the K-dependent limit,
-/// interleave's span of at most 64 products, is then not applied).
-[[nodiscard]] KernelPlan plan_kernel(const MacConfig& m, std::size_t K);
+/// interleave's span of at most 64 products, is then not applied). Without flags the native
+/// FMA chain also takes products that are not exact in binary32 (an FMA rounds a·b + s
+/// once, whatever a·b is; only the per-step inexact flag needs the product exact).
+[[nodiscard]] KernelPlan plan_kernel(const MacConfig& m, std::size_t K, bool flags = true);
 
 /// Lowest exponent of a non-zero value of f (its min subnormal, or emin without them).
 [[nodiscard]] int min_exp(const Format& f);

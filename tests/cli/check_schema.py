@@ -1,12 +1,13 @@
 #!/usr/bin/python3
-"""tests/cli/check_schema.py SCHEMA.md FILE.h5 record|dump
+"""tests/cli/check_schema.py SCHEMA.md FILE.h5 record|train|dump
 
 Checks an HDF5 file written by fp8sim against the table in docs/hdf5-schema.md: every
 group, dataset and attribute in the file is listed (path, kind, dtype, rank), and every
 required row appears in the file; the root's schema_version is the one the document's
 title names. For a recording closed normally (/status/state 1 or 2) every dataset of a
 point has the same number of rows and the steps increase; /status holds values the
-document allows. Prints one line per problem; exit status 1 if any."""
+document allows. `train` is a training recording: the `record` rows and the `train` rows.
+Prints one line per problem; exit status 1 if any."""
 import re
 import sys
 
@@ -55,8 +56,12 @@ def rank_ok(shape, got):
     return len(got) == shape.count(",") + 1
 
 
+recording = file_kind in ("record", "train")
+required = ("all", file_kind) + (("record",) if file_kind == "train" else ())
+
+
 def applies(row):
-    return row["where"] in ("all", file_kind, "optional")
+    return row["where"] in required or row["where"] == "optional"
 
 
 def match(name, attr, kind):
@@ -113,9 +118,9 @@ with h5py.File(file_path, "r", swmr=True) as f:
     f.visititems(visit)
 
     version = f.attrs.get("schema_version")
-    if file_kind == "record" and version != doc_version:
+    if recording and version != doc_version:
         problems.append(f"/@schema_version is {version!r}, the document describes {doc_version}")
-    if file_kind == "record" and "status" in f:
+    if recording and "status" in f:
         st = {k: int(f["status"][k][()]) for k in ("state", "signal", "last_step", "end_time")
               if k in f["status"]}
         if st.get("state") not in (0, 1, 2, 3):
@@ -125,7 +130,7 @@ with h5py.File(file_path, "r", swmr=True) as f:
         if st.get("state") in (1, 2, 3) and st.get("end_time", 0) <= 0:
             problems.append("/status: closed without an end_time")
         if st.get("state") in (1, 2):  # closed normally: every column equally long
-            for kind in ("quantizers", "gemms", "gradients"):
+            for kind in ("quantizers", "gemms", "gradients", "train"):
                 if kind not in f:
                     continue
                 groups = []
@@ -141,7 +146,7 @@ with h5py.File(file_path, "r", swmr=True) as f:
                         problems.append(f"{g.name}/step: not increasing steps >= 0")
 
 for r in rows:
-    if r["where"] in ("all", file_kind) and not r["seen"]:
+    if r["where"] in required and not r["seen"]:
         problems.append(f"schema row {r['path']} ({r['where']}) has no object in the file")
 for p in problems:
     print(p)

@@ -4,7 +4,7 @@
 # killed with SIGKILL keeps every flushed step and says it was killed, one stopped by
 # SIGTERM/SIGINT says so with its step, `report` refuses forged recordings (unknown
 # schema_version, missing or mistyped columns, short columns, negative counts) and dump
-# files, existing files are refused, bad outputs give one clear line and leave no file.
+# files, summarizes a training recording (/train, its columns those of the schema), existing files are refused, bad outputs give one clear line and leave no file.
 # Needs $FP8SIM_EXE and $FP8SIM_SCHEMA (set by meson).
 set -uo pipefail
 exe="${FP8SIM_EXE:?}"
@@ -246,6 +246,61 @@ f.close()"
   expect 0 "append to schema_version 1" -- "$exe" gemm --m 4 --n 4 --k 4 --steps 2 --record "$tmp/v1.h5" --append -q
   "$py" -c 'import h5py,sys; f=h5py.File(sys.argv[1],"r"); assert f.attrs["schema_version"]==2 and f["/status/state"][()]==1 and list(f["/gemms/C/step"][:])==list(range(22))' "$tmp/v1.h5" && ok || bad "append upgrades a version 1 file to 2"
   "$py" "$here/check_schema.py" "$schema" "$tmp/v1.h5" record >"$tmp/schema.out" && ok || { bad "upgraded file matches the schema"; cat "$tmp/schema.out"; }
+fi
+
+# ---- a training recording (/@kind train): built with h5py from the columns of
+# analysis/train_series.hpp (which must match the schema's rows), summarized by report
+if ((have_py)); then
+  tr="$tmp/train.h5"
+  "$exe" gemm --m 4 --n 4 --k 4 --steps 6 --record "$tr" -q >/dev/null 2>&1
+  "$py" - "$tr" "$here/../../analysis/train_series.hpp" "$schema" <<'PY' && ok || bad "a training recording from train_series.hpp, matching the schema"
+import re, sys, h5py, numpy as np
+path, header, schema = sys.argv[1:4]
+doc = {}
+for line in open(schema, encoding="utf-8"):
+    if line.startswith("| `/train/"):
+        c = [x.strip() for x in line.strip().strip("|").split(" | ")]
+        doc[c[0].strip("`")] = c
+text = open(header).read()
+dt = {"i64": "int64", "u64": "uint64", "f64": "float64"}
+cols = {}
+for table, fn in {"steps": "step", "epochs": "epoch", "test": "test", "updates/{param}": "update"}.items():
+    body = re.search(r"train_" + fn + r"_columns\(\) \{(.*?)\n\}", text, re.S).group(1)
+    cols[table] = re.findall(r'(i64|u64|f64)\(\s*"(\w+)",\s*"([^"]*)"', body)
+    for t, name, unit in cols[table]:
+        row = doc.get(f"/train/{table}/{name}")
+        assert row and row[2] == dt[t] and row[4] == unit, (table, name, t, unit, row)
+    listed = {p.rsplit("/", 1)[1] for p in doc if "@" not in p and p.startswith(f"/train/{table}/")
+              and p.count("/") == table.count("/") + 3}
+    assert listed == {n for _, n, _ in cols[table]} | {"step"}, (table, listed)
+with h5py.File(path, "r+") as f:
+    f.attrs["kind"] = "train"
+    g = f.create_group("train")
+    g.attrs.update(workload="fashion-mnist-mlp", recipe="e4m3", recipe_text="[recipe]\n",
+                   classes=np.int64(10))
+    def table(name, key, steps, **values):
+        t = g.create_group(name)
+        t["step"] = np.array(steps, "<i8")
+        for typ, c, unit in cols[key]:
+            t[c] = np.asarray(values.get(c, np.zeros(len(steps))), dtype=dt[typ])
+            t[c].attrs["unit"] = unit
+    table("steps", "steps", range(6), loss=np.linspace(2, 1.5, 6), skipped=[0, 0, 1, 0, 0, 0])
+    table("epochs", "epochs", [2, 5], epoch=[0, 1], val_accuracy=[np.nan, 0.8])
+    table("test", "test", [5], test_loss=[1.25], test_accuracy=[0.75])
+    table("updates/fc1.weight", "updates/{param}", range(6), count=[100] * 6, nonzero=[50] * 6,
+          vanished=[5] * 6, vanished_fraction=[0.1] * 6)
+PY
+  "$py" "$here/check_schema.py" "$schema" "$tr" train >"$tmp/schema.out" && ok || { bad "training recording matches docs/hdf5-schema.md"; cat "$tmp/schema.out"; }
+  expect 0 "report of a training recording" -- "$exe" report "$tr"
+  contains "$tmp/out" "training (/train)" "report has the training summary"
+  contains "$tmp/out" "6 (steps 0 to 5), 1 skipped" "steps and skipped steps reported"
+  contains "$tmp/out" "accuracy 75.00%, loss 1.25 (at step 5)" "test accuracy reported"
+  contains "$tmp/out" "fc1.weight" "vanished updates listed"
+  expect 0 "report --json of a training recording" -- "$exe" report "$tr" --json
+  "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert (d["steps"],d["skipped_steps"],d["final_loss"],d["val_accuracy"],d["test_accuracy"],d["test_loss"])==(6,1,1.5,0.8,0.75,1.25), d; assert d["train"]["updates"][0]["vanished_fraction"]==0.1 and d["train"]["top_underflow"]' "$tmp/out" && ok || bad "training JSON keys"
+  "$py" -c 'import h5py,sys,numpy as np; f=h5py.File(sys.argv[1],"r+"); del f["/train/steps/loss"]; f["/train/steps/loss"]=np.arange(6)' "$tr"
+  expect 2 "report refuses an integer loss" -- "$exe" report "$tr"
+  contains "$tmp/err" "/train/steps/loss is an int64, the schema says float64" "mistyped train column named"
 fi
 
 # ---- dumps and tensor inputs

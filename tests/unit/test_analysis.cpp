@@ -1,9 +1,10 @@
 // tests/unit/test_analysis.cpp — analysis/: statistics against values computed here
 // independently, the recorder's round trip (every dataset read back), append and
-// refusal, tensor dumps and readers.
+// refusal, tensor dumps and readers, series and training recordings (/train).
 #include <doctest/doctest.h>
 
 #include <hdf5.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -825,5 +826,493 @@ TEST_CASE("analysis.dump_writer.removes_what_a_failed_command_created") {
   make_recording(path);
   CHECK(has(error_of([&] { DumpWriter w(path, OpenMode::append, current_run("dump", "t", "")); }),
             "a recording, not a tensor dump"));
+  std::filesystem::remove(path);
+}
+
+// ---- series and training recordings (/@kind train, /train) -----------------------------
+
+namespace {
+
+RunInfo train_run() {
+  return current_run("train", "unit test train", "[train]\nepochs = 2\n");
+}
+
+struct TrainIds {
+  int act = -1, err = -1, gemm = -1, grad = -1, steps = -1, epochs = -1, test = -1, upd_w = -1,
+      upd_b = -1;
+};
+
+// The layout of a small training run: one layer fc1, its points and the /train series.
+TrainIds declare_train(Recorder& r, const std::string& recipe = "e4m3-all") {
+  const Format fa = parse_format("e4m3fn"), fe = parse_format("e5m2");
+  TrainIds id;
+  id.act = r.add_quantizer("fc1", "activation", fa, "rne");
+  id.err = r.add_quantizer("fc1", "error", fe, "rne");
+  id.gemm = r.add_gemm("fc1.fprop", parse_format("fp16"), "ab=e4m3fn,acc=fp16", 8, 4, 16);
+  id.grad = r.add_gradient("fc1", fe);
+  id.steps = r.add_series(kTrainSteps, train_step_columns());
+  id.epochs = r.add_series(kTrainEpochs, train_epoch_columns());
+  id.test = r.add_series(kTrainTest, train_test_columns());
+  id.upd_w = r.add_series(train_update_path("fc1.weight"), train_update_columns());
+  id.upd_b = r.add_series(train_update_path("fc1.bias"), train_update_columns());
+  r.set_group_attr(kTrainGroup, "workload", "fashion-mnist-mlp");
+  r.set_group_attr(kTrainGroup, "recipe", recipe);
+  r.set_group_attr(kTrainGroup, "recipe_text", "[recipe]\nname = \"" + recipe + "\"\n");
+  r.set_group_attr(kTrainGroup, "classes", 10);
+  return id;
+}
+
+// Step s of that run: loss 2 - s/10, step 2 skipped, an epoch every 3 steps.
+void record_train_step(Recorder& r, const TrainIds& id, std::int64_t s) {
+  const double d = static_cast<double>(s);
+  TensorStats q;
+  q.count = 100;
+  q.underflow = 5;
+  q.histogram.assign(Binades::of(parse_format("e4m3fn")).bins(), 0);
+  r.record_quantizer(id.act, s, q);
+  q.underflow = 40;
+  q.histogram.assign(Binades::of(parse_format("e5m2")).bins(), 0);
+  r.record_quantizer(id.err, s, q);
+  GemmStats g;
+  g.output.count = 32;
+  g.output.histogram.assign(Binades::of(parse_format("fp16")).bins(), 0);
+  r.record_gemm(id.gemm, s, g);
+  GradientStats gr;
+  gr.count = 64;
+  r.record_gradient(id.grad, s, gr);
+  const double skipped = s == 2 ? 1 : 0;
+  r.record_series(id.steps, s,
+                  {std::floor(d / 3), 2.0 - d / 10, 0.25 + d / 20, 0.01, s >= 2 ? 512.0 : 1024.0,
+                   skipped, s >= 2 ? 1.0 : 0.0, 32 * (d + 1), 0.5 * (d + 1)});
+  if (s != 2) {
+    r.record_series(id.upd_w, s, {1000, 900, 90, 0.1, 1e-3});
+    r.record_series(id.upd_b, s, {10, 10, 0, 0.0, 2e-2});
+  }
+  if (s % 3 == 2)
+    r.record_series(id.epochs, s,
+                    {std::floor(d / 3), 1.9 - d / 10, 0.3, s == 2 ? NAN : 1.4, s == 2 ? NAN : 0.6,
+                     0.5 * (d + 1)});
+  r.end_step();
+}
+
+void make_train_recording(const std::string& path, std::int64_t steps = 6) {
+  Recorder r(path, OpenMode::overwrite, train_run(), 2);
+  const TrainIds id = declare_train(r);
+  r.start();
+  for (std::int64_t s = 0; s < steps; ++s) record_train_step(r, id, s);
+  r.record_series(id.test, steps - 1, {1.25, 0.625});
+  r.close();
+}
+
+std::string read_attr_of(hid_t f, const std::string& obj, const std::string& name) {
+  const hid_t o = H5Oopen(f, obj.c_str(), H5P_DEFAULT);
+  REQUIRE_MESSAGE(o >= 0, obj);
+  const std::string v = detail::read_string_attr(o, name);
+  H5Oclose(o);
+  return v;
+}
+
+bool dataset_is(hid_t f, const std::string& path, hid_t type) {
+  const hid_t ds = H5Dopen2(f, path.c_str(), H5P_DEFAULT);
+  REQUIRE_MESSAGE(ds >= 0, path);
+  const hid_t t = H5Dget_type(ds);
+  const bool same = H5Tequal(t, type) > 0;
+  H5Tclose(t);
+  H5Dclose(ds);
+  return same;
+}
+
+}  // namespace
+
+TEST_CASE("analysis.series.train_recording_round_trip_append_and_summary") {
+  const std::string path = temp_path("train.h5");
+  std::filesystem::remove(path);
+  make_train_recording(path);
+
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);  // closed cleanly
+  REQUIRE(f >= 0);
+  CHECK(read_all<std::int64_t>(f, "/train/steps/step", H5T_NATIVE_INT64) ==
+        std::vector<std::int64_t>{0, 1, 2, 3, 4, 5});
+  CHECK(read_all<std::int64_t>(f, "/train/steps/epoch", H5T_NATIVE_INT64) ==
+        std::vector<std::int64_t>{0, 0, 0, 1, 1, 1});
+  CHECK(read_all<double>(f, "/train/steps/loss", H5T_NATIVE_DOUBLE) ==
+        std::vector<double>{2.0, 1.9, 1.8, 2.0 - 0.3, 1.6, 1.5});
+  CHECK(read_all<std::uint64_t>(f, "/train/steps/skipped", H5T_NATIVE_UINT64) ==
+        std::vector<std::uint64_t>{0, 0, 1, 0, 0, 0});
+  CHECK(read_all<std::uint64_t>(f, "/train/steps/images", H5T_NATIVE_UINT64) ==
+        std::vector<std::uint64_t>{32, 64, 96, 128, 160, 192});
+  CHECK(dataset_is(f, "/train/steps/step", H5T_STD_I64LE));
+  CHECK(dataset_is(f, "/train/steps/epoch", H5T_STD_I64LE));
+  CHECK(dataset_is(f, "/train/steps/skipped", H5T_STD_U64LE));
+  CHECK(dataset_is(f, "/train/steps/loss", H5T_IEEE_F64LE));
+  CHECK(dataset_is(f, "/train/updates/fc1.weight/vanished", H5T_STD_U64LE));
+  CHECK(read_all<std::int64_t>(f, "/train/epochs/step", H5T_NATIVE_INT64) ==
+        std::vector<std::int64_t>{2, 5});
+  const auto val = read_all<double>(f, "/train/epochs/val_accuracy", H5T_NATIVE_DOUBLE);
+  REQUIRE(val.size() == 2);
+  CHECK(std::isnan(val[0]));
+  CHECK(val[1] == 0.6);
+  CHECK(read_all<std::int64_t>(f, "/train/test/step", H5T_NATIVE_INT64) ==
+        std::vector<std::int64_t>{5});
+  CHECK(read_all<std::int64_t>(f, "/train/updates/fc1.weight/step", H5T_NATIVE_INT64) ==
+        std::vector<std::int64_t>{0, 1, 3, 4, 5});
+  // attributes: the group's, and each column's unit and description
+  CHECK(read_attr_of(f, "/train", "workload") == "fashion-mnist-mlp");
+  CHECK(read_attr_of(f, "/train", "recipe_text") == "[recipe]\nname = \"e4m3-all\"\n");
+  const hid_t tg = H5Gopen2(f, "/train", H5P_DEFAULT);
+  CHECK(detail::read_int_attr(tg, "classes") == 10);
+  CHECK(detail::attr_type_name(tg, "classes") == "int64");
+  H5Gclose(tg);
+  CHECK(read_attr_of(f, "/train/steps/step", "unit") == "step");
+  CHECK(read_attr_of(f, "/train/steps/loss_scale", "unit") == "factor");
+  CHECK(has(read_attr_of(f, "/train/steps/skipped", "description"), "skipped"));
+  CHECK(read_attr_of(f, "/train/updates/fc1.bias/count", "unit") == "elements");
+  CHECK(read_attr_of(f, "/", "kind") == "train");
+  H5Fclose(f);
+
+  RunSummary s = summarize_run(path);
+  CHECK(s.kind == "train");
+  REQUIRE(s.train);
+  const TrainSummary* t = &*s.train;
+  CHECK(t->workload == "fashion-mnist-mlp");
+  CHECK(t->recipe == "e4m3-all");
+  CHECK(t->classes == 10);
+  CHECK(t->steps == 6);
+  CHECK(t->last_step == 5);
+  CHECK(t->epochs == 2);
+  CHECK(t->last_epoch == 1);
+  CHECK(t->final_loss == 1.5);
+  CHECK(t->final_loss_scale == 512);
+  CHECK(t->skipped_steps == 1);
+  CHECK(t->overflow_events == 1);
+  CHECK(t->images == 192);
+  CHECK(t->val_accuracy == 0.6);
+  CHECK(t->val_loss == 1.4);
+  CHECK(t->tests == 1);
+  CHECK(t->test_step == 5);
+  CHECK(t->test_accuracy == 0.625);
+  CHECK(t->test_loss == 1.25);
+  REQUIRE(t->updates.size() == 2);
+  CHECK(t->updates[1].param == "fc1.weight");
+  CHECK(t->updates[1].rows == 5);
+  CHECK(t->updates[1].vanished_fraction == doctest::Approx(0.1));
+  CHECK(t->updates[0].vanished_fraction == 0);
+  CHECK(t->updates[0].max_abs_update == 2e-2);
+  CHECK(s.points.size() == 4);  // two quantizers, the GEMM, the gradient
+  CHECK(s.status.state == "complete");
+  CHECK(s.status.last_step == 5);
+
+  SUBCASE("append continues every series after the last step") {
+    {
+      Recorder r(path, OpenMode::append, train_run());
+      const TrainIds id = declare_train(r);
+      r.start();
+      CHECK(r.next_step() == 6);
+      for (std::int64_t st = 6; st < 9; ++st) record_train_step(r, id, st);
+      r.record_series(id.test, 8, {1.0, 0.75});
+      r.close();
+    }
+    s = summarize_run(path);
+    REQUIRE(s.train);
+    CHECK(s.train->steps == 9);
+    CHECK(s.train->epochs == 3);
+    CHECK(s.train->tests == 2);
+    CHECK(s.train->test_accuracy == 0.75);
+    CHECK(s.train->updates.at(1).rows == 8);
+    f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    CHECK(read_all<std::int64_t>(f, "/train/epochs/step", H5T_NATIVE_INT64) ==
+          std::vector<std::int64_t>{2, 5, 8});
+    H5Fclose(f);
+  }
+  SUBCASE("append refuses another recipe, a missing series, another kind") {
+    {
+      Recorder r(path, OpenMode::append, train_run());
+      (void)declare_train(r, "e5m2-all");
+      const std::string m = error_of([&] { r.start(); });
+      CHECK_MESSAGE(has(m, "/train@recipe is 'e4m3-all', this run's is 'e5m2-all'"), m);
+    }
+    {
+      Recorder r(path, OpenMode::append, train_run());
+      (void)declare_train(r);
+      (void)r.add_series(train_update_path("fc2.weight"), train_update_columns());
+      const std::string m = error_of([&] { r.start(); });
+      CHECK_MESSAGE(has(m, "it has no /train/updates/fc2.weight"), m);
+    }
+    {
+      Recorder r(path, OpenMode::append, train_run());
+      (void)declare_train(r);
+      r.set_group_attr(kTrainGroup, "classes", std::string("ten"));
+      const std::string m = error_of([&] { r.start(); });
+      CHECK_MESSAGE(has(m, "/train@classes is an int64, this run's is 'ten'"), m);
+    }
+    {
+      Recorder r(path, OpenMode::append, test_run());
+      (void)declare_train(r);
+      CHECK(has(error_of([&] { r.start(); }), "it records a 'train' run, this is 'gemm'"));
+    }
+    CHECK(summarize_run(path).train->steps == 6);  // refused appends changed nothing
+  }
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("analysis.series.refuses_bad_paths_columns_and_values") {
+  const std::string path = temp_path("series_bad.h5");
+  std::filesystem::remove(path);
+  const Format fa = parse_format("e4m3fn");
+  const std::vector<SeriesColumn> cols = {{"count", SeriesColumn::Type::u64, "", ""},
+                                          {"delta", SeriesColumn::Type::i64, "", ""},
+                                          {"value", SeriesColumn::Type::f64, "", ""}};
+  {
+    Recorder r(path, OpenMode::create, train_run(), 1);
+    for (const char* bad : {"", "/train/x", "train//x", "train/", "train/../x", "train/./x", "..",
+                            "status/x", "quantizers/A", "gemms", "dumps/x"}) {
+      std::string m = "(accepted)";
+      try {
+        (void)r.add_series(bad, cols);
+      } catch (const std::invalid_argument& e) {
+        m = e.what();
+      }
+      CHECK_MESSAGE(has(m, "is not allowed"), bad, " -> ", m);
+    }
+    const int id = r.add_series("run/values", cols);
+    CHECK_THROWS_AS((void)r.add_series("run/values", cols), std::invalid_argument);  // twice
+    CHECK_THROWS_AS((void)r.add_series("run", cols), std::invalid_argument);  // holds a series
+    CHECK_THROWS_AS((void)r.add_series("run/values/x", cols), std::invalid_argument);  // inside
+    CHECK_THROWS_AS((void)r.add_series("run/empty", {}), std::invalid_argument);
+    CHECK_THROWS_AS((void)r.add_series("run/s", {{"step", SeriesColumn::Type::i64, "", ""}}),
+                    std::invalid_argument);
+    CHECK_THROWS_AS((void)r.add_series("run/d", {cols[0], cols[0]}), std::invalid_argument);
+    CHECK_THROWS_AS((void)r.add_series("run/n", {{"a/b", SeriesColumn::Type::f64, "", ""}}),
+                    std::invalid_argument);
+    CHECK_THROWS_AS(r.set_group_attr("/run", "x", 1), std::invalid_argument);
+    CHECK_THROWS_AS(r.set_group_attr("run", "", 1), std::invalid_argument);
+    // '.' is fine in every name: a trainer's layers, GEMMs and parameters
+    const int q = r.add_quantizer("fc1", "weight_grad", fa, "rne");
+    (void)r.add_gemm("fc1.fprop", fa, "ab=e4m3fn,acc=fp16", 2, 2, 2);
+    (void)r.add_gradient("fc1.weight", fa);
+    (void)r.add_series("run/updates/fc1.weight", cols);
+    r.set_group_attr("run", "note", "a group with a series below it");
+    r.set_group_attr("other/empty", "n", -3);  // a group of its own
+    r.start();
+    CHECK_THROWS_AS(r.set_group_attr("run", "late", 1), std::logic_error);
+    CHECK_THROWS_AS((void)r.add_series("run/late", cols), std::logic_error);
+
+    r.record_series(id, 0, {3, -2, 0.5});
+    const std::vector<std::pair<std::vector<double>, std::string>> bad = {
+        {{3, -2}, "takes 3 values per row, got 2"},
+        {{NAN, 0, 0}, "/run/values/count (uint64): value nan is NaN"},
+        {{-1, 0, 0}, "is negative"},
+        {{1.5, 0, 0}, "is not an integer"},
+        {{0, 0.25, 0}, "/run/values/delta (int64): value 0.25 is not an integer"},
+        {{0, INFINITY, 0}, "/run/values/delta (int64): value inf is out of range"},
+        {{1e19, 0, 0}, "out of range"},
+        {{0, -1e19, 0}, "out of range"}};
+    for (const auto& [v, want] : bad) {
+      std::string m;
+      try {
+        r.record_series(id, 1, std::span<const double>(v));
+        m = "(accepted)";
+      } catch (const std::invalid_argument& e) {
+        m = e.what();
+      }
+      CHECK_MESSAGE(has(m, want), m);
+    }
+    CHECK_THROWS_AS(r.record_series(id, 0, {1, 1, 1}), std::invalid_argument);   // not increasing
+    CHECK_THROWS_AS(r.record_series(id, -4, {1, 1, 1}), std::invalid_argument);  // negative
+    CHECK_THROWS_AS(r.record_series(q, 1, {1, 1, 1}), std::invalid_argument);    // not a series
+    CHECK_THROWS_AS(r.record_series(99, 1, {1, 1, 1}), std::invalid_argument);
+    r.record_series(id, 1, {4, 7, NAN});  // f64 takes NaN; refused rows left nothing behind
+    r.end_step();
+    r.close();
+  }
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  REQUIRE(f >= 0);
+  CHECK(read_all<std::int64_t>(f, "/run/values/step", H5T_NATIVE_INT64) ==
+        std::vector<std::int64_t>{0, 1});
+  CHECK(read_all<std::uint64_t>(f, "/run/values/count", H5T_NATIVE_UINT64) ==
+        std::vector<std::uint64_t>{3, 4});
+  CHECK(read_all<std::int64_t>(f, "/run/values/delta", H5T_NATIVE_INT64) ==
+        std::vector<std::int64_t>{-2, 7});
+  CHECK(read_attr_of(f, "/run", "note") == "a group with a series below it");
+  const hid_t g = H5Gopen2(f, "/other/empty", H5P_DEFAULT);
+  CHECK(detail::read_int_attr(g, "n") == -3);
+  H5Gclose(g);
+  CHECK(H5Lexists(f, "/gemms/fc1.fprop", H5P_DEFAULT) > 0);
+  H5Fclose(f);
+  {  // a group attribute inside a series is refused at start()
+    Recorder r(path, OpenMode::overwrite, train_run());
+    (void)r.add_series("run/values", cols);
+    r.set_group_attr("run/values/sub", "x", 1);
+    CHECK_THROWS_AS(r.start(), std::invalid_argument);
+  }
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("analysis.series.flush_and_crash_keep_every_flushed_row") {
+  const std::string path = temp_path("train_killed.h5");
+  std::filesystem::remove(path);
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {  // the writer: 5 steps, flushed every 2, then killed (never closed)
+    int rc = 0;
+    try {
+      Recorder r(path, OpenMode::create, train_run(), 2);
+      const TrainIds id = declare_train(r);
+      r.start();
+      for (std::int64_t s = 0; s < 5; ++s) record_train_step(r, id, s);
+      _exit(0);  // like SIGKILL: no close, no destructor; step 4 was never flushed
+    } catch (...) {
+      rc = 1;
+    }
+    _exit(rc);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  RunSummary s = summarize_run(path);
+  CHECK(s.status.state == "killed");
+  CHECK(s.status.writer_open);
+  CHECK(s.status.last_step == 3);
+  REQUIRE(s.train);
+  CHECK(s.train->steps == 4);
+  CHECK(s.train->last_step == 3);
+  CHECK(s.train->epochs == 1);
+  CHECK(s.train->tests == 0);
+  CHECK(std::isnan(s.train->test_accuracy));
+  CHECK(s.train->final_loss == doctest::Approx(1.7));
+  {
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+    REQUIRE(f >= 0);
+    CHECK(read_all<std::int64_t>(f, "/train/steps/step", H5T_NATIVE_INT64) ==
+          std::vector<std::int64_t>{0, 1, 2, 3});
+    CHECK(read_all<std::int64_t>(f, "/status/state", H5T_NATIVE_INT64) ==
+          std::vector<std::int64_t>{0});
+    H5Fclose(f);
+  }
+
+  SUBCASE("a row cut off mid-flush is not counted, and append continues before it") {
+    make_train_recording(path);
+    {  // as a writer killed between writing /train/steps' columns and its step leaves it
+      const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+      REQUIRE(f >= 0);
+      for (const auto& c : train_step_columns()) {
+        const hid_t ds = H5Dopen2(f, ("/train/steps/" + c.name).c_str(), H5P_DEFAULT);
+        const hsize_t n = 7;
+        H5Dset_extent(ds, &n);
+        H5Dclose(ds);
+      }
+      const hid_t ds = H5Dopen2(f, "/train/steps/step", H5P_DEFAULT);
+      const hsize_t n = 7;
+      H5Dset_extent(ds, &n);  // the new row's step is the fill value, -1
+      H5Dclose(ds);
+      const hid_t st = H5Dopen2(f, "/status/state", H5P_DEFAULT);
+      const std::int64_t running = 0;
+      H5Dwrite(st, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &running);
+      H5Dclose(st);
+      H5Fclose(f);
+    }
+    s = summarize_run(path);
+    CHECK(s.status.state == "killed");
+    REQUIRE(s.train);
+    CHECK(s.train->steps == 6);
+    CHECK(s.train->cut_rows == 1);
+    CHECK(s.train->final_loss == 1.5);
+    {
+      Recorder r(path, OpenMode::append, train_run());
+      const TrainIds id = declare_train(r);
+      r.start();
+      CHECK(r.next_step() == 6);
+      record_train_step(r, id, 6);
+      r.close();
+    }
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    CHECK(read_all<std::int64_t>(f, "/train/steps/step", H5T_NATIVE_INT64) ==
+          std::vector<std::int64_t>{0, 1, 2, 3, 4, 5, 6});
+    CHECK(read_all<double>(f, "/train/steps/seconds", H5T_NATIVE_DOUBLE).size() == 7);
+    H5Fclose(f);
+    CHECK(summarize_run(path).status.state == "complete");
+  }
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("analysis.series.schema_validator_checks_train_recordings") {
+  const std::string path = temp_path("train_forged.h5");
+  auto forge = [&](auto&& change) {
+    make_train_recording(path);
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(f >= 0);
+    change(f);
+    H5Fclose(f);
+    return error_of([&] { (void)summarize_run(path); });
+  };
+  auto replace = [](hid_t f, const char* p, hid_t type, const void* data) {
+    H5Ldelete(f, p, H5P_DEFAULT);
+    const hsize_t n = 6;
+    const hid_t sp = H5Screate_simple(1, &n, nullptr);
+    const hid_t ds = H5Dcreate2(f, p, type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(ds, type == H5T_STD_I64LE ? H5T_NATIVE_INT64 : H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL,
+             H5P_DEFAULT, data);
+    H5Dclose(ds);
+    H5Sclose(sp);
+  };
+  make_train_recording(path);
+  CHECK(error_of([&] { (void)summarize_run(path); }) == "(no IoError)");
+  const std::int64_t ints[6] = {2, 2, 2, 2, 1, 1};
+  std::string m = forge([&](hid_t f) { replace(f, "/train/steps/loss", H5T_STD_I64LE, ints); });
+  CHECK_MESSAGE(has(m, "/train/steps/loss is an int64, the schema says float64"), m);
+  m = forge([&](hid_t f) { replace(f, "/train/steps/skipped", H5T_STD_U64LE, ints); });
+  CHECK_MESSAGE(has(m, "/train/steps/skipped holds 2 in row 0 (allowed: 0 or 1)"), m);
+  m = forge([&](hid_t f) {
+    const hid_t ds = H5Dopen2(f, "/train/epochs/val_loss", H5P_DEFAULT);
+    const hsize_t n = 1;
+    H5Dset_extent(ds, &n);
+    H5Dclose(ds);
+  });
+  CHECK_MESSAGE(has(m, "/train/epochs/val_loss has 1 rows, /train/epochs/step has 2"), m);
+  m = forge([&](hid_t f) { H5Adelete_by_name(f, "/train", "classes", H5P_DEFAULT); });
+  CHECK_MESSAGE(has(m, "/train@classes is missing"), m);
+  m = forge([&](hid_t f) {
+    const hid_t g = H5Gopen2(f, "/train", H5P_DEFAULT);
+    detail::write_int_attr(g, "recipe", 3);
+    H5Gclose(g);
+  });
+  CHECK_MESSAGE(has(m, "/train@recipe is an int64, not a string"), m);
+  m = forge([&](hid_t f) { H5Ldelete(f, "/train/test", H5P_DEFAULT); });
+  CHECK_MESSAGE(has(m, "/train/test is missing"), m);
+  m = forge([&](hid_t f) {
+    H5Gclose(H5Gcreate2(f, "/train/extra", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  });
+  CHECK_MESSAGE(has(m, "/train/extra is not part of a train recording"), m);
+  m = forge([&](hid_t f) {
+    const hsize_t n = 6;
+    const hid_t sp = H5Screate_simple(1, &n, nullptr);
+    H5Dclose(H5Dcreate2(f, "/train/updates/fc1.bias/norm", H5T_IEEE_F64LE, sp, H5P_DEFAULT,
+                        H5P_DEFAULT, H5P_DEFAULT));
+    H5Sclose(sp);
+  });
+  CHECK_MESSAGE(has(m,
+                    "/train/updates/fc1.bias/norm is not part of the "
+                    "/train/updates/fc1.bias series"),
+                m);
+  m = forge([&](hid_t f) {
+    const hid_t root = H5Gopen2(f, "/", H5P_DEFAULT);
+    detail::write_string_attr(root, "kind", "gemm");
+    H5Gclose(root);
+  });
+  CHECK_MESSAGE(has(m, "/train is only part of a train recording (/@kind is 'gemm')"), m);
+  // a gemm recording that says it is a training run lacks /train
+  make_recording(path);
+  {
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    const hid_t root = H5Gopen2(f, "/", H5P_DEFAULT);
+    detail::write_string_attr(root, "kind", "train");
+    H5Gclose(root);
+    H5Fclose(f);
+  }
+  m = error_of([&] { (void)summarize_run(path); });
+  CHECK_MESSAGE(has(m, "/train is missing"), m);
   std::filesystem::remove(path);
 }

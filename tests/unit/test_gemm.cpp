@@ -556,3 +556,23 @@ TEST_CASE("gemm.output_offset_keys_random_bits_in_every_kernel") {
     CHECK(gemm(m, M, N, K, A, B, {}, ref).codes != rf.codes);  // the offset does matter
   }
 }
+
+TEST_CASE("gemm.fp32_inputs_without_flags_take_the_fma_chain") {
+  // Without flags the native FMA chain takes any binary32 inputs (fma rounds a·b + s once
+  // whatever a·b is); with flags the per-step inexact flag needs exact products (emulated).
+  const MacConfig m = parse_mac("ab=fp32,acc=fp32,round=rne,struct=sequential");
+  const std::size_t M = 9, N = 40, K = 300;
+  for (double sigma : {1.0, 30.0}) {
+    CAPTURE(sigma);
+    const auto A = random_codes(m.a, M * K, 61, sigma), B = random_codes(m.b, K * N, 62, sigma);
+    const auto C = random_codes(m.acc, M * N, 63, sigma);
+    GemmOptions ref, nf;
+    ref.allow_fast = false;
+    nf.flags = false;
+    const GemmResult r = gemm(m, M, N, K, A, B, C, ref);
+    const GemmResult f = gemm(m, M, N, K, A, B, C, nf);
+    CHECK(f.kernel == "fp32-fma");
+    CHECK(f.codes == r.codes);
+    CHECK(gemm(m, M, N, K, A, B, C, {}).kernel == "emulated");
+  }
+}

@@ -81,7 +81,7 @@ TEST_CASE("nn.quantize_role_is_the_quantizer") {
   (void)quantize_values<float>(*q.format, x, o, ref);
   CHECK(a == ref);
   CHECK(b == ref);
-  CHECK(stats.quant.at("fc1/error").count == x.size());
+  CHECK(stats.quant.at("fc1/error").counters.count == x.size());
   // another step draws other bits
   StepContext c3{11, 6, 1, nullptr};
   quantize_role(q, "fc1/error", x, b, c3);
@@ -190,7 +190,7 @@ TEST_CASE("nn.mlp_quantized_step_runs_and_records") {
                            "fc2/activation", "fc2/weight", "fc2/error", "fc2/weight_grad"}) {
     CAPTURE(name);
     REQUIRE(stats.quant.count(name) == 1);
-    CHECK(stats.quant.at(name).count > 0);
+    CHECK(stats.quant.at(name).counters.count > 0);
   }
   for (const char* name : {"fc1/fprop", "fc1/dgrad", "fc1/wgrad", "fc2/fprop"})
     CHECK(stats.gemm.count(name) == 1);

@@ -105,7 +105,13 @@ float quantize_role(const RoleQuant& q, const std::string& name, std::span<const
     in = tmp;
   }
   const QuantizeCounters c = quantize_values<float>(*q.format, in, o, out);
-  if (ctx.stats) ctx.stats->quant[name].merge(c);
+  if (ctx.stats) {
+    QuantPointStats& st = ctx.stats->quant[name];
+    st.counters.merge(c);
+    st.extra.merge(analysis::extra_counts<float>(*q.format, in, out, ctx.threads));
+    st.format = q.format->name;
+    st.rounding = to_string(q.round);
+  }
   return scale;
 }
 
@@ -129,7 +135,15 @@ void layer_gemm(const MacConfig& m, const std::string& name, std::size_t M, std:
   } else {
     for (std::size_t i = 0; i < C.size(); ++i) C[i] = static_cast<float>(to_double(rf, r.codes[i]));
   }
-  if (ctx.stats) ctx.stats->gemm[name].merge(r.counts);
+  if (ctx.stats) {
+    GemmPointStats& st = ctx.stats->gemm[name];
+    st.counts.merge(r.counts);
+    st.m = M;
+    st.n = N;
+    st.k = K;
+    st.mac = to_string(m);
+    st.out_format = rf.name;
+  }
 }
 
 }  // namespace fp8sim::workloads

@@ -20,16 +20,30 @@
 #include <string>
 #include <vector>
 
+#include "analysis/tensor_stats.hpp"
 #include "rounding/quantize.hpp"
 #include "sim/gemm.hpp"
 #include "workloads/nn/recipe.hpp"
 
 namespace fp8sim::workloads {
 
+/// What one quantization point saw in a step: the quantizer's counters and the extra pass
+/// (amax, log2 histogram, relative error; analysis/tensor_stats.hpp), its format and rounding.
+struct QuantPointStats {
+  QuantizeCounters counters;
+  analysis::ExtraCounts extra;
+  std::string format, rounding;
+};
+/// What one GEMM saw: its MAC unit's flag counts, shape and configuration.
+struct GemmPointStats {
+  MacCounts counts;
+  std::uint64_t m = 0, n = 0, k = 0;
+  std::string mac, out_format;
+};
 /// Statistics of one training step, by name.
 struct StepStats {
-  std::map<std::string, QuantizeCounters> quant;  ///< "fc1/error", ...
-  std::map<std::string, MacCounts> gemm;          ///< "fc1/fprop", ...
+  std::map<std::string, QuantPointStats> quant;  ///< "fc1/error", ...
+  std::map<std::string, GemmPointStats> gemm;    ///< "fc1/fprop", ...
   void clear() {
     quant.clear();
     gemm.clear();

@@ -1,0 +1,303 @@
+// workloads/train.cpp — the training loop.
+#include "workloads/train.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "formats/formats.hpp"
+#include "workloads/data/fashion_mnist.hpp"
+#include "workloads/nn/layers.hpp"
+#include "workloads/nn/mlp.hpp"
+#include "workloads/nn/resnet.hpp"
+#include "workloads/optim/optimizer.hpp"
+
+namespace fp8sim::workloads {
+
+LossScalerConfig parse_loss_scaler(const std::string& spec) {
+  LossScalerConfig c;
+  if (spec == "none") {
+    c.kind = LossScalerKind::none;
+  } else if (spec == "dynamic") {
+    c.kind = LossScalerKind::dynamic;
+  } else if (spec == "enhanced") {
+    c = LossScalerConfig::enhanced_default();
+  } else if (spec == "static" || spec.rfind("static:", 0) == 0) {
+    c.kind = LossScalerKind::fixed;
+    if (spec.size() > 7) {
+      const std::string v = spec.substr(7);
+      char* end = nullptr;
+      const double s = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(s > 0) || !std::isfinite(s))
+        throw std::invalid_argument(fmt::format(
+            "loss scaler {}: want static:S with S a positive finite number", shown(spec)));
+      c.init_scale = s;
+    }
+  } else {
+    throw std::invalid_argument(fmt::format(
+        "unknown loss scaler {} (allowed: none, static[:S], dynamic, enhanced)", shown(spec)));
+  }
+  validate(c);
+  return c;
+}
+
+namespace {
+
+// The models behind one interface: images in, logits out, gradients into params.
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual Tensor2 forward(const std::vector<float>& images, std::size_t batch, const Recipe& r,
+                          const StepContext& ctx, bool train) = 0;
+  virtual void backward(const Tensor2& dlogits, const Recipe& r, const StepContext& ctx) = 0;
+  virtual std::vector<Param*> params() = 0;
+  virtual std::string first_layer() const = 0;
+  virtual std::string last_layer() const = 0;
+};
+
+class MlpModel final : public Model {
+ public:
+  explicit MlpModel(std::vector<std::size_t> sizes) : net_(std::move(sizes)) {}
+  void init(std::uint64_t seed) { net_.init(seed); }
+  Tensor2 forward(const std::vector<float>& images, std::size_t batch, const Recipe& r,
+                  const StepContext& ctx, bool) override {
+    const std::size_t in = net_.sizes().front();
+    Tensor2 x = xt::zeros<float>({batch, in});
+    std::copy(images.begin(), images.begin() + static_cast<std::ptrdiff_t>(batch * in), x.data());
+    return net_.forward(x, r, ctx);
+  }
+  void backward(const Tensor2& d, const Recipe& r, const StepContext& ctx) override {
+    net_.backward(d, r, ctx);
+  }
+  std::vector<Param*> params() override { return net_.params(); }
+  std::string first_layer() const override { return "fc1"; }
+  std::string last_layer() const override { return fmt::format("fc{}", net_.sizes().size() - 1); }
+
+ private:
+  Mlp net_;
+};
+
+class ResnetModel final : public Model {
+ public:
+  explicit ResnetModel(const ResnetOptions& o) : net_(o) {}
+  void init(std::uint64_t seed) { net_.init(seed); }
+  Tensor2 forward(const std::vector<float>& images, std::size_t batch, const Recipe& r,
+                  const StepContext& ctx, bool train) override {
+    Tensor4 x = xt::zeros<float>({batch, std::size_t{1}, std::size_t{28}, std::size_t{28}});
+    std::copy(images.begin(), images.begin() + static_cast<std::ptrdiff_t>(batch * 784), x.data());
+    return net_.forward(x, r, ctx, train);
+  }
+  void backward(const Tensor2& d, const Recipe& r, const StepContext& ctx) override {
+    net_.backward(d, r, ctx);
+  }
+  std::vector<Param*> params() override { return net_.params(); }
+  std::string first_layer() const override { return net_.gemm_layers().front(); }
+  std::string last_layer() const override { return net_.gemm_layers().back(); }
+
+ private:
+  Resnet net_;
+};
+
+std::unique_ptr<Model> make_model(const TrainOptions& o) {
+  if (o.workload == "resnet") {
+    ResnetOptions ro;
+    ro.width = o.resnet_width;
+    auto m = std::make_unique<ResnetModel>(ro);
+    m->init(o.seed);
+    return m;
+  }
+  if (o.workload == "mlp") {
+    if (o.mlp_sizes.front() != 784 || o.mlp_sizes.back() != 10)
+      throw std::invalid_argument(
+          "mlp sizes must start with 784 and end with 10 (28x28 images, "
+          "10 classes)");
+    auto m = std::make_unique<MlpModel>(o.mlp_sizes);
+    m->init(o.seed);
+    return m;
+  }
+  throw std::invalid_argument(
+      fmt::format("unknown workload {} (allowed: mlp, resnet)", shown(o.workload)));
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& o) {
+  if (o.optimizer == "sgd") {
+    SgdConfig c;
+    c.lr = o.lr;
+    c.momentum = o.momentum;
+    c.weight_decay = o.weight_decay;
+    return std::make_unique<Sgd>(c);
+  }
+  if (o.optimizer == "adamw") {
+    AdamWConfig c;
+    c.lr = o.lr;
+    c.weight_decay = o.weight_decay;
+    return std::make_unique<AdamW>(c);
+  }
+  throw std::invalid_argument(
+      fmt::format("unknown optimizer {} (allowed: sgd, adamw)", shown(o.optimizer)));
+}
+
+// The images [first, first + n) of `set` in `order` (or in file order) as one array.
+void gather(const ImageSet& set, const std::vector<std::size_t>* order, std::size_t first,
+            std::size_t n, std::vector<float>& images, std::vector<std::uint8_t>& labels) {
+  const std::size_t px = set.pixels_per_image();
+  images.resize(n * px);
+  labels.resize(n);
+  for (std::size_t b = 0; b < n; ++b) {
+    const std::size_t i = order ? (*order)[first + b] : first + b;
+    const auto img = set.image(i);
+    std::copy(img.begin(), img.end(), images.begin() + static_cast<std::ptrdiff_t>(b * px));
+    labels[b] = set.labels[i];
+  }
+}
+
+EvalReport evaluate(Model& model, const ImageSet& set, const TrainOptions& o, const Recipe& r,
+                    std::uint64_t step, ScaleStates& scales) {
+  EvalReport e;
+  if (set.count == 0) return e;
+  std::vector<float> images;
+  std::vector<std::uint8_t> labels;
+  double loss_sum = 0;
+  std::size_t correct = 0;
+  for (std::size_t first = 0; first < set.count; first += o.batch) {
+    const std::size_t n = std::min(o.batch, set.count - first);
+    gather(set, nullptr, first, n, images, labels);
+    StepContext ctx{o.seed ^ 0xE7A1ull, step, o.threads, nullptr, &scales, false};
+    const LossResult lr = softmax_cross_entropy(model.forward(images, n, r, ctx, false), labels);
+    loss_sum += lr.loss * static_cast<double>(n);
+    correct += lr.correct;
+  }
+  e.count = set.count;
+  e.loss = loss_sum / static_cast<double>(set.count);
+  e.accuracy = static_cast<double>(correct) / static_cast<double>(set.count);
+  return e;
+}
+
+}  // namespace
+
+TrainResult train(const TrainOptions& opt, TrainObserver& observer) {
+  if (opt.batch == 0) throw std::invalid_argument("batch size 0 is not allowed (at least 1)");
+  if (opt.epochs == 0) throw std::invalid_argument("epochs 0 is not allowed (at least 1)");
+  Recipe recipe = opt.recipe;
+  recipe_check(recipe);
+  auto model = make_model(opt);
+  recipe.resolve_exempt(model->first_layer(), model->last_layer());
+  auto optimizer = make_optimizer(opt);
+  const LrSchedule schedule(opt.schedule, opt.lr);
+  LossScaler scaler(parse_loss_scaler(recipe.loss_scaler));
+
+  FashionMnistOptions fo;
+  fo.dir = opt.data_dir;
+  fo.train_size = opt.train_size;
+  fo.validation_size = opt.validation_size;
+  fo.test_size = opt.test_size;
+  fo.seed = opt.seed;
+  const FashionMnist data = load_fashion_mnist(fo);
+  if (data.train.count == 0) throw std::invalid_argument("the training split is empty");
+
+  const std::vector<Param*> params = model->params();
+  MasterWeights master(recipe.master, recipe.master_round, opt.threads);
+  std::vector<std::pair<std::string, std::size_t>> names;
+  for (Param* p : params) {
+    master.add_param(p->value);
+    (void)optimizer->add_param(p->size());
+    const auto v = master.values(master.param_count() - 1);
+    std::copy(v.begin(), v.end(), p->value.begin());  // working weights = master values
+    names.emplace_back(p->name, p->size());
+  }
+  const std::size_t per_epoch = (data.train.count + opt.batch - 1) / opt.batch;
+  observer.on_start(names, per_epoch * opt.epochs);
+
+  ScaleStates scales;
+  StepStats stats;
+  const EpochOrder order(data.train.count, opt.seed);
+  std::vector<float> images;
+  std::vector<std::uint8_t> labels;
+  std::vector<double> delta;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto seconds = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  TrainResult res;
+  std::uint64_t step = 0, images_seen = 0;
+  for (std::size_t epoch = 0; epoch < opt.epochs && !res.stopped; ++epoch) {
+    const std::vector<std::size_t> perm = order.permutation(epoch);
+    double loss_sum = 0;
+    std::size_t correct = 0, seen = 0;
+    for (std::size_t first = 0; first < data.train.count; first += opt.batch, ++step) {
+      const std::size_t n = std::min(opt.batch, data.train.count - first);
+      gather(data.train, &perm, first, n, images, labels);
+      const bool with_stats = opt.stats_every > 0 && step % opt.stats_every == 0;
+      stats.clear();
+      const StepContext ctx{opt.seed, step, opt.threads, with_stats ? &stats : nullptr,
+                            &scales,  true};
+      const double scale = scaler.scale();
+      const LossResult lr =
+          softmax_cross_entropy(model->forward(images, n, recipe, ctx, true), labels, scale);
+      model->backward(lr.grad, recipe, ctx);
+      bool found_inf = false;
+      for (Param* p : params) found_inf |= scaler.unscale(p->grad);
+      const bool apply = scaler.update(found_inf, step);
+      StepReport rep;
+      rep.step = step;
+      rep.epoch = epoch;
+      rep.loss = lr.loss;
+      rep.accuracy = static_cast<double>(lr.correct) / static_cast<double>(n);
+      rep.lr = schedule.lr_at(step);
+      rep.loss_scale = scale;
+      rep.skipped = !apply;
+      if (apply) {
+        for (std::size_t i = 0; i < params.size(); ++i) {
+          Param& p = *params[i];
+          delta.assign(p.size(), 0.0);
+          optimizer->update(i, master.values(i), p.grad, rep.lr, delta);
+          rep.updates.emplace_back(p.name, master.apply(i, delta, opt.seed, step));
+          const auto v = master.values(i);
+          std::copy(v.begin(), v.end(), p.value.begin());
+        }
+      }
+      images_seen += n;
+      rep.overflow_events = scaler.overflow_events();
+      rep.images = images_seen;
+      rep.seconds = seconds();
+      if (with_stats) {
+        rep.stats = &stats;
+        for (Param* p : params) rep.grads.emplace_back(p->name, &p->grad);
+      }
+      observer.on_step(rep);
+      loss_sum += lr.loss * static_cast<double>(n);
+      correct += lr.correct;
+      seen += n;
+      res.final_loss = lr.loss;
+      res.steps = step + 1;
+      if (observer.stop_requested()) {
+        res.stopped = true;
+        ++step;
+        break;
+      }
+    }
+    if (res.stopped) break;
+    EpochReport er;
+    er.step = step - 1;
+    er.epoch = epoch;
+    er.train_loss = loss_sum / static_cast<double>(seen);
+    er.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
+    er.validation = evaluate(*model, data.validation, opt, recipe, step, scales);
+    er.seconds = seconds();
+    res.validation = er.validation;
+    observer.on_epoch(er);
+  }
+  res.skipped_steps = scaler.skipped_steps();
+  res.final_scale = scaler.scale();
+  if (!res.stopped) {
+    res.test = evaluate(*model, data.test, opt, recipe, step, scales);
+    observer.on_test(step == 0 ? 0 : step - 1, res.test);
+  }
+  return res;
+}
+
+}  // namespace fp8sim::workloads

@@ -1,0 +1,97 @@
+// workloads/train.hpp — a training run: a model (mlp, resnet) on Fashion-MNIST under a
+// precision recipe, every GEMM of forward, backward-data and backward-weight on the
+// emulated MAC unit, master weights in the recipe's format, loss scaling, SGD or AdamW.
+//
+// Contract: the run is a pure function of its options (seed included): the same options
+// give the same result bit for bit for any thread count (every random bit is keyed by
+// seed, step, tensor and element; reductions never depend on threads). What happens is
+// reported through TrainObserver (the command line records it in HDF5 and prints progress).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "workloads/nn/quantized_gemm.hpp"
+#include "workloads/nn/recipe.hpp"
+#include "workloads/optim/loss_scaler.hpp"
+#include "workloads/optim/lr_schedule.hpp"
+#include "workloads/optim/master_weights.hpp"
+
+namespace fp8sim::workloads {
+
+struct TrainOptions {
+  std::string workload = "mlp";  ///< mlp, resnet
+  Recipe recipe = recipe_preset("fp32");
+  std::size_t epochs = 1;
+  std::size_t train_size = 10000;  ///< 0: all 60000 minus validation
+  std::size_t validation_size = 1000;
+  std::size_t test_size = 0;  ///< 0: all 10000
+  std::size_t batch = 128;
+  std::uint64_t seed = 0;
+  int threads = 0;
+  std::string optimizer = "sgd";  ///< sgd, adamw
+  double lr = 0.05;
+  double momentum = 0.9;
+  double weight_decay = 0;
+  std::string schedule = "constant";  ///< lr schedule (workloads/optim/lr_schedule.hpp)
+  std::filesystem::path data_dir;     ///< empty: the dataset's default folder
+  std::uint64_t stats_every = 1;  ///< collect quantizer/GEMM statistics every N steps (0: never)
+  std::vector<std::size_t> mlp_sizes = {784, 256, 128, 10};
+  std::size_t resnet_width = 16;
+};
+
+/// The loss scaler a recipe names: none, static[:S], dynamic, enhanced.
+[[nodiscard]] LossScalerConfig parse_loss_scaler(const std::string& spec);
+
+struct StepReport {
+  std::uint64_t step = 0, epoch = 0;
+  double loss = 0, accuracy = 0, lr = 0, loss_scale = 1;
+  bool skipped = false;
+  std::uint64_t overflow_events = 0, images = 0;
+  double seconds = 0;
+  const StepStats* stats = nullptr;  ///< null on steps without statistics
+  /// per parameter: the master update of this step (empty when skipped)
+  std::vector<std::pair<std::string, MasterUpdateStats>> updates;
+  /// per parameter: the unscaled gradient (for gradient statistics), when stats is set
+  std::vector<std::pair<std::string, const std::vector<float>*>> grads;
+};
+struct EvalReport {
+  double loss = 0, accuracy = 0;
+  std::size_t count = 0;
+};
+struct EpochReport {
+  std::uint64_t step = 0, epoch = 0;
+  double train_loss = 0, train_accuracy = 0;
+  EvalReport validation;  ///< count 0 without a validation split
+  double seconds = 0;
+};
+struct TrainResult {
+  EvalReport test, validation;
+  double final_loss = 0;
+  std::uint64_t steps = 0, skipped_steps = 0;
+  double final_scale = 1;
+  bool stopped = false;  ///< stop_requested() ended it early
+};
+
+class TrainObserver {
+ public:
+  virtual ~TrainObserver() = default;
+  /// Before the first step: the parameter names and sizes, the steps the run will take.
+  virtual void on_start(const std::vector<std::pair<std::string, std::size_t>>& /*params*/,
+                        std::uint64_t /*total_steps*/) {}
+  virtual void on_step(const StepReport&) {}
+  virtual void on_epoch(const EpochReport&) {}
+  virtual void on_test(std::uint64_t /*step*/, const EvalReport&) {}
+  /// Polled between steps: true ends the run after the current step.
+  [[nodiscard]] virtual bool stop_requested() { return false; }
+};
+
+/// Runs the training. Throws std::invalid_argument on bad options (naming them) and
+/// std::runtime_error when the data cannot be read.
+TrainResult train(const TrainOptions& opt, TrainObserver& observer);
+
+}  // namespace fp8sim::workloads
