@@ -16,8 +16,10 @@
 
 #include "analysis/analysis.hpp"
 #include "cli/commands.hpp"
+#include "cli/files.hpp"
 #include "cli/record_options.hpp"
 #include "cli/run_config.hpp"
+#include "workloads/nn/recipe_text.hpp"
 #include "workloads/train.hpp"
 
 namespace fp8sim::cli {
@@ -169,7 +171,7 @@ class Recording final : public workloads::TrainObserver {
     namespace a = analysis;
     rec_->set_group_attr(a::kTrainGroup, "workload", t_.workload);
     rec_->set_group_attr(a::kTrainGroup, "recipe", recipe_);
-    rec_->set_group_attr(a::kTrainGroup, "recipe_text", recipe_toml(t_.recipe));
+    rec_->set_group_attr(a::kTrainGroup, "recipe_text", workloads::recipe_to_toml(t_.recipe));
     rec_->set_group_attr(a::kTrainGroup, "classes", std::int64_t{10});
     steps_id_ = rec_->add_series(a::kTrainSteps, a::train_step_columns());
     epochs_id_ = rec_->add_series(a::kTrainEpochs, a::train_epoch_columns());
@@ -196,22 +198,6 @@ class Recording final : public workloads::TrainObserver {
     rec_->start();
     started_ = true;
   }
-  static std::string recipe_toml(const workloads::Recipe& r) {
-    auto q = [](const workloads::RoleQuant& x) { return x.text(); };
-    return fmt::format(
-        "name = \"{}\"\nweight = \"{}\"\nactivation = \"{}\"\nerror = \"{}\"\n"
-        "weight_grad = \"{}\"\nfprop = \"{}\"\ndgrad = \"{}\"\nwgrad = \"{}\"\n"
-        "exempt = [{}]\nmaster = \"{}\"\nmaster_round = \"{}\"\nloss_scaler = \"{}\"\n",
-        r.name, q(r.weight), q(r.activation), q(r.error), q(r.weight_grad), to_string(r.fprop),
-        to_string(r.dgrad), to_string(r.wgrad), exempt_list(r), r.master.name,
-        to_string(r.master_round), r.loss_scaler);
-  }
-  static std::string exempt_list(const workloads::Recipe& r) {
-    std::string s;
-    for (const auto& e : r.exempt) s += fmt::format("{}\"{}\"", s.empty() ? "" : ", ", e);
-    return s;
-  }
-
   Progress& progress_;
   std::unique_ptr<analysis::Recorder> rec_;
   const workloads::TrainOptions& t_;
@@ -232,14 +218,25 @@ void add_train_command(CLI::App& app, Context& ctx) {
   struct Opts {
     workloads::TrainOptions t;
     std::string recipe = "mellempudi2019", data_dir;
-    bool json = false, quiet = false;
+    std::vector<std::string> sets;  ///< --set KEY=VALUE, in order
+    bool json = false, quiet = false, print_recipe = false;
     RecordOptions rec;
   };
   auto o = std::make_shared<Opts>();
   const auto names = workloads::recipe_preset_names();
   add_choice(*cmd, "--workload", o->t.workload, {"mlp", "resnet"},
              "Network: mlp (784-256-128-10) or resnet (stem, 3 stages of basic blocks, width 16)");
-  add_choice(*cmd, "--recipe", o->recipe, names, "Precision recipe (below)");
+  add_text(*cmd, "--recipe", o->recipe, "NAME|FILE",
+           fmt::format("Precision recipe: a preset ({}; below) or a TOML recipe file (below)",
+                       fmt::join(names, ", ")));
+  cmd->add_option("--set", o->sets,
+                  "Change one key of the recipe, e.g. weight.format=e4m3fn (repeatable, applied "
+                  "in order after --recipe; the keys: below)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
+  cmd->add_flag("--print-recipe", o->print_recipe,
+                "Print the recipe (after --recipe and --set) as a TOML recipe file and exit "
+                "without training");
   add_integer(*cmd, "--epochs", o->t.epochs, std::size_t{1}, std::size_t{1000}, "Epochs");
   add_integer(*cmd, "--train-size", o->t.train_size, std::size_t{0}, std::size_t{60000},
               "Training images (0 = all 60000 minus the validation split)");
@@ -268,12 +265,43 @@ void add_train_command(CLI::App& app, Context& ctx) {
   std::string recipes;
   for (const auto& n : names)
     recipes += fmt::format("  {:<15} {}\n", n, workloads::recipe_preset(n).source);
-  cmd->footer("Recipes:\n" + recipes +
-              "\nExamples:\n"
-              "  fp8sim train --recipe fp32 --epochs 2\n"
-              "  fp8sim train --recipe mellempudi2019 --train-size 20000 --epochs 3 --seed 1\n"
-              "  fp8sim train --recipe ocp-fp8 --optimizer adamw --lr 1e-3 --json\n");
-  cmd->callback([o, &ctx, cmd] {
+  cmd->footer(
+      "Recipes:\n" + recipes +
+      "\nA recipe file (TOML; every key optional; --print-recipe writes every one):\n"
+      "  base = \"mellempudi2019\"      # start from a preset (default: fp32's values)\n"
+      "  name = \"my-recipe\"           # default: the base's name, else the file's\n"
+      "  source = \"...\"               # where it comes from, what is assumed\n"
+      "  loss_scaler = \"enhanced\"     # none | static | static:S | dynamic | enhanced\n"
+      "  exempt = [\"first\", \"last\"]   # layers kept in fp32 (first, last or a name)\n"
+      "  [weight]                     # and [activation], [error], [weight_grad]\n"
+      "  format = \"e4m3fn\"            # a format (fp8sim formats) or none (fp32)\n"
+      "  round = \"rne\"                # rne rna rtz rup rdn rto sr sr:R\n"
+      "  tininess = \"after\"           # after | before\n"
+      "  ftz = false                  # flush results below min normal to zero\n"
+      "  scaling = \"delayed\"          # none | delayed (Transformer Engine)\n"
+      "  amax_history = 1024          # delayed: steps of amax history, 1..1048576\n"
+      "  margin = 0                   # delayed: scale / 2^margin, 0..64\n"
+      "  [gemm]                       # MAC specs (fp8sim mac --help)\n"
+      "  fprop = \"a=e5m2,b=e4m3fn,acc=fp32\"  # activation x weight\n"
+      "  dgrad = \"...\"                # error x weight\n"
+      "  wgrad = \"...\"                # error x activation\n"
+      "  [master]                     # master weights: format (not none), round,\n"
+      "  format = \"fp16\"              # tininess, ftz\n"
+      "  round = \"sr:13\"\n"
+      "A GEMM's a= and b= must be the formats of its roles: change both together.\n"
+      "--set keys: the same, dotted (weight.format, gemm.fprop, master.round, ...); exempt\n"
+      "takes a comma-separated list (empty: none), ftz true|false|1|0.\n"
+      "\nExamples:\n"
+      "  fp8sim train --recipe fp32 --epochs 2\n"
+      "  fp8sim train --recipe mellempudi2019 --train-size 20000 --epochs 3 --seed 1\n"
+      "  fp8sim train --recipe ocp-fp8 --optimizer adamw --lr 1e-3 --json\n"
+      "  fp8sim train --recipe mellempudi2019 --print-recipe > mine.toml\n"
+      "  fp8sim train --recipe mine.toml --set error.round=sr:4 --set exempt=first,last\n"
+      "  fp8sim train --recipe hfp8 --set loss_scaler=static:1024 --set exempt=\n"
+      "  fp8sim train --recipe mellempudi2019 --set activation.format=e4m3fn \\\n"
+      "      --set gemm.fprop=a=e4m3fn,b=e5m2,acc=fp32 --set "
+      "gemm.wgrad=a=e5m2,b=e4m3fn,acc=fp32\n");
+  cmd->callback([o, &ctx, cmd, names] {
     check_record_options(*cmd, o->rec);
     if (!o->rec.dump.empty())
       throw UsageError("--dump is not supported by train yet (use --record for statistics)");
@@ -281,14 +309,29 @@ void add_train_command(CLI::App& app, Context& ctx) {
       throw UsageError(
           "--append is not supported by train yet (a resumed run comes with "
           "checkpoints)");
-    o->t.recipe = workloads::recipe_preset(o->recipe);
+    const bool recipe_file = workloads::recipe_names_file(o->recipe);
+    if (recipe_file) {
+      check_input_file({"--recipe", o->recipe});
+    } else if (std::find(names.begin(), names.end(), o->recipe) == names.end()) {
+      throw UsageError(fmt::format(
+          "--recipe {} is not allowed (allowed: a preset {}, or a TOML recipe file FILE.toml)",
+          shown(o->recipe), fmt::join(names, ", ")));
+    }
+    o->t.recipe = workloads::resolve_recipe(o->recipe, o->sets);
+    if (o->print_recipe) {
+      if (!o->rec.record.empty())
+        throw UsageError("--record has no effect with --print-recipe (it trains nothing)");
+      fmt::print("{}", workloads::recipe_to_toml(o->t.recipe));
+      return;
+    }
     o->t.data_dir = o->data_dir;
     // statistics are collected on recorded steps only (--sample-every N: every N steps)
     o->t.stats_every = o->rec.record.empty() ? 0 : o->rec.sample_every;
-    check_file_roles({}, output_roles(o->rec));
+    check_file_roles({{"--recipe", recipe_file ? o->recipe : std::string()}}, output_roles(o->rec));
     const std::string config =
         to_toml("train", {{"workload", o->t.workload},
                           {"recipe", o->recipe},
+                          {"set", fmt::format("{}", fmt::join(o->sets, "\n"))},
                           {"epochs", static_cast<std::int64_t>(o->t.epochs)},
                           {"train_size", static_cast<std::int64_t>(o->t.train_size)},
                           {"validation_size", static_cast<std::int64_t>(o->t.validation_size)},
@@ -314,7 +357,7 @@ void add_train_command(CLI::App& app, Context& ctx) {
           o->rec.record, open_mode(o->rec), analysis::current_run("train", command_line(), config),
           o->rec.flush_every);
       declare_opened(o->rec, o->rec.record);
-      recording = std::make_unique<Recording>(progress, std::move(rec), o->t, o->recipe);
+      recording = std::make_unique<Recording>(progress, std::move(rec), o->t, o->t.recipe.name);
     }
     workloads::TrainObserver& obs =
         recording ? static_cast<workloads::TrainObserver&>(*recording) : progress;
@@ -331,14 +374,15 @@ void add_train_command(CLI::App& app, Context& ctx) {
           "{{\"workload\": {}, \"recipe\": {}, \"steps\": {}, \"skipped_steps\": {}, "
           "\"final_loss\": {}, \"final_loss_scale\": {}, \"val_accuracy\": {}, "
           "\"val_loss\": {}, \"test_accuracy\": {}, \"test_loss\": {}, \"seed\": {}}}\n",
-          json_string(o->t.workload), json_string(o->recipe), r.steps, r.skipped_steps,
+          json_string(o->t.workload), json_string(o->t.recipe.name), r.steps, r.skipped_steps,
           json_number(r.final_loss), json_number(r.final_scale),
           r.validation.count ? json_number(r.validation.accuracy) : "null",
           r.validation.count ? json_number(r.validation.loss) : "null",
           json_number(r.test.accuracy), json_number(r.test.loss), o->t.seed);
     } else {
       fmt::print("{} / {}: {} steps ({} skipped), final loss {:.4f}, loss scale {:g}\n",
-                 o->t.workload, o->recipe, r.steps, r.skipped_steps, r.final_loss, r.final_scale);
+                 o->t.workload, o->t.recipe.name, r.steps, r.skipped_steps, r.final_loss,
+                 r.final_scale);
       if (r.validation.count)
         fmt::print("validation: accuracy {:.4f}, loss {:.4f} ({} images)\n", r.validation.accuracy,
                    r.validation.loss, r.validation.count);

@@ -216,8 +216,14 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
   if (opt.flags) res.flags.assign(M * N, 0);
   std::vector<MacCounts> counts(static_cast<std::size_t>(threads));
 
-  const std::size_t tm = opt.tile_m > 0 ? static_cast<std::size_t>(opt.tile_m) : 64;
-  const std::size_t tn = opt.tile_n > 0 ? static_cast<std::size_t>(opt.tile_n) : 256;
+  std::size_t tm = opt.tile_m > 0 ? static_cast<std::size_t>(opt.tile_m) : 64;
+  std::size_t tn = opt.tile_n > 0 ? static_cast<std::size_t>(opt.tile_n) : 256;
+  // few outputs and long dot products (a convolution's wgrad: M, N small, K = batch x
+  // pixels): smaller tiles, so that every thread has work (results never depend on tiles)
+  const auto tiles = [&] { return ((M + tm - 1) / tm) * ((N + tn - 1) / tn); };
+  const auto want = static_cast<std::size_t>(2 * threads);
+  while (opt.tile_n <= 0 && tiles() < want && tn > 32) tn /= 2;
+  while (opt.tile_m <= 0 && tiles() < want && tm > 8) tm /= 2;
   const std::size_t tiles_m = (M + tm - 1) / tm, tiles_n = (N + tn - 1) / tn;
   const std::size_t n_tiles = tiles_m * tiles_n;
   std::vector<std::uint8_t> redo;  // outputs a fast kernel hands back to the reference

@@ -101,6 +101,15 @@ def make_fixtures(d):
     w("gpu_inexact.txt", head % 1 + probe.replace("3F800000 0", "3F800001 0", 1) +
       "BF7FFFFF ; 34000000\n", "w")
     w("gpu_empty.txt", head % 0, "w")
+    # training recipes (fp8sim train --recipe FILE), good and broken
+    w("recipe_ok.toml", 'base = "hfp8"\nname = "mine"\nloss_scaler = "static:512"\n'
+      '[weight]\nround = "sr:4"\n', "w")
+    w("recipe_syntax.toml", '[weight]\nformat = "e5m2"\nround = rne\n', "w")
+    w("recipe_unknown.toml", 'base = "mellempudi2019"\n[weight]\nfromat = "e5m2"\n', "w")
+    w("recipe_badformat.toml", '[error]\nformat = "fp9"\n', "w")
+    w("recipe_badtype.toml", '[weight]\nformat = 8\n', "w")
+    w("recipe_mismatch.toml", 'base = "mellempudi2019"\n[weight]\nformat = "e4m3fn"\n', "w")
+    w("recipe_deep.toml", "a." * 100000 + "b = 1\n", "w")
     os.mkdir(os.path.join(d, "adir"))
     # recordings and dumps, made by fp8sim itself
     run = lambda *args: subprocess.run([EXE, *args], cwd=d, check=True,

@@ -192,8 +192,9 @@ TEST_CASE("nn.mlp_quantized_step_runs_and_records") {
     REQUIRE(stats.quant.count(name) == 1);
     CHECK(stats.quant.at(name).counters.count > 0);
   }
-  for (const char* name : {"fc1/fprop", "fc1/dgrad", "fc1/wgrad", "fc2/fprop"})
+  for (const char* name : {"fc1/fprop", "fc1/wgrad", "fc2/fprop", "fc2/dgrad", "fc2/wgrad"})
     CHECK(stats.gemm.count(name) == 1);
+  CHECK(stats.gemm.count("fc1/dgrad") == 0);  // the input needs no gradient
   // every weight gradient is an E5M2 value
   for (Param* p : net.params()) {
     if (p->name.find("weight") == std::string::npos) continue;

@@ -63,7 +63,7 @@ Tensor2 Linear::forward(const Tensor2& x, const Recipe& r, const StepContext& ct
   return y;
 }
 
-Tensor2 Linear::backward(const Tensor2& dy, const Recipe& r, const StepContext& ctx) {
+Tensor2 Linear::backward(const Tensor2& dy, const Recipe& r, const StepContext& ctx, bool need_dx) {
   if (dy.shape(0) != batch_ || dy.shape(1) != out_)
     throw std::invalid_argument(fmt::format("{}: gradient is {}x{}, the output was {}x{}", name_,
                                             dy.shape(0), dy.shape(1), batch_, out_));
@@ -73,10 +73,13 @@ Tensor2 Linear::backward(const Tensor2& dy, const Recipe& r, const StepContext& 
   const float sdy = quantize_role(exempt ? none : r.error, name_ + "/error",
                                   std::span(dy.data(), dy.size()), dyq, ctx);
   // dx = dy · W (batch x in)
-  Tensor2 dx = xt::zeros<float>({batch_, in_});
-  layer_gemm(exempt ? fp32_mac() : r.dgrad, name_ + "/dgrad", batch_, in_, out_, dyq, wq_,
-             std::span(dx.data(), dx.size()), ctx);
-  if (sdy * sw_ != 1.0f) dx *= 1.0f / (sdy * sw_);
+  Tensor2 dx;
+  if (need_dx) {
+    dx = xt::zeros<float>({batch_, in_});
+    layer_gemm(exempt ? fp32_mac() : r.dgrad, name_ + "/dgrad", batch_, in_, out_, dyq, wq_,
+               std::span(dx.data(), dx.size()), ctx);
+    if (sdy * sw_ != 1.0f) dx *= 1.0f / (sdy * sw_);
+  }
   // dW = dy^T · x (out x in)
   std::vector<float> dyt(out_ * batch_);
   for (std::size_t b = 0; b < batch_; ++b)

@@ -38,7 +38,9 @@ class Linear {
   /// PyTorch's default: W and b uniform in +-1/sqrt(in), from Philox (seed, layer name).
   void init(std::uint64_t seed);
   [[nodiscard]] Tensor2 forward(const Tensor2& x, const Recipe& r, const StepContext& ctx);
-  [[nodiscard]] Tensor2 backward(const Tensor2& dy, const Recipe& r, const StepContext& ctx);
+  /// need_dx false (the first layer): no dgrad GEMM, an empty result.
+  [[nodiscard]] Tensor2 backward(const Tensor2& dy, const Recipe& r, const StepContext& ctx,
+                                 bool need_dx = true);
   [[nodiscard]] const std::string& name() const { return name_; }
   Param weight, bias;
 

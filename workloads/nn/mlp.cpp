@@ -33,7 +33,7 @@ Tensor2 Mlp::forward(const Tensor2& x, const Recipe& r, const StepContext& ctx) 
 void Mlp::backward(const Tensor2& dlogits, const Recipe& r, const StepContext& ctx) {
   Tensor2 g = dlogits;
   for (std::size_t l = fc_.size(); l-- > 0;) {
-    g = fc_[l].backward(g, r, ctx);
+    g = fc_[l].backward(g, r, ctx, l > 0);  // the input needs no gradient
     if (l > 0) g = relu_[l - 1].backward(g);
   }
 }
