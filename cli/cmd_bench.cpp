@@ -75,6 +75,7 @@ void add_bench_command(CLI::App& app, Context& ctx) {
       "Run 'fp8sim bench COMMAND --help' for the options of each.");
   add_bench_gemm_command(*bench, ctx);
   add_bench_record_command(*bench, ctx);
+  add_bench_train_command(*bench, ctx);
   auto* q = bench->add_subcommand(
       "quantize", "fp32 -> e5m2 / e4m3fn, rne and sr:8, 1 and all threads: elements per second");
   struct Opts {

@@ -31,6 +31,7 @@ void add_mac_command(CLI::App& app, Context& ctx);
 void add_gemm_command(CLI::App& app, Context& ctx);
 void add_bench_gemm_command(CLI::App& bench, Context& ctx);
 void add_bench_record_command(CLI::App& bench, Context& ctx);
+void add_bench_train_command(CLI::App& bench, Context& ctx);
 void add_dump_command(CLI::App& app, Context& ctx);
 void add_report_command(CLI::App& app, Context& ctx);
 void add_train_command(CLI::App& app, Context& ctx);

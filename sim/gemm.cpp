@@ -107,13 +107,17 @@ detail::RoundTarget target(const Format& f, const RoundSpec& r) {
 // Values of many codes of one format: a lookup table for formats of <= 16 bits.
 class Decoder {
  public:
-  Decoder(const Format& f, std::size_t uses, bool ftz) : f_(f), ftz_(ftz) {
-    if (f.width() <= 16 && uses > (std::size_t{1} << f.width())) {
+  Decoder(const Format& f, std::size_t uses, bool ftz)
+      : f_(f), ftz_(ftz), binary32_(is_plain_ieee_binary32(f) && !ftz) {
+    if (!binary32_ && f.width() <= 16 && uses > (std::size_t{1} << f.width())) {
       table_.resize(std::size_t{1} << f.width());
       for (std::uint64_t c = 0; c < table_.size(); ++c) table_[c] = slow(c);
     }
   }
-  double operator()(std::uint64_t code) const { return table_.empty() ? slow(code) : table_[code]; }
+  double operator()(std::uint64_t code) const {
+    if (binary32_) return std::bit_cast<float>(static_cast<std::uint32_t>(code));  // NaN too
+    return table_.empty() ? slow(code) : table_[code];
+  }
 
   /// Largest and smallest non-zero magnitude among `codes` (amin = Inf when all are zero),
   /// and whether any is NaN or Inf. With a table, only the distinct codes are looked at (a
@@ -129,7 +133,7 @@ class Decoder {
       if (v != 0) amin = std::min(amin, std::abs(v));
     };
     if (table_.empty()) {
-      for (auto c : codes) visit(slow(c));
+      for (auto c : codes) visit((*this)(c));
       return;
     }
     std::vector<std::uint8_t> seen(table_.size(), 0);
@@ -145,7 +149,7 @@ class Decoder {
     return to_double(f_, code);
   }
   const Format& f_;
-  bool ftz_;
+  bool ftz_, binary32_;
   std::vector<double> table_;
 };
 

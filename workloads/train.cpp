@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "formats/formats.hpp"
+#include "rounding/random_bits.hpp"
 #include "workloads/data/fashion_mnist.hpp"
 #include "workloads/nn/layers.hpp"
 #include "workloads/nn/mlp.hpp"
@@ -178,6 +179,57 @@ EvalReport evaluate(Model& model, const ImageSet& set, const TrainOptions& o, co
 }
 
 }  // namespace
+
+StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps) {
+  if (opt.batch == 0) throw std::invalid_argument("batch size 0 is not allowed (at least 1)");
+  Recipe recipe = opt.recipe;
+  recipe_check(recipe);
+  auto model = make_model(opt);
+  recipe.resolve_exempt(model->first_layer(), model->last_layer());
+  auto optimizer = make_optimizer(opt);
+  LossScaler scaler(parse_loss_scaler(recipe.loss_scaler));
+  const std::vector<Param*> params = model->params();
+  MasterWeights master(recipe.master, recipe.master_round, opt.threads);
+  for (Param* p : params) {
+    master.add_param(p->value);
+    (void)optimizer->add_param(p->size());
+  }
+  std::vector<float> images(opt.batch * 784);
+  std::vector<std::uint8_t> labels(opt.batch);
+  const RandomKey key{opt.seed, 0xBE9C4ull};
+  for (std::size_t i = 0; i < images.size(); ++i)
+    images[i] = static_cast<float>(random_word(key, i) * 0x1p-32);
+  for (std::size_t b = 0; b < opt.batch; ++b) labels[b] = static_cast<std::uint8_t>(b % 10);
+  ScaleStates scales;
+  std::vector<double> delta;
+  auto one_step = [&](std::uint64_t step) {
+    const StepContext ctx{opt.seed, step, opt.threads, nullptr, &scales, true};
+    const LossResult lr = softmax_cross_entropy(
+        model->forward(images, opt.batch, recipe, ctx, true), labels, scaler.scale());
+    model->backward(lr.grad, recipe, ctx);
+    bool found_inf = false;
+    for (Param* p : params) found_inf |= scaler.unscale(p->grad);
+    if (!scaler.update(found_inf, step)) return;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      Param& p = *params[i];
+      delta.assign(p.size(), 0.0);
+      optimizer->update(i, master.values(i), p.grad, opt.lr, delta);
+      (void)master.apply(i, delta, opt.seed, step);
+      const auto v = master.values(i);
+      std::copy(v.begin(), v.end(), p.value.begin());
+    }
+  };
+  one_step(0);  // warm-up
+  layer_times() = {};
+  const auto t0 = std::chrono::steady_clock::now();
+  for (std::size_t s = 1; s <= steps; ++s) one_step(s);
+  StepTiming t;
+  t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  t.images_per_second = t.seconds > 0 ? static_cast<double>(opt.batch * steps) / t.seconds : 0.0;
+  t.gemm = layer_times().gemm;
+  t.quantize = layer_times().quantize;
+  return t;
+}
 
 TrainResult train(const TrainOptions& opt, TrainObserver& observer) {
   if (opt.batch == 0) throw std::invalid_argument("batch size 0 is not allowed (at least 1)");

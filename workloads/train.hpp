@@ -90,6 +90,15 @@ class TrainObserver {
   [[nodiscard]] virtual bool stop_requested() { return false; }
 };
 
+/// Benchmark: `steps` training steps (after one warm-up step) of the workload on a
+/// synthetic batch (uniform pixels, fixed labels), no data set needed, no statistics.
+struct StepTiming {
+  double seconds = 0;  ///< wall time of the timed steps
+  double images_per_second = 0;
+  double gemm = 0, quantize = 0;  ///< of which in layer GEMMs and role quantizers
+};
+[[nodiscard]] StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps);
+
 /// Runs the training. Throws std::invalid_argument on bad options (naming them) and
 /// std::runtime_error when the data cannot be read.
 TrainResult train(const TrainOptions& opt, TrainObserver& observer);

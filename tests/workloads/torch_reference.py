@@ -1,32 +1,36 @@
 #!/usr/bin/python3
 """The PyTorch side of tests/workloads/test_torch_reference.cpp: an independent implementation
-of fp8sim's `mlp` and `resnet` workloads (workloads/nn/mlp.hpp, resnet.hpp) in torch.nn.
+of fp8sim's `mlp` and `resnet` workloads (workloads/nn/mlp.hpp, resnet.hpp) in torch.nn, and of
+its SGD step (torch.optim.SGD).
 
 usage: /usr/bin/python3 torch_reference.py DIR
 
 DIR/manifest.txt, written by the C++ test, one item a line:
   model mlp SIZE...                    (e.g. "model mlp 784 64 32 10")
   model resnet WIDTH BLOCKS IN_CH CLASSES
-  steps K                              (K SGD steps, K + 1 forward/backward passes)
+  passes P                             (passes 0 .. P-1; an SGD step after each but the last)
   sgd LR MOMENTUM
   batch N C H W                        (DIR/batch.f32: N*C*H*W float32; DIR/labels.u8: N bytes)
-  param NAME DIM...                    (DIR/init/NAME.f32: the initial values)
-  buffer NAME DIM...                   (DIR/init/NAME.f32: BatchNorm running statistics)
-Every .f32 file is raw little-endian float32, row-major, in PyTorch's layout.
+  param NAME DIM...
+  buffer NAME DIM...                   (BatchNorm running statistics)
+and per pass S, fp8sim's state before it: DIR/state/S/NAME.f32 for every param and buffer,
+and for S >= 1 DIR/momentum/S/NAME.f32, SGD's momentum buffer of every param. Every .f32 file
+is raw little-endian float32, row-major, in PyTorch's layout.
 
-For each dtype (float32, the reference the test checks against; float64, to show how far
-fp32 itself is from exact) the script builds the model, loads the state (every parameter and
-buffer by name: the names must be exactly torch's, num_batches_tracked aside), and runs, on the
-same batch each time, K + 1 passes of forward (train mode) + mean cross-entropy + backward with
-torch.optim.SGD(lr, momentum) stepping between them. It writes into DIR/out32 and DIR/out64:
-  losses.txt          K + 1 losses (repr of a Python float), one a line
-  grad0/NAME.f32      the gradients of the first pass (initial weights)
-  gradK/NAME.f32      the gradients of the last pass (after K steps)
-  param/NAME.f32      the parameters after K steps
-  buffer/NAME.f32     the buffers after the K + 1 passes
-all as float32, and DIR/kinks.txt: per pass "PASS MIN_ABS FLIPS", the smallest |ReLU input| of
-the float32 run and the number of ReLU decisions in which the float32 and float64 runs differ. Prints "torch_reference: ok torch VERSION" and exits 0; exits 3 with
-"FP8SIM_NO_TORCH: ..." when torch cannot be imported, and non-zero on any other failure.
+Each pass starts from fp8sim's state (so the two implementations are compared step by step,
+not along two trajectories that part at the first ReLU input that rounds to the other side of
+zero): load the state (every name must be exactly torch's; num_batches_tracked is not modelled,
+with a fixed momentum it does not enter) and the momentum buffers, forward (train mode) +
+mean cross-entropy + backward, and torch.optim.SGD(lr, momentum).step() unless last. This runs
+in float32 (the reference) and in float64 (nearly exact), writing into DIR/out32 and DIR/out64:
+  losses.txt           P losses (repr of a Python float), one a line
+  S/grad/NAME.f32      the gradients of pass S
+  S/buffer/NAME.f32    the buffers after pass S (its forward updates them)
+  S/step/NAME.f32      the parameters after the step that follows pass S (S < P-1)
+all float32; and DIR/kinks.txt, per pass "S MIN_ABS FLIPS": the smallest |ReLU input| of the
+float32 run, and how many ReLU decisions (input > 0) the float32 and float64 runs took
+differently. Prints "torch_reference: ok torch VERSION" and exits 0; exits 3 with
+"FP8SIM_NO_TORCH: ..." when torch cannot be imported, non-zero on any other failure.
 """
 import collections
 import os
@@ -43,10 +47,13 @@ except ImportError as e:  # the C++ test turns this into a failure naming python
 
 
 class ReluLog:
-    """Every ReLU of a pass goes through relu() below; it keeps the smallest |input| and the
-    decisions (input > 0), to tell whether a pass sits close to a kink of the loss."""
+    """Every ReLU of the models goes through `relu` below: it keeps, per pass, the smallest
+    |input| and the decisions (input > 0), to tell whether a pass sits close to a kink."""
 
     def __init__(self):
+        self.reset()
+
+    def reset(self):
         self.min_abs = float("inf")
         self.masks = []
 
@@ -105,7 +112,8 @@ class BasicBlock(nn.Module):
 
 
 class Resnet(nn.Module):
-    """stem, stage1..3 of `blocks` basic blocks (widths c, 2c, 4c), global average pool, fc."""
+    """stem, stage1..3 of `blocks` basic blocks (widths c, 2c, 4c), global average pool, fc
+    (workloads/nn/resnet.hpp)."""
 
     def __init__(self, width, blocks, in_ch, classes):
         super().__init__()
@@ -137,8 +145,8 @@ def read_manifest(folder):
             if w[0] == "model":
                 m["model"] = w[1]
                 m["model_args"] = [int(v) for v in w[2:]]
-            elif w[0] == "steps":
-                m["steps"] = int(w[1])
+            elif w[0] == "passes":
+                m["passes"] = int(w[1])
             elif w[0] == "sgd":
                 m["lr"], m["momentum"] = float(w[1]), float(w[2])
             elif w[0] == "batch":
@@ -154,7 +162,7 @@ def read_f32(path, shape):
     a = np.fromfile(path, dtype="<f4")
     if a.size != int(np.prod(shape)):
         raise ValueError(f"{path}: {a.size} values, want {shape}")
-    return a.reshape(shape)
+    return torch.from_numpy(a.reshape(shape))
 
 
 def write_f32(path, t):
@@ -162,9 +170,7 @@ def write_f32(path, t):
     t.detach().to(torch.float32).contiguous().numpy().astype("<f4").tofile(path)
 
 
-def run(folder, m, dtype, out):
-    """Runs the K + 1 passes in `dtype`, writes `out`; returns per pass (min |ReLU input|,
-    the ReLU decisions)."""
+def build(m, dtype):
     if m["model"] == "mlp":
         model = Mlp(m["model_args"])
     elif m["model"] == "resnet":
@@ -172,48 +178,54 @@ def run(folder, m, dtype, out):
     else:
         raise ValueError(f"unknown model {m['model']}")
     model = model.to(dtype)
-    # the state by name: exactly the tensors torch has (num_batches_tracked is not modelled;
-    # with a fixed momentum it does not enter the computation)
-    state = {}
-    for name, shape in m["params"] + m["buffers"]:
-        state[name] = torch.from_numpy(read_f32(os.path.join(folder, "init", name + ".f32"), shape))
     ours = {k for k in model.state_dict() if not k.endswith("num_batches_tracked")}
-    if ours != set(state):
-        raise ValueError(f"state names differ: only torch {sorted(ours - set(state))}, "
-                         f"only fp8sim {sorted(set(state) - ours)}")
-    params = dict(model.named_parameters())
-    if set(params) != {n for n, _ in m["params"]}:
-        raise ValueError("the parameters are not the manifest's params")
-    missing, unexpected = model.load_state_dict({k: v.to(dtype) for k, v in state.items()},
-                                                strict=False)
-    if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
-        raise ValueError(f"load_state_dict: missing {missing}, unexpected {unexpected}")
+    theirs = {n for n, _ in m["params"] + m["buffers"]}
+    if ours != theirs:
+        raise ValueError(f"state names differ: only torch {sorted(ours - theirs)}, "
+                         f"only fp8sim {sorted(theirs - ours)}")
+    if {n for n, _ in model.named_parameters()} != {n for n, _ in m["params"]}:
+        raise ValueError("the manifest's params are not torch's parameters")
+    return model
 
-    x = torch.from_numpy(read_f32(os.path.join(folder, "batch.f32"), m["batch"])).to(dtype)
+
+def run(folder, m, dtype, out):
+    """The passes in `dtype`; writes `out`; returns per pass (min |ReLU input|, decisions)."""
+    model = build(m, dtype)
+    params = dict(model.named_parameters())
+    buffers = dict(model.named_buffers())
+    x = read_f32(os.path.join(folder, "batch.f32"), m["batch"]).to(dtype)
     y = torch.from_numpy(np.fromfile(os.path.join(folder, "labels.u8"), dtype=np.uint8)).long()
     if y.numel() != m["batch"][0]:
         raise ValueError("labels: wrong count")
     opt = torch.optim.SGD(model.parameters(), lr=m["lr"], momentum=m["momentum"], foreach=False)
     model.train()
     losses, passes = [], []
-    k = m["steps"]
-    for s in range(k + 1):
+    for s in range(m["passes"]):
+        state = os.path.join(folder, "state", str(s))
+        with torch.no_grad():
+            for name, shape in m["params"]:
+                params[name].copy_(read_f32(os.path.join(state, name + ".f32"), shape))
+            for name, shape in m["buffers"]:
+                buffers[name].copy_(read_f32(os.path.join(state, name + ".f32"), shape))
+        if s > 0:  # fp8sim's momentum buffers (pass 0: none yet, the first step starts them)
+            for name, shape in m["params"]:
+                buf = read_f32(os.path.join(folder, "momentum", str(s), name + ".f32"), shape)
+                opt.state[params[name]]["momentum_buffer"] = buf.to(dtype)
         opt.zero_grad(set_to_none=True)
-        relu.__init__()
+        relu.reset()
         loss = F.cross_entropy(model(x), y)
-        passes.append((relu.min_abs, relu.masks))
         loss.backward()
         losses.append(loss.item())
-        if s in (0, k):
-            for name, p in params.items():
-                write_f32(os.path.join(out, "grad0" if s == 0 else "gradK", name + ".f32"), p.grad)
-        if s < k:
+        passes.append((relu.min_abs, relu.masks))
+        here = os.path.join(out, str(s))
+        for name, _ in m["params"]:
+            write_f32(os.path.join(here, "grad", name + ".f32"), params[name].grad)
+        for name, _ in m["buffers"]:
+            write_f32(os.path.join(here, "buffer", name + ".f32"), buffers[name])
+        if s + 1 < m["passes"]:
             opt.step()
-    for name, p in params.items():
-        write_f32(os.path.join(out, "param", name + ".f32"), p)
-    buffers = dict(model.named_buffers())
-    for name, _ in m["buffers"]:
-        write_f32(os.path.join(out, "buffer", name + ".f32"), buffers[name])
+            for name, _ in m["params"]:
+                write_f32(os.path.join(here, "step", name + ".f32"), params[name])
     with open(os.path.join(out, "losses.txt"), "w") as f:
         for v in losses:
             f.write(repr(v) + "\n")
@@ -228,10 +240,6 @@ def main():
     m = read_manifest(folder)
     p32 = run(folder, m, torch.float32, os.path.join(folder, "out32"))
     p64 = run(folder, m, torch.float64, os.path.join(folder, "out64"))
-    # kinks.txt, per pass: the smallest |ReLU input| of the float32 run, and how many ReLU
-    # decisions the float32 and float64 runs took differently (a ReLU input that close to 0
-    # makes the loss non-smooth there: its gradients, and every later pass, then depend on
-    # rounding noise)
     with open(os.path.join(folder, "kinks.txt"), "w") as f:
         for s, ((min_abs, a), (_, b)) in enumerate(zip(p32, p64)):
             flips = sum(int((u != v).sum().item()) for u, v in zip(a, b))

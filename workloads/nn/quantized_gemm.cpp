@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -23,7 +24,27 @@ std::uint64_t name_key(const std::string& name) {
   return h;
 }
 
+LayerTimes& layer_times() {
+  static LayerTimes t;
+  return t;
+}
+
 namespace {
+
+// Adds the wall time of its scope to `sum`.
+class Timed {
+ public:
+  explicit Timed(double& sum) : sum_(sum), t0_(std::chrono::steady_clock::now()) {}
+  ~Timed() {
+    sum_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+  Timed(const Timed&) = delete;
+  Timed& operator=(const Timed&) = delete;
+
+ private:
+  double& sum_;
+  std::chrono::steady_clock::time_point t0_;
+};
 
 // Element i of step s uses random-bit index s * 2^36 + i: a tensor has < 2^36 elements.
 constexpr int kStepShift = 36;
@@ -65,6 +86,7 @@ double delayed_scale(double previous, double amax, double max_finite, int margin
 
 float quantize_role(const RoleQuant& q, const std::string& name, std::span<const float> in,
                     std::span<float> out, const StepContext& ctx) {
+  const Timed timed(layer_times().quantize);
   if (in.size() != out.size())
     throw std::invalid_argument(
         fmt::format("quantize_role {}: {} inputs, {} outputs", name, in.size(), out.size()));
@@ -118,6 +140,7 @@ float quantize_role(const RoleQuant& q, const std::string& name, std::span<const
 void layer_gemm(const MacConfig& m, const std::string& name, std::size_t M, std::size_t N,
                 std::size_t K, std::span<const float> A, std::span<const float> B,
                 std::span<float> C, const StepContext& ctx) {
+  const Timed timed(layer_times().gemm);
   if (A.size() != M * K || B.size() != K * N || C.size() != M * N)
     throw std::invalid_argument(fmt::format("layer_gemm {}: sizes {}x{}x{} do not match {}, {}, {}",
                                             name, M, N, K, A.size(), B.size(), C.size()));

@@ -84,6 +84,14 @@ void layer_gemm(const MacConfig& m, const std::string& name, std::size_t M, std:
                 std::size_t K, std::span<const float> A, std::span<const float> B,
                 std::span<float> C, const StepContext& ctx);
 
+/// Wall time spent in layer_gemm (the simulator's GEMM with its input encoding and output
+/// decoding) and in quantize_role, summed since the last reset (benchmarks: where the time
+/// goes). Layers call these from one thread; the sums are not for concurrent callers.
+struct LayerTimes {
+  double gemm = 0, quantize = 0;
+};
+[[nodiscard]] LayerTimes& layer_times();
+
 /// A stable 64-bit key of a name (FNV-1a), for random-bit streams.
 [[nodiscard]] std::uint64_t name_key(const std::string& name);
 
