@@ -118,9 +118,8 @@ KernelPlan plan_kernel(const MacConfig& m, std::size_t K, bool flags) {
   const int prod_min = min_exp(m.a) + min_exp(m.b);
   const Format& cf = m.c ? *m.c : m.acc;
   // without flags: any binary32 inputs (the FMA's product is exact internally)
-  const bool fma_operands =
-      binary32_operands(m) ||
-      (!flags && !m.product && fits_fp32(m.a) && fits_fp32(m.b) && fits_fp32(cf));
+  const bool fma_operands = binary32_operands(m) || (!flags && !m.product && fits_fp32(m.a) &&
+                                                     fits_fp32(m.b) && fits_fp32(cf));
   if (m.structure == Structure::sequential && m.chunk == 0 && is_plain_ieee_binary32(m.acc) &&
       m.acc_round.mode == RoundingMode::rne && !m.acc_round.ftz && fma_operands) {
     plan.kernel = Kernel::fp32;
