@@ -179,15 +179,16 @@ Recipe ocp_fp8(bool h100) {
            : "OCP FP8 with Transformer Engine's delayed scaling (the HYBRID format): E4M3 "
              "(e4m3fn) weights and activations, E5M2 errors and weight gradients, each tensor "
              "scaled by max finite / amax over the last 1024 steps (margin 0) before it is "
-             "quantized (RNE); FP32 accumulation; FP32 master weights; no loss scaling (the "
+             "quantized (RNE, saturating at max finite as TE's casts do); FP32 accumulation; FP32 "
+             "master weights; no loss scaling (the "
              "scales take its place).";
-  auto scaled = [](const char* f) {
+  auto scaled = [](const char* f) {  // saturating, as Transformer Engine's casts
     RoleQuant q = role(f, "rne");
     q.scaling = Scaling::delayed;
     return q;
   };
-  r.weight = r.activation = scaled("e4m3fn");
-  r.error = r.weight_grad = scaled("e5m2");
+  r.weight = r.activation = scaled("e4m3fn-sat");
+  r.error = r.weight_grad = scaled("e5m2-sat");
   if (h100) {
     r.fprop = parse_mac("fp8-tensorcore");
     r.dgrad = parse_mac("fp8-tensorcore,a=e5m2");
@@ -229,11 +230,21 @@ Recipe recipe_preset(const std::string& name) {
   return r;
 }
 
+bool same_encoding(const Format& g, const Format& f) {
+  return g.exp_bits == f.exp_bits && g.man_bits == f.man_bits && g.bias == f.bias &&
+         g.subnormals == f.subnormals && g.specials == f.specials && g.is_signed == f.is_signed &&
+         g.has_zero == f.has_zero;
+}
+
+Format role_format(const RoleQuant& q) {
+  return q.format ? *q.format : parse_format("fp32");
+}
+
 void recipe_check(const Recipe& r) {
   auto fmt_of = [](const RoleQuant& q) { return q.format ? q.format->name : std::string("fp32"); };
   auto check = [&](GemmKind k, const RoleQuant& qa, const RoleQuant& qb) {
     const MacConfig& m = r.mac(k);
-    if (m.a.name != fmt_of(qa) || m.b.name != fmt_of(qb))
+    if (!same_encoding(m.a, role_format(qa)) || !same_encoding(m.b, role_format(qb)))
       throw std::invalid_argument(fmt::format(
           "recipe {}: the {} GEMM takes {} x {} but its inputs are quantized to {} x {}", r.name,
           gemm_kind_name(k), m.a.name, m.b.name, fmt_of(qa), fmt_of(qb)));

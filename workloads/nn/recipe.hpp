@@ -73,6 +73,12 @@ struct Recipe {
 [[nodiscard]] Recipe recipe_preset(const std::string& name);
 [[nodiscard]] std::vector<std::string> recipe_preset_names();
 
+/// The same encodings and values (overflow behaviour aside): a role's quantizer may
+/// saturate (e4m3fn-sat) where its GEMM reads the plain format (e4m3fn).
+[[nodiscard]] bool same_encoding(const Format& a, const Format& b);
+/// The format a role's values have (fp32 without a quantizer).
+[[nodiscard]] Format role_format(const RoleQuant& q);
+
 /// Throws std::invalid_argument when a GEMM's input format is not its roles' format.
 void recipe_check(const Recipe& r);
 

@@ -504,7 +504,7 @@ void check_all(const Recipe& r) {
   for (const auto& g : gemms) {
     const MacConfig& m = r.mac(g.kind);
     const std::string fa = format_of(g.qa), fb = format_of(g.qb);
-    if (m.a.name == fa && m.b.name == fb) continue;
+    if (same_encoding(m.a, role_format(g.qa)) && same_encoding(m.b, role_format(g.qb))) continue;
     const char* k = gemm_kind_name(g.kind);
     throw std::invalid_argument(
         fmt::format("recipe {}: the {} GEMM takes {} x {} but its inputs are quantized to {} x {} "
