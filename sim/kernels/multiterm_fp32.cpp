@@ -57,6 +57,57 @@ constexpr int mt_rounding(int mode) {
          _MM_FROUND_NO_EXC;
 }
 
+// The end of a chunk: the chunk's sum c.s added into the binary32 outer sum c.o with rne
+// (double rounding via binary64 is innocuous here), its inexactness counted.
+template <bool kFlags>
+[[gnu::always_inline]] inline void add_chunk(MtChain& c, __m512i one) {
+  const __m512d hi = _mm512_add_pd(c.o, c.s);
+  const __m512d res = _mm512_cvtps_pd(_mm512_cvtpd_ps(hi));
+  if constexpr (kFlags) {
+    const __m512d bb = _mm512_sub_pd(hi, c.o);
+    const __m512d lo =
+        _mm512_add_pd(_mm512_sub_pd(c.o, _mm512_sub_pd(hi, bb)), _mm512_sub_pd(c.s, bb));
+    const __mmask8 inexact = _mm512_cmp_pd_mask(lo, _mm512_setzero_pd(), _CMP_NEQ_UQ) |
+                             _mm512_cmp_pd_mask(res, hi, _CMP_NEQ_UQ);
+    c.inex = _mm512_mask_add_epi64(c.inex, inexact, c.inex, one);
+  }
+  c.o = res;
+  c.s = _mm512_setzero_pd();
+}
+
+// The 8 outputs (ii, jj .. jj+7) of a finished chain: stored with their flags and counts, or
+// (an overflow, or a lane flagged for redo) recomputed by generic_block.
+template <bool kFlags>
+void store_chain(const EmuParams& p, const MtChain& c, std::size_t ii, std::size_t jj,
+                 const double* A, const double* B, const double* C0, const TileOut& out,
+                 Totals& tot) {
+  const __m512d res = p.chunk ? c.o : c.s;
+  // Inf or NaN: an overflow happened; the general path has its exact IEEE story
+  const __mmask8 redo =
+      c.redo | _mm512_cmp_pd_mask(_mm512_sub_pd(res, res), _mm512_setzero_pd(), _CMP_NEQ_UQ);
+  if (redo) {
+    tot.redone += 8;
+    generic_block(p, A, B, C0, ii, jj, 8, out, tot);
+    return;
+  }
+  alignas(64) double val[8];
+  alignas(64) std::uint64_t inex[8], swamp[8], carry[8];
+  _mm512_store_pd(val, res);
+  _mm512_store_si512(inex, c.inex);
+  _mm512_store_si512(swamp, c.swamp);
+  _mm512_store_si512(carry, c.carry);
+  for (int l = 0; l < 8; ++l) {
+    const std::size_t o = ii * p.N + jj + static_cast<std::size_t>(l);
+    out.value[o] = val[l];
+    if constexpr (kFlags) {
+      if (out.flags) out.flags[o] = inex[l] ? Flags{kInexact} : Flags{0};
+      tot.inexact += inex[l];
+      tot.swamped += swamp[l];
+      tot.carry += carry[l];
+    }
+  }
+}
+
 template <int Mode, int NT, bool kFlags, int R, int NV>
 void multiterm_block(const EmuParams& p, std::size_t i, std::size_t j, const double* A,
                      const double* B, const double* C0, const TileOut& out, Totals& tot) {
@@ -161,55 +212,14 @@ void multiterm_block(const EmuParams& p, std::size_t i, std::size_t j, const dou
         }
       }
     }
-    if (p.chunk) {  // outer binary32 rne: double rounding via binary64 is innocuous here
+    if (p.chunk)
       for (int r = 0; r < R; ++r)
-        for (int v = 0; v < NV; ++v) {
-          MtChain& c = ch[r][v];
-          const __m512d hi = _mm512_add_pd(c.o, c.s);
-          const __m512d res = _mm512_cvtps_pd(_mm512_cvtpd_ps(hi));
-          if constexpr (kFlags) {
-            const __m512d bb = _mm512_sub_pd(hi, c.o);
-            const __m512d lo =
-                _mm512_add_pd(_mm512_sub_pd(c.o, _mm512_sub_pd(hi, bb)), _mm512_sub_pd(c.s, bb));
-            const __mmask8 inexact = _mm512_cmp_pd_mask(lo, _mm512_setzero_pd(), _CMP_NEQ_UQ) |
-                                     _mm512_cmp_pd_mask(res, hi, _CMP_NEQ_UQ);
-            c.inex = _mm512_mask_add_epi64(c.inex, inexact, c.inex, one);
-          }
-          c.o = res;
-          c.s = _mm512_setzero_pd();
-        }
-    }
+        for (int v = 0; v < NV; ++v) add_chunk<kFlags>(ch[r][v], one);
   }
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < NV; ++v) {
-      MtChain& c = ch[r][v];
-      const __m512d res = p.chunk ? c.o : c.s;
-      // Inf or NaN: an overflow happened; the general path has its exact IEEE story
-      const __mmask8 redo =
-          c.redo | _mm512_cmp_pd_mask(_mm512_sub_pd(res, res), _mm512_setzero_pd(), _CMP_NEQ_UQ);
-      const std::size_t ii = i + static_cast<std::size_t>(r),
-                        jj = j + 8 * static_cast<std::size_t>(v);
-      if (redo) {
-        tot.redone += 8;
-        generic_block(p, A, B, C0, ii, jj, 8, out, tot);
-        continue;
-      }
-      alignas(64) double val[8];
-      alignas(64) std::uint64_t inex[8], swamp[8], carry[8];
-      _mm512_store_pd(val, res);
-      _mm512_store_si512(inex, c.inex);
-      _mm512_store_si512(swamp, c.swamp);
-      _mm512_store_si512(carry, c.carry);
-      for (int l = 0; l < 8; ++l) {
-        const std::size_t o = ii * N + jj + static_cast<std::size_t>(l);
-        out.value[o] = val[l];
-        if constexpr (kFlags) {
-          if (out.flags) out.flags[o] = inex[l] ? Flags{kInexact} : Flags{0};
-          tot.inexact += inex[l];
-          tot.swamped += swamp[l];
-          tot.carry += carry[l];
-        }
-      }
+      store_chain<kFlags>(p, ch[r][v], i + static_cast<std::size_t>(r),
+                          j + 8 * static_cast<std::size_t>(v), A, B, C0, out, tot);
     }
 }
 
@@ -487,53 +497,11 @@ void multiterm_stream(const EmuParams& p, std::size_t i, std::size_t j, const do
         c.s = res;
       }
     }
-    if (p.chunk) {  // outer binary32 rne: double rounding via binary64 is innocuous here
-      for (int r = 0; r < R; ++r) {
-        MtChain& c = ch[r];
-        const __m512d hi = _mm512_add_pd(c.o, c.s);
-        const __m512d res = _mm512_cvtps_pd(_mm512_cvtpd_ps(hi));
-        if constexpr (kFlags) {
-          const __m512d bb = _mm512_sub_pd(hi, c.o);
-          const __m512d lo =
-              _mm512_add_pd(_mm512_sub_pd(c.o, _mm512_sub_pd(hi, bb)), _mm512_sub_pd(c.s, bb));
-          const __mmask8 inexact = _mm512_cmp_pd_mask(lo, _mm512_setzero_pd(), _CMP_NEQ_UQ) |
-                                   _mm512_cmp_pd_mask(res, hi, _CMP_NEQ_UQ);
-          c.inex = _mm512_mask_add_epi64(c.inex, inexact, c.inex, one);
-        }
-        c.o = res;
-        c.s = _mm512_setzero_pd();
-      }
-    }
+    if (p.chunk)
+      for (int r = 0; r < R; ++r) add_chunk<kFlags>(ch[r], one);
   }
-  for (int r = 0; r < R; ++r) {
-    MtChain& c = ch[r];
-    const __m512d res = p.chunk ? c.o : c.s;
-    // Inf or NaN: an overflow happened; the general path has its exact IEEE story
-    const __mmask8 redo =
-        c.redo | _mm512_cmp_pd_mask(_mm512_sub_pd(res, res), _mm512_setzero_pd(), _CMP_NEQ_UQ);
-    const std::size_t ii = i + static_cast<std::size_t>(r);
-    if (redo) {
-      tot.redone += 8;
-      generic_block(p, A, B, C0, ii, j, 8, out, tot);
-      continue;
-    }
-    alignas(64) double val[8];
-    alignas(64) std::uint64_t inex[8], swamp[8], carry[8];
-    _mm512_store_pd(val, res);
-    _mm512_store_si512(inex, c.inex);
-    _mm512_store_si512(swamp, c.swamp);
-    _mm512_store_si512(carry, c.carry);
-    for (int l = 0; l < 8; ++l) {
-      const std::size_t o = ii * N + j + static_cast<std::size_t>(l);
-      out.value[o] = val[l];
-      if constexpr (kFlags) {
-        if (out.flags) out.flags[o] = inex[l] ? Flags{kInexact} : Flags{0};
-        tot.inexact += inex[l];
-        tot.swamped += swamp[l];
-        tot.carry += carry[l];
-      }
-    }
-  }
+  for (int r = 0; r < R; ++r)
+    store_chain<kFlags>(p, ch[r], i + static_cast<std::size_t>(r), j, A, B, C0, out, tot);
 }
 
 // The int32 form of the streaming kernel (no flags, exact binary32 products and C, the
