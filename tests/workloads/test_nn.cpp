@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "normal_values.hpp"
 #include "rounding/quantize.hpp"
 #include "rounding/rounding.hpp"
 #include "sim/gemm.hpp"
@@ -23,17 +24,7 @@ using namespace fp8sim::workloads;
 
 namespace {
 
-std::vector<float> normal_values(std::size_t n, std::uint64_t seed, double sigma = 1.0) {
-  std::vector<float> v(n);
-  const RandomKey key{seed, 7};
-  for (std::size_t i = 0; i < n; ++i) {  // Box-Muller from Philox words
-    const double u1 = (random_word(key, 2 * i) + 0.5) * 0x1p-32;
-    const double u2 = (random_word(key, 2 * i + 1) + 0.5) * 0x1p-32;
-    v[i] =
-        static_cast<float>(sigma * std::sqrt(-2 * std::log(u1)) * std::cos(6.283185307179586 * u2));
-  }
-  return v;
-}
+using fp8sim::testing::normal_values;
 
 }  // namespace
 
