@@ -19,6 +19,7 @@
 #include "cli/files.hpp"
 #include "cli/record_options.hpp"
 #include "cli/run_config.hpp"
+#include "workloads/data/idx.hpp"
 #include "workloads/nn/recipe_text.hpp"
 #include "workloads/train.hpp"
 
@@ -361,7 +362,12 @@ void add_train_command(CLI::App& app, Context& ctx) {
     }
     workloads::TrainObserver& obs =
         recording ? static_cast<workloads::TrainObserver&>(*recording) : progress;
-    const workloads::TrainResult r = workloads::train(o->t, obs);
+    workloads::TrainResult r;
+    try {
+      r = workloads::train(o->t, obs);
+    } catch (const workloads::DataError& e) {  // missing or malformed data: a refusal
+      throw UsageError(e.what());
+    }
     if (recording) recording->finish(r.stopped, StopSignals::received());
     if (r.stopped) {
       const int sig = StopSignals::received();

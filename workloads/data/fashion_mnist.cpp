@@ -59,7 +59,7 @@ class WordStream {
 };
 
 std::string dir_origin(const std::filesystem::path& requested) {
-  if (!requested.empty()) return "FashionMnistOptions::dir";
+  if (!requested.empty()) return "the folder given (--data-dir)";
   if (const char* env = std::getenv(fashion_mnist_dir_env); env != nullptr && *env != '\0') {
     return fmt::format("from ${}", fashion_mnist_dir_env);
   }
@@ -74,8 +74,7 @@ std::filesystem::path data_file(const std::filesystem::path& dir, const std::str
   std::filesystem::path plain = gz;
   plain.replace_extension();
   if (std::filesystem::exists(plain, ec)) return plain;
-  throw std::runtime_error(
-      fmt::format("Fashion-MNIST: {}: no such file; {}", gz.string(), kInstallHint));
+  throw DataError(fmt::format("Fashion-MNIST: {}: no such file; {}", gz.string(), kInstallHint));
 }
 
 struct RawPair {
@@ -91,18 +90,18 @@ RawPair read_pair(const std::filesystem::path& dir, const std::string& prefix) {
   raw.images = read_idx_images(raw.images_file);
   raw.labels = read_idx_labels(labels_file);
   if (raw.images.rows != kSide || raw.images.cols != kSide) {
-    throw std::runtime_error(fmt::format("{}: images of {}x{}; Fashion-MNIST's are {}x{}",
-                                         raw.images_file.string(), raw.images.rows, raw.images.cols,
-                                         kSide, kSide));
+    throw DataError(fmt::format("{}: images of {}x{}; Fashion-MNIST's are {}x{}",
+                                raw.images_file.string(), raw.images.rows, raw.images.cols, kSide,
+                                kSide));
   }
   if (raw.labels.size() != raw.images.count) {
-    throw std::runtime_error(fmt::format("Fashion-MNIST: {} holds {} images but {} holds {} labels",
-                                         raw.images_file.string(), raw.images.count,
-                                         labels_file.string(), raw.labels.size()));
+    throw DataError(fmt::format("Fashion-MNIST: {} holds {} images but {} holds {} labels",
+                                raw.images_file.string(), raw.images.count, labels_file.string(),
+                                raw.labels.size()));
   }
   for (std::size_t i = 0; i < raw.labels.size(); ++i) {
     if (raw.labels[i] >= kClasses) {
-      throw std::runtime_error(
+      throw DataError(
           fmt::format("{}: label {} of item {} is out of range (Fashion-MNIST has {} classes, "
                       "labels 0 to {})",
                       labels_file.string(), raw.labels[i], i, kClasses, kClasses - 1));
@@ -150,9 +149,9 @@ FashionMnist load_fashion_mnist(const FashionMnistOptions& options) {
   std::error_code ec;
   if (!std::filesystem::is_directory(out.dir, ec)) {
     const bool exists = std::filesystem::exists(out.dir, ec);
-    throw std::runtime_error(fmt::format("Fashion-MNIST: {} {} ({}); {}",
-                                         exists ? "not a folder:" : "no folder", out.dir.string(),
-                                         dir_origin(options.dir), kInstallHint));
+    throw DataError(fmt::format("Fashion-MNIST: {} {} ({}); {}",
+                                exists ? "not a folder:" : "no folder", out.dir.string(),
+                                dir_origin(options.dir), kInstallHint));
   }
 
   const RawPair train = read_pair(out.dir, "train");
@@ -160,20 +159,20 @@ FashionMnist load_fashion_mnist(const FashionMnistOptions& options) {
 
   const std::size_t available = train.images.count;
   if (options.validation_size > available) {
-    throw std::runtime_error(
+    throw DataError(
         fmt::format("Fashion-MNIST: validation_size = {} exceeds the maximum {} (the images of {})",
                     options.validation_size, available, train.images_file.string()));
   }
   const std::size_t train_max = available - options.validation_size;
   if (options.train_size > train_max) {
-    throw std::runtime_error(fmt::format(
+    throw DataError(fmt::format(
         "Fashion-MNIST: train_size = {} exceeds the maximum {} (the {} images of {} minus "
         "validation_size = {})",
         options.train_size, train_max, available, train.images_file.string(),
         options.validation_size));
   }
   if (options.test_size > test.images.count) {
-    throw std::runtime_error(
+    throw DataError(
         fmt::format("Fashion-MNIST: test_size = {} exceeds the maximum {} (the images of {})",
                     options.test_size, test.images.count, test.images_file.string()));
   }

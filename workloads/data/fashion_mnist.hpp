@@ -11,8 +11,8 @@
 //   each pair of files, every label < 10, requested sizes no larger than what the files hold.
 //   The counts themselves are whatever the files hold (60000 and 10000 for the real data
 //   set, fewer for the subset in tests/data/fashion-mnist). Every failure is a
-//   std::runtime_error naming the file or option and what is wrong; a missing folder or file
-//   says how to install the data set.
+//   DataError (a std::runtime_error, data/idx.hpp) naming the file or option and what is wrong; a
+//   missing folder or file says how to install the data set.
 // - Pixels become floats byte / 255.0f (0 to 1, exactly as float division rounds it), image
 //   after image, row-major.
 // - Splits: the training file is shuffled with the seed (Fisher-Yates over Philox words,
@@ -32,6 +32,8 @@
 #include <span>
 #include <string>
 #include <vector>
+
+#include "workloads/data/idx.hpp"
 
 namespace fp8sim::workloads {
 

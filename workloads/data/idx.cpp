@@ -36,7 +36,7 @@ class IdxStream {
   }
 
   [[noreturn]] void fail(const std::string& what) const {
-    throw std::runtime_error(fmt::format("{}: {}", path_, what));
+    throw DataError(fmt::format("{}: {}", path_, what));
   }
 
   // Reads up to n bytes, fewer only at the end of the data; throws on a read error, on

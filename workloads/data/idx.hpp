@@ -17,9 +17,17 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <stdexcept>
 #include <vector>
 
 namespace fp8sim::workloads {
+
+/// What the data readers throw: a missing, unreadable or malformed data file (the message
+/// names the file and what is wrong). The command line reports it as a refusal (exit 2).
+class DataError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 inline constexpr std::uint32_t idx_labels_magic = 0x00000801;  ///< uint8, 1-D
 inline constexpr std::uint32_t idx_images_magic = 0x00000803;  ///< uint8, 3-D
