@@ -178,6 +178,24 @@ EvalReport evaluate(Model& model, const ImageSet& set, const TrainOptions& o, co
   return e;
 }
 
+// One optimizer step for every parameter: the update from the master values and the
+// (unscaled) gradient, rounded into the master copy, the working weights re-read from it.
+std::vector<std::pair<std::string, MasterUpdateStats>> apply_updates(
+    const std::vector<Param*>& params, Optimizer& optimizer, MasterWeights& master, double lr,
+    std::uint64_t seed, std::uint64_t step) {
+  std::vector<std::pair<std::string, MasterUpdateStats>> stats;
+  std::vector<double> delta;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    Param& p = *params[i];
+    delta.assign(p.size(), 0.0);
+    optimizer.update(i, master.values(i), p.grad, lr, delta);
+    stats.emplace_back(p.name, master.apply(i, delta, seed, step));
+    const auto v = master.values(i);
+    std::copy(v.begin(), v.end(), p.value.begin());
+  }
+  return stats;
+}
+
 }  // namespace
 
 StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps) {
@@ -201,7 +219,6 @@ StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps) {
     images[i] = static_cast<float>(random_word(key, i) * 0x1p-32);
   for (std::size_t b = 0; b < opt.batch; ++b) labels[b] = static_cast<std::uint8_t>(b % 10);
   ScaleStates scales;
-  std::vector<double> delta;
   auto one_step = [&](std::uint64_t step) {
     const StepContext ctx{opt.seed, step, opt.threads, nullptr, &scales, true};
     const LossResult lr = softmax_cross_entropy(
@@ -210,14 +227,7 @@ StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps) {
     bool found_inf = false;
     for (Param* p : params) found_inf |= scaler.unscale(p->grad);
     if (!scaler.update(found_inf, step)) return;
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      Param& p = *params[i];
-      delta.assign(p.size(), 0.0);
-      optimizer->update(i, master.values(i), p.grad, opt.lr, delta);
-      (void)master.apply(i, delta, opt.seed, step);
-      const auto v = master.values(i);
-      std::copy(v.begin(), v.end(), p.value.begin());
-    }
+    (void)apply_updates(params, *optimizer, master, opt.lr, opt.seed, step);
   };
   one_step(0);  // warm-up
   layer_times() = {};
@@ -269,7 +279,6 @@ TrainResult train(const TrainOptions& opt, TrainObserver& observer) {
   const EpochOrder order(data.train.count, opt.seed);
   std::vector<float> images;
   std::vector<std::uint8_t> labels;
-  std::vector<double> delta;
   const auto t0 = std::chrono::steady_clock::now();
   auto seconds = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -303,14 +312,7 @@ TrainResult train(const TrainOptions& opt, TrainObserver& observer) {
       rep.loss_scale = scale;
       rep.skipped = !apply;
       if (apply) {
-        for (std::size_t i = 0; i < params.size(); ++i) {
-          Param& p = *params[i];
-          delta.assign(p.size(), 0.0);
-          optimizer->update(i, master.values(i), p.grad, rep.lr, delta);
-          rep.updates.emplace_back(p.name, master.apply(i, delta, opt.seed, step));
-          const auto v = master.values(i);
-          std::copy(v.begin(), v.end(), p.value.begin());
-        }
+        rep.updates = apply_updates(params, *optimizer, master, rep.lr, opt.seed, step);
       }
       images_seen += n;
       rep.overflow_events = scaler.overflow_events();

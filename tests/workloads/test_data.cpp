@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.hpp"
 #include "workloads/data/fashion_mnist.hpp"
 #include "workloads/data/idx.hpp"
 
@@ -29,24 +30,8 @@ namespace {
 const fs::path kBundled = fs::path(FP8SIM_TEST_DATA_DIR) / "fashion-mnist";
 
 // A fresh folder under the system's temporary folder, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    const auto tag = (std::uint64_t{rd()} << 32) | rd();
-    path_ = fs::temp_directory_path() / ("fp8sim-test-data-" + std::to_string(tag));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+struct TempDir : fp8sim::testing::TempDir {
+  TempDir() : fp8sim::testing::TempDir("fp8sim-test-data-") {}
 };
 
 // The whole decompressed contents of a (gzip) file, read with zlib directly.

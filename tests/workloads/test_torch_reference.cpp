@@ -46,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.hpp"
 #include "workloads/data/fashion_mnist.hpp"
 #include "workloads/nn/conv_layers.hpp"
 #include "workloads/nn/layers.hpp"
@@ -125,24 +126,8 @@ constexpr double kLossRtol = 1e-5;
 // ---- files and the script ---------------------------------------------------------------
 
 // A fresh folder under the system's temporary folder, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    const auto tag = (std::uint64_t{rd()} << 32) | rd();
-    path_ = fs::temp_directory_path() / ("fp8sim-test-torch-" + std::to_string(tag));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+struct TempDir : fp8sim::testing::TempDir {
+  TempDir() : fp8sim::testing::TempDir("fp8sim-test-torch-") {}
 };
 
 // The files are raw little-endian float32 (as numpy's "<f4").
