@@ -19,6 +19,7 @@
 #include "rounding/quantize.hpp"
 #include "rounding/round_pack.hpp"
 #include "sim/gemm_choice.hpp"
+#include "sim/gemm_operand.hpp"
 #include "sim/kernels/kernels.hpp"
 
 namespace fp8sim {
@@ -122,8 +123,10 @@ class Decoder {
   /// Largest and smallest non-zero magnitude among `codes` (amin = Inf when all are zero),
   /// and whether any is NaN or Inf. With a table, only the distinct codes are looked at (a
   /// byte per possible code marks the ones present).
-  void scan(std::span<const std::uint64_t> codes, double& amax, double& amin,
-            bool& nonfinite) const {
+  /// (Not inlined: inlined into gemm_operands, GCC 12 reports a false
+  /// -Wfree-nonheap-object on `seen`.)
+  [[gnu::noinline]] void scan(std::span<const std::uint64_t> codes, double& amax, double& amin,
+                              bool& nonfinite) const {
     amax = 0;
     amin = std::numeric_limits<double>::infinity();
     nonfinite = false;
@@ -171,7 +174,62 @@ std::uint64_t encode_exact(const Format& f, double v) {
   return sgn | (static_cast<std::uint64_t>(E + f.bias) << f.man_bits) | frac;
 }
 
+// The values of one GEMM input (flushed to zero when the MAC unit flushes subnormal inputs),
+// whether it holds codes or binary32 values.
+class OperandValues {
+ public:
+  OperandValues(const detail::GemmOperand& op, bool ftz)
+      : op_(op),
+        ftz_(ftz),
+        dec_(*op.f, op.by_values ? 0 : op.codes.size(), ftz),
+        tiny_(std::ldexp(1.0, op.f->emin())) {}
+  double operator()(std::size_t x) const {
+    if (!op_.by_values) return dec_(op_.codes[x]);
+    const double v = op_.values[x];
+    return ftz_ && std::abs(v) < tiny_ ? (std::signbit(v) ? -0.0 : 0.0) : v;
+  }
+  /// As Decoder::scan, over all of the input.
+  void scan(double& amax, double& amin, bool& nonfinite) const {
+    if (!op_.by_values) return dec_.scan(op_.codes, amax, amin, nonfinite);
+    amax = 0;
+    amin = std::numeric_limits<double>::infinity();
+    nonfinite = false;
+    float hi = 0, lo = std::numeric_limits<float>::infinity();
+    bool bad = false;
+    const float tiny = ftz_ ? static_cast<float>(tiny_) : 0.0f;
+    for (const float v : op_.values) {
+      float a = std::abs(v);
+      if (a < tiny) a = 0;  // flushed
+      bad |= !(a <= std::numeric_limits<float>::max());
+      hi = std::max(hi, a);
+      if (a != 0) lo = std::min(lo, a);
+    }
+    nonfinite = bad;
+    amax = hi;
+    amin = lo;
+  }
+  /// The input as binary32 values: the operand's own array when it has one that needs no
+  /// flush, else `buf` filled.
+  const float* floats(std::vector<float>& buf, int threads) const {
+    if (op_.by_values && !ftz_) return op_.values.data();
+    buf.resize(op_.size());
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::size_t x = 0; x < buf.size(); ++x) buf[x] = static_cast<float>((*this)(x));
+    return buf.data();
+  }
+
+ private:
+  const detail::GemmOperand& op_;
+  bool ftz_;
+  Decoder dec_;
+  double tiny_;
+};
+
 }  // namespace
+
+std::uint64_t detail::GemmOperand::code(std::size_t x) const {
+  return by_values ? encode_exact(*f, values[x]) : codes[x];
+}
 
 std::string gemm_kernel_name(const MacConfig& m) {
   return detail::plan_kernel(m, 0).name();
@@ -180,13 +238,20 @@ std::string gemm_kernel_name(const MacConfig& m) {
 GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
                 std::span<const std::uint64_t> A, std::span<const std::uint64_t> B,
                 std::span<const std::uint64_t> C0, const GemmOptions& opt) {
+  return detail::gemm_operands(m, M, N, K, detail::GemmOperand::of_codes(m.a, A, "A"),
+                               detail::GemmOperand::of_codes(m.b, B, "B"), C0, opt);
+}
+
+GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
+                                 const GemmOperand& A, const GemmOperand& B,
+                                 std::span<const std::uint64_t> C0, const GemmOptions& opt) {
   validate(m);
   if (A.size() != M * K)
     throw std::invalid_argument(
-        fmt::format("gemm: A has {} codes, expected M*K = {}", A.size(), M * K));
+        fmt::format("gemm: A has {} {}, expected M*K = {}", A.size(), A.what(), M * K));
   if (B.size() != K * N)
     throw std::invalid_argument(
-        fmt::format("gemm: B has {} codes, expected K*N = {}", B.size(), K * N));
+        fmt::format("gemm: B has {} {}, expected K*N = {}", B.size(), B.what(), K * N));
   if (!C0.empty() && C0.size() != M * N)
     throw std::invalid_argument(
         fmt::format("gemm: C has {} codes, expected M*N = {}", C0.size(), M * N));
@@ -199,12 +264,12 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
   if (!opt.allow_fast || K == 0) kernel = Kernel::reference;
   // Non-finite inputs take the reference path (they are rare and full of IEEE corner cases).
   double amax = 0, bmax = 0, amin = 0, bmin = 0;
-  const Decoder dec_a(m.a, A.size(), m.ftz_inputs), dec_b(m.b, B.size(), m.ftz_inputs);
+  const OperandValues val_a(A, m.ftz_inputs), val_b(B, m.ftz_inputs);
   const Decoder dec_c(cf, C0.size(), false);
   if (kernel != Kernel::reference) {
     bool nonfinite_a = false, nonfinite_b = false;
-    dec_a.scan(A, amax, amin, nonfinite_a);
-    dec_b.scan(B, bmax, bmin, nonfinite_b);
+    val_a.scan(amax, amin, nonfinite_a);
+    val_b.scan(bmax, bmin, nonfinite_b);
     const bool nonfinite = nonfinite_a || nonfinite_b;
     if (nonfinite) kernel = Kernel::reference;
     for (auto c : C0)
@@ -233,10 +298,18 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
   std::vector<std::uint8_t> redo;  // outputs a fast kernel hands back to the reference
   std::vector<std::uint64_t> redone(static_cast<std::size_t>(threads), 0);  // per thread
 
+  // codes of the inputs for the reference model (the fused path's values encoded here only)
+  std::vector<std::uint64_t> a_codes;
+  std::span<const std::uint64_t> Ac = A.codes;
+  if (kernel == Kernel::reference && A.by_values) {
+    a_codes.resize(A.size());
+    for (std::size_t x = 0; x < A.size(); ++x) a_codes[x] = A.code(x);
+    Ac = a_codes;
+  }
   if (kernel == Kernel::reference) {
     std::vector<std::uint64_t> Bt(N * K);
     for (std::size_t k = 0; k < K; ++k)
-      for (std::size_t j = 0; j < N; ++j) Bt[j * K + k] = B[k * N + j];
+      for (std::size_t j = 0; j < N; ++j) Bt[j * K + k] = B.code(k * N + j);
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
     for (std::size_t t = 0; t < n_tiles; ++t) {
       MacCounts& cnt = counts[static_cast<std::size_t>(omp_get_thread_num())];
@@ -246,7 +319,7 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
           const std::optional<std::uint64_t> c =
               C0.empty() ? std::nullopt : std::optional<std::uint64_t>(C0[i * N + j]);
           const MacResult r =
-              mac_dot(m, A.subspan(i * K, K), std::span<const std::uint64_t>(Bt).subspan(j * K, K),
+              mac_dot(m, Ac.subspan(i * K, K), std::span<const std::uint64_t>(Bt).subspan(j * K, K),
                       c, opt.seed, opt.output_offset + i * N + j);
           res.codes[i * N + j] = r.code;
           if (opt.flags) res.flags[i * N + j] = r.flags;
@@ -254,17 +327,17 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
         }
     }
   } else if (kernel == Kernel::fp32) {
-    std::vector<float> Af(M * K), Bf(K * N), Cf(C0.size()), out(M * N);
+    // binary32 values of the inputs: the fused path's own arrays where they need no flush
+    std::vector<float> Abuf, Bbuf, Cf(C0.size()), out(M * N);
     std::vector<std::uint32_t> inexact(opt.flags ? M * N : 0);
-    for (std::size_t x = 0; x < A.size(); ++x) Af[x] = static_cast<float>(dec_a(A[x]));
-    for (std::size_t x = 0; x < B.size(); ++x) Bf[x] = static_cast<float>(dec_b(B[x]));
+    const float* Af = val_a.floats(Abuf, threads);
+    const float* Bf = val_b.floats(Bbuf, threads);
     for (std::size_t x = 0; x < C0.size(); ++x) Cf[x] = static_cast<float>(dec_c(C0[x]));
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
     for (std::size_t t = 0; t < n_tiles; ++t) {
       const std::size_t i0 = (t / tiles_n) * tm, j0 = (t % tiles_n) * tn;
-      run_fp32_tile(Af.data(), Bf.data(), C0.empty() ? nullptr : Cf.data(), K, N, i0,
-                    std::min(M, i0 + tm), j0, std::min(N, j0 + tn), out.data(),
-                    opt.flags ? inexact.data() : nullptr);
+      run_fp32_tile(Af, Bf, C0.empty() ? nullptr : Cf.data(), K, N, i0, std::min(M, i0 + tm), j0,
+                    std::min(N, j0 + tn), out.data(), opt.flags ? inexact.data() : nullptr);
     }
     for (std::size_t o = 0; o < M * N; ++o) {
       res.codes[o] = std::bit_cast<std::uint32_t>(out[o]);
@@ -283,9 +356,9 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
     std::vector<double> Ad(M * K), Bd(K * N), Cd(C0.size()), out(M * N);
     // (the O(n^2) passes are threaded too: at n = 512 they cost as much as the kernels)
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (std::size_t x = 0; x < A.size(); ++x) Ad[x] = dec_a(A[x]);
+    for (std::size_t x = 0; x < A.size(); ++x) Ad[x] = val_a(x);
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (std::size_t x = 0; x < B.size(); ++x) Bd[x] = dec_b(B[x]);
+    for (std::size_t x = 0; x < B.size(); ++x) Bd[x] = val_b(x);
     for (std::size_t x = 0; x < C0.size(); ++x) Cd[x] = dec_c(C0[x]);
     detail::EmuParams p;
     p.acc = target(m.acc, m.acc_round);
@@ -392,15 +465,18 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
 
   // Outputs a fast kernel could not finish exactly go through the reference model.
   if (!redo.empty()) {
-    std::vector<std::uint64_t> col(K);
+    std::vector<std::uint64_t> row(K), col(K);
     for (std::size_t o = 0; o < M * N; ++o) {
       if (!redo[o]) continue;
       ++res.slow_outputs;
       const std::size_t i = o / N, j = o % N;
-      for (std::size_t k = 0; k < K; ++k) col[k] = B[k * N + j];
+      for (std::size_t k = 0; k < K; ++k) {
+        row[k] = A.code(i * K + k);
+        col[k] = B.code(k * N + j);
+      }
       const std::optional<std::uint64_t> c =
           C0.empty() ? std::nullopt : std::optional<std::uint64_t>(C0[o]);
-      const MacResult r = mac_dot(m, A.subspan(i * K, K), col, c, opt.seed, opt.output_offset + o);
+      const MacResult r = mac_dot(m, row, col, c, opt.seed, opt.output_offset + o);
       if (opt.flags) {
         res.flags[o] = r.flags;
         counts[0].merge(r.counts);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "rounding/flags.hpp"
+#include "rounding/quantize.hpp"
 #include "sim/mac.hpp"
 
 namespace fp8sim {
@@ -40,6 +41,36 @@ struct GemmResult {
 [[nodiscard]] GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
                               std::span<const std::uint64_t> A, std::span<const std::uint64_t> B,
                               std::span<const std::uint64_t> C0, const GemmOptions& opt = {});
+
+/// How gemm_f32 rounds one fp32 input into the MAC unit's input format while it packs it:
+/// exactly as fp8sim::quantize with `options` would (same rounding, same random bits keyed by
+/// options.key and first_index + element index, same counters); options.threads is ignored
+/// (the GEMM's thread count is used).
+struct GemmInputQuant {
+  QuantizeOptions options;
+  QuantizeCounters* counters = nullptr;  ///< when set, receives the quantizer's counters
+};
+
+/// What gemm_f32 reports beside its values.
+struct GemmF32Result {
+  std::vector<Flags> flags;  ///< M*N flags (empty when options.flags is false)
+  MacCounts counts;          ///< as GemmResult::counts
+  std::string kernel;
+  std::uint64_t slow_outputs = 0;
+};
+
+/// The fused path for training: C (M x N) = A (M x K) · B (K x N), row-major binary32 arrays
+/// in and out, never 8-byte codes. An input with a GemmInputQuant is quantized to m.a (m.b)
+/// on the way in; one without must already hold values of that format (NaN/Inf allowed where
+/// the format has them), else std::invalid_argument names the first offending element. The
+/// outputs are the values of gemm()'s result codes for the same inputs, bit for bit and
+/// flags included, so result_format(m) must fit binary32 (<= 24 significand bits, its
+/// range inside binary32's; otherwise std::invalid_argument). C may not alias A or B.
+[[nodiscard]] GemmF32Result gemm_f32(const MacConfig& m, std::size_t M, std::size_t N,
+                                     std::size_t K, std::span<const float> A,
+                                     const GemmInputQuant* quant_a, std::span<const float> B,
+                                     const GemmInputQuant* quant_b, std::span<float> C,
+                                     const GemmOptions& opt = {});
 
 /// The kernel gemm() would choose for this configuration and these inputs' formats:
 /// "fp32-fma" (native FMA chain), "emulated-fp32" (narrow accumulator on binary32 with

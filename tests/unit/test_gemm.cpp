@@ -3,8 +3,11 @@
 // tile size; convolution lowering.
 #include <doctest/doctest.h>
 
+#include <bit>
 #include <cmath>
+#include <cstring>
 #include <ios>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -575,4 +578,139 @@ TEST_CASE("gemm.fp32_inputs_without_flags_take_the_fma_chain") {
     CHECK(f.codes == r.codes);
     CHECK(gemm(m, M, N, K, A, B, C, {}).kernel == "emulated");
   }
+}
+
+namespace {
+
+// fp32 values for the fused path: log-normal magnitudes over many binades, zeros of both
+// signs, a few beyond every input format's range and a few subnormal in most of them.
+std::vector<float> wide_floats(std::size_t n, std::uint64_t seed, double sigma) {
+  std::mt19937_64 g(seed);
+  std::normal_distribution<double> e(0.0, sigma);
+  std::vector<float> v(n);
+  for (std::size_t x = 0; x < n; ++x) {
+    const int k = static_cast<int>(g() % 50);
+    const double s = (g() & 1) ? -1.0 : 1.0;
+    v[x] = k == 0   ? static_cast<float>(s * 0.0)
+           : k == 1 ? static_cast<float>(s * 1e6)   // beyond e5m2, e4m3 and fp16
+           : k == 2 ? static_cast<float>(s * 3e-6)  // subnormal or below e5m2/fp16
+                    : static_cast<float>(s * std::exp2(e(g)));
+  }
+  return v;
+}
+
+// The fused path against quantize-then-gemm: same quantizer counters, same output values
+// (the decoded result codes), flags and counts.
+void check_fused(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
+                 const std::vector<float>& A, const std::vector<float>& B, const RoundSpec& ra,
+                 const RoundSpec& rb, int threads, bool flags) {
+  GemmInputQuant qa, qb;
+  qa.options.round = ra;
+  qa.options.key = RandomKey{5, 1};
+  qa.options.first_index = 1000;
+  qb.options.round = rb;
+  qb.options.key = RandomKey{5, 2};
+  QuantizeCounters ca, cb;
+  qa.counters = &ca;
+  qb.counters = &cb;
+  GemmOptions go;
+  go.threads = threads;
+  go.seed = 99;
+  go.flags = flags;
+  std::vector<float> C(M * N);
+  const GemmF32Result fr = gemm_f32(m, M, N, K, A, &qa, B, &qb, C, go);
+
+  std::vector<std::uint64_t> codes_a(A.size()), codes_b(B.size());
+  std::vector<float> vals_a(A.size()), vals_b(B.size());
+  QuantizeOptions oa = qa.options, ob = qb.options;
+  oa.threads = ob.threads = 1;
+  const QuantizeCounters ra_c = quantize<float, std::uint64_t>(m.a, A, oa, codes_a, vals_a);
+  const QuantizeCounters rb_c = quantize<float, std::uint64_t>(m.b, B, ob, codes_b, vals_b);
+  CHECK(ca.count == ra_c.count);
+  CHECK(ca.exact == ra_c.exact);
+  CHECK(ca.overflow == ra_c.overflow);
+  CHECK(ca.underflow_to_zero == ra_c.underflow_to_zero);
+  CHECK(cb.exact == rb_c.exact);
+  CHECK(cb.saturated == rb_c.saturated);
+  CHECK(ca.error_sq == ra_c.error_sq);
+  const GemmResult r = gemm(m, M, N, K, codes_a, codes_b, {}, go);
+  const Format& rf = result_format(m);
+  std::size_t bad = 0;
+  for (std::size_t o = 0; o < M * N; ++o) {
+    const auto want = static_cast<float>(to_double(rf, r.codes[o]));
+    if (std::bit_cast<std::uint32_t>(want) != std::bit_cast<std::uint32_t>(C[o]) &&
+        !(std::isnan(want) && std::isnan(C[o])))
+      ++bad;
+  }
+  CHECK(bad == 0);
+  CHECK(fr.kernel == r.kernel);
+  if (flags) {
+    CHECK(fr.flags == r.flags);
+    CHECK(fr.counts.steps == r.counts.steps);
+    CHECK(fr.counts.inexact == r.counts.inexact);
+    CHECK(fr.counts.underflow == r.counts.underflow);
+    CHECK(fr.counts.overflow == r.counts.overflow);
+    CHECK(fr.counts.swamped == r.counts.swamped);
+  }
+  // pre-quantized values without a GemmInputQuant: the same outputs again
+  std::vector<float> C2(M * N);
+  (void)gemm_f32(m, M, N, K, vals_a, nullptr, vals_b, nullptr, C2, go);
+  CHECK(std::memcmp(C.data(), C2.data(), C.size() * sizeof(float)) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("gemm.f32_fused_path_equals_quantize_then_gemm") {
+  // every configuration whose result fits binary32; rne and stochastic input rounding
+  for (const char* spec : kConfigs) {
+    CAPTURE(spec);
+    const MacConfig m = parse_mac(spec);
+    const Format& rf = result_format(m);
+    if (rf.man_bits > 23 || rf.emax() > 127 || rf.emin() < -126) continue;
+    for (double sigma : {1.5, 5.0}) {
+      CAPTURE(sigma);
+      const auto A = wide_floats(24 * 40, 11, sigma), B = wide_floats(40 * 20, 12, sigma);
+      check_fused(m, 24, 20, 40, A, B, parse_rounding("rne"), parse_rounding("sr:8"), 2, true);
+      check_fused(m, 24, 20, 40, A, B, parse_rounding("sr:4"), parse_rounding("rtz"), 1, false);
+    }
+  }
+}
+
+TEST_CASE("gemm.f32_fused_path_specials_and_refusals") {
+  const MacConfig m = parse_mac("mellempudi2019");
+  // NaN and Inf inputs (the reference path) and ftz of subnormal inputs
+  auto A = wide_floats(8 * 16, 3, 2.0), B = wide_floats(16 * 8, 4, 2.0);
+  A[5] = std::numeric_limits<float>::infinity();
+  B[9] = std::numeric_limits<float>::quiet_NaN();
+  check_fused(m, 8, 8, 16, A, B, parse_rounding("rne"), parse_rounding("rne"), 2, true);
+  check_fused(parse_mac("ab=e5m2,acc=fp16,round=rne,ftz_in=1"), 8, 8, 16, wide_floats(128, 5, 6),
+              wide_floats(128, 6, 6), parse_rounding("rne"), parse_rounding("rne"), 1, true);
+  // a value not of the input format, without a quantizer: named
+  std::vector<float> a(4 * 4, 1.0f), b(4 * 4, 0.5f), c(4 * 4);
+  a[3] = 1.1f;
+  CHECK_THROWS_WITH_AS((void)gemm_f32(m, 4, 4, 4, a, nullptr, b, nullptr, c),
+                       doctest::Contains("A[3] = 1.1 is not a value of e5m2"),
+                       std::invalid_argument);
+  a[3] = 1.0f;
+  b[7] = 0x1p-17f;  // below e5m2's smallest subnormal 2^-16
+  CHECK_THROWS_WITH_AS((void)gemm_f32(m, 4, 4, 4, a, nullptr, b, nullptr, c),
+                       doctest::Contains("B[7]"), std::invalid_argument);
+  b[7] = 0x1p-16f;  // the smallest subnormal itself, and e5m2's max finite: fine
+  b[8] = -57344.0f;
+  CHECK_NOTHROW((void)gemm_f32(m, 4, 4, 4, a, nullptr, b, nullptr, c));
+  b[8] = 61440.0f;  // beyond max finite
+  CHECK_THROWS_AS((void)gemm_f32(m, 4, 4, 4, a, nullptr, b, nullptr, c), std::invalid_argument);
+  b[8] = 1.0f;
+  b[7] = 0.5f;
+  // e4m3fn has no Inf and no value 480
+  const MacConfig m43 = parse_mac("ab=e4m3fn,acc=fp32,round=rne");
+  std::vector<float> e(16, 448.0f);
+  CHECK_NOTHROW((void)gemm_f32(m43, 4, 4, 4, e, nullptr, b, nullptr, c));
+  e[2] = std::numeric_limits<float>::infinity();
+  CHECK_THROWS_AS((void)gemm_f32(m43, 4, 4, 4, e, nullptr, b, nullptr, c), std::invalid_argument);
+  // a result format beyond binary32, and sizes that do not match
+  CHECK_THROWS_WITH_AS(
+      (void)gemm_f32(parse_mac("ab=fp32,acc=fp64,round=rne"), 4, 4, 4, a, nullptr, b, nullptr, c),
+      doctest::Contains("does not fit binary32"), std::invalid_argument);
+  CHECK_THROWS_AS((void)gemm_f32(m, 4, 4, 5, a, nullptr, b, nullptr, c), std::invalid_argument);
 }

@@ -1,0 +1,157 @@
+// sim/gemm_f32.cpp — the fused GEMM path for training: binary32 arrays in (quantized on the
+// way in, or checked to hold values of the input formats), the engine's kernels run on them
+// directly (the binary32 FMA kernel reads them in place), binary32 values out.
+#include <omp.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "sim/gemm.hpp"
+#include "sim/gemm_choice.hpp"
+#include "sim/gemm_operand.hpp"
+
+namespace fp8sim {
+
+namespace {
+
+constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
+
+// The first element of v that is not a value of f (kNone if all are). Formats inside
+// binary32's exponent range with <= 23 fraction bits are checked on the bits (the common
+// case: e5m2, e4m3, fp16, bf16, fp32); others through binary64 arithmetic.
+std::size_t first_not_in(const Format& f, std::span<const float> v, int threads) {
+  const int mb = f.man_bits, emin = f.emin();
+  const double maxf = to_double(f, f.max_finite_code());
+  const bool neg_ok = f.is_signed, negzero_ok = f.has_negative_zero();
+  const bool inf_ok = f.has_inf(), nan_ok = f.has_nan();
+  const auto special_ok = [&](float x) {
+    if (std::isnan(x)) return nan_ok;
+    return inf_ok && (neg_ok || x > 0);
+  };
+  std::size_t first = kNone;
+  if (emin >= -126 && mb <= 23) {
+    const auto maxf32 = static_cast<float>(maxf);  // exact: f fits binary32 here
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(min : first)
+    for (std::size_t x = 0; x < v.size(); ++x) {
+      const std::uint32_t bits = std::bit_cast<std::uint32_t>(v[x]);
+      const std::uint32_t mag = bits & 0x7fffffffu;
+      const bool neg = (bits >> 31) != 0;
+      bool ok;
+      if (mag == 0) {
+        ok = !neg || negzero_ok;
+      } else if (mag >= 0x7f800000u) {
+        ok = special_ok(v[x]);
+      } else {
+        const int E = static_cast<int>(mag >> 23);
+        const int e = E == 0 ? -127 : E - 127;  // (binary32 subnormals: below 2^-126)
+        // fraction bits f keeps at this exponent (fewer below its normal range)
+        const int keep = e >= emin ? mb : (f.subnormals ? mb - (emin - e) : -1);
+        // a binary32 subnormal's value has no implicit bit: its grid is 2^-149, so it fits
+        // the grid 2^(emin - mb) when its integer significand is a multiple of it
+        const std::uint32_t low =
+            E == 0
+                ? mag
+                : (keep < 0 ? 1u : (mag & ((std::uint32_t{1} << (23 - std::min(keep, 23))) - 1)));
+        const int sub_shift = emin - mb + 149;  // >= 0 here
+        const bool grid = E == 0
+                              ? f.subnormals && sub_shift <= 31 &&
+                                    (low & ((std::uint32_t{1} << std::min(sub_shift, 31)) - 1)) == 0
+                              : low == 0;
+        ok = grid && std::abs(v[x]) <= maxf32 && (!neg || neg_ok);
+      }
+      if (!ok) first = std::min(first, x);
+    }
+    return first;
+  }
+  for (std::size_t x = 0; x < v.size(); ++x) {
+    const double a = std::abs(static_cast<double>(v[x]));
+    const bool neg = std::signbit(v[x]);
+    bool ok;
+    if (!std::isfinite(v[x])) {
+      ok = special_ok(v[x]);
+    } else if (a == 0) {
+      ok = !neg || negzero_ok;
+    } else {
+      const int e = std::max(std::ilogb(a), emin);
+      const double q = std::ldexp(a, mb - e);
+      ok = q == std::trunc(q) && a <= maxf && (f.subnormals || a >= std::ldexp(1.0, emin)) &&
+           (!neg || neg_ok);
+    }
+    if (!ok) return x;
+  }
+  return kNone;
+}
+
+// The binary32 values of an input: quantized into `buf`, or the caller's, checked.
+std::span<const float> prepare(const Format& f, std::span<const float> in, const GemmInputQuant* q,
+                               std::vector<float>& buf, int threads, const char* name) {
+  if (q) {
+    buf.resize(in.size());
+    QuantizeOptions o = q->options;
+    o.threads = threads;
+    const QuantizeCounters c = quantize_values<float>(f, in, o, buf);
+    if (q->counters) *q->counters = c;
+    return buf;
+  }
+  if (!detail::is_plain_ieee_binary32(f)) {
+    const std::size_t bad = first_not_in(f, in, threads);
+    if (bad != kNone)
+      throw std::invalid_argument(
+          fmt::format("gemm_f32: {}[{}] = {} is not a value of {} (quantize it first, or pass "
+                      "a GemmInputQuant)",
+                      name, bad, in[bad], f.name));
+  }
+  return in;
+}
+
+}  // namespace
+
+GemmF32Result gemm_f32(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
+                       std::span<const float> A, const GemmInputQuant* quant_a,
+                       std::span<const float> B, const GemmInputQuant* quant_b, std::span<float> C,
+                       const GemmOptions& opt) {
+  validate(m);
+  const Format& rf = result_format(m);
+  if (rf.man_bits > 23 || rf.emax() > 127 || rf.emin() < -126)
+    throw std::invalid_argument(fmt::format(
+        "gemm_f32: the result format {} does not fit binary32 (use gemm() for its codes)",
+        rf.name));
+  if (A.size() != M * K || B.size() != K * N || C.size() != M * N)
+    throw std::invalid_argument(
+        fmt::format("gemm_f32: A, B, C have {}, {}, {} values; M x N x K = {} x {} x {} needs "
+                    "{}, {}, {}",
+                    A.size(), B.size(), C.size(), M, N, K, M * K, K * N, M * N));
+  const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
+  std::vector<float> abuf, bbuf;
+  const auto Av = prepare(m.a, A, quant_a, abuf, threads, "A");
+  const auto Bv = prepare(m.b, B, quant_b, bbuf, threads, "B");
+  GemmResult r = detail::gemm_operands(m, M, N, K, detail::GemmOperand::of_values(m.a, Av, "A"),
+                                       detail::GemmOperand::of_values(m.b, Bv, "B"), {}, opt);
+  if (detail::is_plain_ieee_binary32(rf)) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::size_t o = 0; o < M * N; ++o)
+      C[o] = std::bit_cast<float>(static_cast<std::uint32_t>(r.codes[o]));
+  } else if (rf.width() <= 16 && M * N > (std::size_t{1} << rf.width())) {
+    std::vector<float> table(std::size_t{1} << rf.width());
+    for (std::uint64_t c = 0; c < table.size(); ++c)
+      table[c] = static_cast<float>(to_double(rf, c));
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::size_t o = 0; o < M * N; ++o) C[o] = table[r.codes[o]];
+  } else {
+    for (std::size_t o = 0; o < M * N; ++o) C[o] = static_cast<float>(to_double(rf, r.codes[o]));
+  }
+  GemmF32Result out;
+  out.flags = std::move(r.flags);
+  out.counts = r.counts;
+  out.kernel = std::move(r.kernel);
+  out.slow_outputs = r.slow_outputs;
+  return out;
+}
+
+}  // namespace fp8sim

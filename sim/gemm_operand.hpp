@@ -1,0 +1,38 @@
+// sim/gemm_operand.hpp — internal to sim/: one input matrix of the GEMM engine, held either as
+// codes of its format (gemm) or as binary32 values of that format (gemm_f32, the fused path
+// for training), so that one engine serves both without turning values into 8-byte codes.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "formats/formats.hpp"
+#include "sim/gemm.hpp"
+
+namespace fp8sim::detail {
+
+struct GemmOperand {
+  const Format* f = nullptr;
+  bool by_values = false;
+  std::span<const std::uint64_t> codes;  ///< !by_values
+  std::span<const float> values;         ///< by_values: every one a value of *f (or NaN/Inf)
+  const char* name = "A";
+
+  static GemmOperand of_codes(const Format& f, std::span<const std::uint64_t> c, const char* n) {
+    return GemmOperand{&f, false, c, {}, n};
+  }
+  static GemmOperand of_values(const Format& f, std::span<const float> v, const char* n) {
+    return GemmOperand{&f, true, {}, v, n};
+  }
+  [[nodiscard]] std::size_t size() const { return by_values ? values.size() : codes.size(); }
+  [[nodiscard]] const char* what() const { return by_values ? "values" : "codes"; }
+  /// The code of element x (values are encoded exactly: they are values of *f).
+  [[nodiscard]] std::uint64_t code(std::size_t x) const;
+};
+
+/// The engine behind gemm() and gemm_f32(): C = A·B (+C0) as gemm() documents.
+[[nodiscard]] GemmResult gemm_operands(const MacConfig& m, std::size_t M, std::size_t N,
+                                       std::size_t K, const GemmOperand& A, const GemmOperand& B,
+                                       std::span<const std::uint64_t> C0, const GemmOptions& opt);
+
+}  // namespace fp8sim::detail
