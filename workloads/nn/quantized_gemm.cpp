@@ -2,7 +2,6 @@
 #include "workloads/nn/quantized_gemm.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -49,30 +48,6 @@ class Timed {
 // Element i of step s uses random-bit index s * 2^36 + i: a tensor has < 2^36 elements.
 constexpr int kStepShift = 36;
 
-bool is_fp32(const Format& f) {
-  return f.exp_bits == 8 && f.man_bits == 23 && f.bias == 127 && f.specials == Specials::ieee &&
-         f.subnormals;
-}
-
-// The codes of values already in format f (exact; fp32 values are their bits).
-std::vector<std::uint64_t> codes_of(const Format& f, std::span<const float> v, int threads,
-                                    const char* what, const std::string& name) {
-  std::vector<std::uint64_t> codes(v.size());
-  if (is_fp32(f)) {
-    for (std::size_t i = 0; i < v.size(); ++i) codes[i] = std::bit_cast<std::uint32_t>(v[i]);
-    return codes;
-  }
-  QuantizeOptions o;
-  o.threads = threads;
-  o.error_stats = false;
-  const QuantizeCounters c = quantize<float, std::uint64_t>(f, v, o, codes);
-  if (c.exact != c.count)
-    throw std::logic_error(
-        fmt::format("{}: {} of {} values of {} are not {} values (quantize "
-                    "them with their role first)",
-                    name, c.count - c.exact, c.count, what, f.name));
-  return codes;
-}
 
 }  // namespace
 
@@ -144,20 +119,17 @@ void layer_gemm(const MacConfig& m, const std::string& name, std::size_t M, std:
   if (A.size() != M * K || B.size() != K * N || C.size() != M * N)
     throw std::invalid_argument(fmt::format("layer_gemm {}: sizes {}x{}x{} do not match {}, {}, {}",
                                             name, M, N, K, A.size(), B.size(), C.size()));
-  const auto ca = codes_of(m.a, A, ctx.threads, "A", name);
-  const auto cb = codes_of(m.b, B, ctx.threads, "B", name);
   GemmOptions go;
   go.threads = ctx.threads;
   go.seed = ctx.seed ^ name_key(name) ^ (ctx.step * 0x9E3779B97F4A7C15ull);
   go.flags = ctx.stats != nullptr;
-  const GemmResult r = gemm(m, M, N, K, ca, cb, {}, go);
-  const Format& rf = result_format(m);
-  if (is_fp32(rf)) {
-    for (std::size_t i = 0; i < C.size(); ++i)
-      C[i] = std::bit_cast<float>(static_cast<std::uint32_t>(r.codes[i]));
-  } else {
-    for (std::size_t i = 0; i < C.size(); ++i) C[i] = static_cast<float>(to_double(rf, r.codes[i]));
+  GemmF32Result r;
+  try {
+    r = gemm_f32(m, M, N, K, A, nullptr, B, nullptr, C, go);
+  } catch (const std::invalid_argument& e) {  // inputs not quantized: a bug of the layer
+    throw std::logic_error(fmt::format("layer_gemm {}: {}", name, e.what()));
   }
+  const Format& rf = result_format(m);
   if (ctx.stats) {
     GemmPointStats& st = ctx.stats->gemm[name];
     st.counts.merge(r.counts);

@@ -6,12 +6,12 @@
 //  - quantize_role() rounds an fp32 array into its role's format exactly as
 //    fp8sim::quantize does (same random bits for a given seed, site, role and step, any
 //    thread count) and hands back the values as fp32 (every E5M2/FP16/BF16 value is one).
-//  - layer_gemm() computes C = A·B through fp8sim::gemm: A and B must already hold values
-//    of the MacConfig's input formats (quantize_role's output; an fp32 input any float);
-//    the result is converted to fp32 values (exact for results of <= 24 bits). It gives the
-//    same bits as quantizing to codes and calling gemm() directly (a test checks).
-//  - Not yet fused: the inputs become 8-byte codes inside (memory ~ 8 bytes per element of
-//    A and B); quantization while packing the GEMM's panels is future work.
+//  - layer_gemm() computes C = A·B through fp8sim::gemm_f32, the fused path (binary32
+//    arrays in and out, no 8-byte codes): A and B must already hold values of the
+//    MacConfig's input formats (quantize_role's output; an fp32 input any float; a layer
+//    quantizes each tensor once per step and reuses it in two GEMMs, so the quantization
+//    itself stays in quantize_role); the result format must fit binary32. It gives the same
+//    bits as quantizing to codes and calling gemm() directly (tests check both paths).
 #pragma once
 
 #include <cstdint>
