@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <omp.h>
 
 #include "rounding/random_bits.hpp"
 
@@ -31,15 +32,22 @@ struct Window {
   }
 };
 
+// The threads a layer's own loops use (the run's count; 0: OpenMP's default).
+int layer_threads(const StepContext& ctx) {
+  return ctx.threads > 0 ? ctx.threads : omp_get_max_threads();
+}
+
 std::size_t window_out(std::size_t n, std::size_t k, std::size_t stride, std::size_t pad) {
   return (n + 2 * pad - k) / stride + 1;
 }
 
 // cols[(b*oh*ow + oy*ow + ox)][(ci*k + ky)*k + kx] = x[b][ci][oy*s + ky - p][ox*s + kx - p]
 // (0 in the padding).
-std::vector<float> im2col(const std::vector<float>& x, const Window& g) {
+// Threaded over images (each writes its own rows).
+std::vector<float> im2col(const std::vector<float>& x, const Window& g, int threads) {
   const std::size_t K = g.cols();
   std::vector<float> cols(g.rows() * K, 0.0f);
+#pragma omp parallel for num_threads(threads) schedule(static)
   for (std::size_t b = 0; b < g.n; ++b)
     for (std::size_t oy = 0; oy < g.oh; ++oy)
       for (std::size_t ox = 0; ox < g.ow; ++ox) {
@@ -59,9 +67,11 @@ std::vector<float> im2col(const std::vector<float>& x, const Window& g) {
 }
 
 // The adjoint of im2col: dx[b][ci][iy][ix] = sum of the patch entries that copied it.
-void col2im(const std::vector<float>& cols, const Window& g, float* dx) {
+// Threaded over images: each sums into its own image in the same order for any thread count.
+void col2im(const std::vector<float>& cols, const Window& g, float* dx, int threads) {
   const std::size_t K = g.cols();
   std::fill(dx, dx + g.n * g.c * g.h * g.w, 0.0f);
+#pragma omp parallel for num_threads(threads) schedule(static)
   for (std::size_t b = 0; b < g.n; ++b)
     for (std::size_t oy = 0; oy < g.oh; ++oy)
       for (std::size_t ox = 0; ox < g.ow; ++ox) {
@@ -152,7 +162,8 @@ Tensor4 Conv2d::forward(const Tensor4& x, const Recipe& r, const StepContext& ct
   wq_.resize(weight.size());
   sw_ = quantize_role(exempt ? none : r.weight, name_ + "/weight", weight.value, wq_, ctx);
   const std::size_t M = g.rows(), K = g.cols(), P = g.oh * g.ow;
-  const std::vector<float> cols = im2col(xq_, g);
+  const int th = layer_threads(ctx);
+  const std::vector<float> cols = im2col(xq_, g, th);
   std::vector<float> wt(K * out_);  // Wq^T: K x out
   for (std::size_t o = 0; o < out_; ++o)
     for (std::size_t i = 0; i < K; ++i) wt[i * out_ + o] = wq_[o * K + i];
@@ -161,6 +172,7 @@ Tensor4 Conv2d::forward(const Tensor4& x, const Recipe& r, const StepContext& ct
   Tensor4 y = xt::zeros<float>({n_, out_, g.oh, g.ow});
   float* yd = y.data();
   const float descale = 1.0f / (sx_ * sw_);  // per-tensor scaling (1 without)
+#pragma omp parallel for num_threads(th) schedule(static)
   for (std::size_t b = 0; b < n_; ++b)
     for (std::size_t o = 0; o < out_; ++o) {
       const float add = has_bias_ ? bias.value[o] : 0.0f;
@@ -185,12 +197,14 @@ Tensor4 Conv2d::backward(const Tensor4& dy, const Recipe& r, const StepContext& 
   const float sdy = quantize_role(exempt ? none : r.error, name_ + "/error",
                                   std::span(dy.data(), dy.size()), dyq, ctx);
   // dW = dyq^T · cols (out x K); dyq^T is [out][b][p], dyq is [b][out][p]
+  const int th = layer_threads(ctx);
   std::vector<float> dyt(out_ * M);
+#pragma omp parallel for num_threads(th) schedule(static)
   for (std::size_t b = 0; b < n_; ++b)
     for (std::size_t o = 0; o < out_; ++o)
       for (std::size_t p = 0; p < P; ++p) dyt[o * M + b * P + p] = dyq[(b * out_ + o) * P + p];
   {
-    const std::vector<float> cols = im2col(xq_, g);
+    const std::vector<float> cols = im2col(xq_, g, th);
     layer_gemm(exempt ? fp32_mac() : r.wgrad, name_ + "/wgrad", out_, K, M, dyt, cols, weight.grad,
                ctx);
   }
@@ -209,14 +223,15 @@ Tensor4 Conv2d::backward(const Tensor4& dy, const Recipe& r, const StepContext& 
   if (!need_dx) return Tensor4{};
   // dcols = dyq · Wq (M x K), dyq as [b*P + p][out]
   std::vector<float> dym(M * out_);
-  for (std::size_t o = 0; o < out_; ++o)
-    for (std::size_t i = 0; i < M; ++i) dym[i * out_ + o] = dyt[o * M + i];
+#pragma omp parallel for num_threads(th) schedule(static)
+  for (std::size_t i = 0; i < M; ++i)
+    for (std::size_t o = 0; o < out_; ++o) dym[i * out_ + o] = dyt[o * M + i];
   std::vector<float> dcols(M * K);
   layer_gemm(exempt ? fp32_mac() : r.dgrad, name_ + "/dgrad", M, K, out_, dym, wq_, dcols, ctx);
   if (sdy * sw_ != 1.0f)
     for (float& v : dcols) v *= 1.0f / (sdy * sw_);
   Tensor4 dx = xt::zeros<float>({n_, in_, h_, w_});
-  col2im(dcols, g, dx.data());
+  col2im(dcols, g, dx.data(), th);
   return dx;
 }
 
@@ -247,7 +262,7 @@ void BatchNorm2d::init() {
   running_var.value.assign(ch_, 1.0f);
 }
 
-Tensor4 BatchNorm2d::forward(const Tensor4& x, bool train) {
+Tensor4 BatchNorm2d::forward(const Tensor4& x, bool train, int threads) {
   if (x.shape(1) != ch_)
     throw std::invalid_argument(
         fmt::format("{}: input has {} channels, the layer takes {}", name_, x.shape(1), ch_));
@@ -264,6 +279,8 @@ Tensor4 BatchNorm2d::forward(const Tensor4& x, bool train) {
   Tensor4 y = xt::zeros<float>({n_, ch_, h_, w_});
   const float* xd = x.data();
   float* yd = y.data();
+  // threaded over channels: each channel's sums keep their order for any thread count
+#pragma omp parallel for num_threads(threads > 0 ? threads : omp_get_max_threads()) schedule(static)
   for (std::size_t c = 0; c < ch_; ++c) {
     double mean = running_mean.value[c], var = running_var.value[c];
     if (train) {
@@ -297,7 +314,7 @@ Tensor4 BatchNorm2d::forward(const Tensor4& x, bool train) {
   return y;
 }
 
-Tensor4 BatchNorm2d::backward(const Tensor4& dy) {
+Tensor4 BatchNorm2d::backward(const Tensor4& dy, int threads) {
   if (inv_std_.empty())
     throw std::logic_error(fmt::format("{}: backward without a forward", name_));
   if (dy.shape(0) != n_ || dy.shape(1) != ch_ || dy.shape(2) != h_ || dy.shape(3) != w_)
@@ -308,6 +325,7 @@ Tensor4 BatchNorm2d::backward(const Tensor4& dy) {
   Tensor4 dx = xt::zeros<float>({n_, ch_, h_, w_});
   const float* g = dy.data();
   float* dxd = dx.data();
+#pragma omp parallel for num_threads(threads > 0 ? threads : omp_get_max_threads()) schedule(static)
   for (std::size_t c = 0; c < ch_; ++c) {
     double sdy = 0, sdyx = 0;
     for (std::size_t b = 0; b < n_; ++b)

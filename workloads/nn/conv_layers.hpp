@@ -85,9 +85,10 @@ class BatchNorm2d {
   BatchNorm2d(std::string name, std::size_t ch, double eps = 1e-5, double momentum = 0.1);
   /// gamma = 1, beta = 0, running mean 0, running variance 1.
   void init();
-  [[nodiscard]] Tensor4 forward(const Tensor4& x, bool train);
+  /// threads: for its per-channel loops (0: OpenMP's default; results do not depend on it).
+  [[nodiscard]] Tensor4 forward(const Tensor4& x, bool train, int threads = 1);
   /// Fills gamma.grad and beta.grad; returns dx.
-  [[nodiscard]] Tensor4 backward(const Tensor4& dy);
+  [[nodiscard]] Tensor4 backward(const Tensor4& dy, int threads = 1);
   [[nodiscard]] const std::string& name() const { return name_; }
   [[nodiscard]] std::vector<Param*> params() { return {&gamma, &beta}; }
   [[nodiscard]] std::vector<Buffer*> buffers() { return {&running_mean, &running_var}; }
