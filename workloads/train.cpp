@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 
@@ -11,6 +12,7 @@
 
 #include "formats/formats.hpp"
 #include "rounding/random_bits.hpp"
+#include "workloads/checkpoint.hpp"
 #include "workloads/data/fashion_mnist.hpp"
 #include "workloads/nn/layers.hpp"
 #include "workloads/nn/mlp.hpp"
@@ -56,6 +58,8 @@ class Model {
                           const StepContext& ctx, bool train) = 0;
   virtual void backward(const Tensor2& dlogits, const Recipe& r, const StepContext& ctx) = 0;
   virtual std::vector<Param*> params() = 0;
+  /// The non-trainable tensors (BatchNorm running statistics), for checkpoints.
+  virtual std::vector<Buffer*> buffers() = 0;
   virtual std::string first_layer() const = 0;
   virtual std::string last_layer() const = 0;
 };
@@ -75,6 +79,7 @@ class MlpModel final : public Model {
     net_.backward(d, r, ctx);
   }
   std::vector<Param*> params() override { return net_.params(); }
+  std::vector<Buffer*> buffers() override { return {}; }
   std::string first_layer() const override { return "fc1"; }
   std::string last_layer() const override { return fmt::format("fc{}", net_.sizes().size() - 1); }
 
@@ -96,6 +101,7 @@ class ResnetModel final : public Model {
     net_.backward(d, r, ctx);
   }
   std::vector<Param*> params() override { return net_.params(); }
+  std::vector<Buffer*> buffers() override { return net_.buffers(); }
   std::string first_layer() const override { return net_.gemm_layers().front(); }
   std::string last_layer() const override { return net_.gemm_layers().back(); }
 
@@ -196,6 +202,117 @@ std::vector<std::pair<std::string, MasterUpdateStats>> apply_updates(
   return stats;
 }
 
+bool same_bits(std::span<const float> a, std::span<const float> b) {
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+// Where a resumed run starts, and the epoch's sums so far.
+struct Start {
+  std::uint64_t step = 0, images = 0, epoch = 0, position = 0;
+  double loss_sum = 0;
+  std::size_t correct = 0, seen = 0;
+  double seconds = 0;
+};
+
+// Checks a checkpoint against the options and the model, then puts it in place: weights,
+// master codes, BN buffers, optimizer, scaler, delayed scales. Throws std::invalid_argument
+// naming what does not fit.
+Start restore(const TrainState& s, const TrainOptions& opt, Model& model,
+              const std::vector<Param*>& params, MasterWeights& master, Optimizer& optimizer,
+              LossScaler& scaler, ScaleStates& scales, std::size_t count, const EpochOrder& order) {
+  auto refuse = [](const std::string& why) {
+    throw std::invalid_argument("cannot resume from the checkpoint: " + why);
+  };
+  const auto diffs = config_differences(s, opt);
+  if (!diffs.empty()) {
+    const ConfigDifference& d = diffs.front();
+    if (d.key == "recipe")
+      refuse(fmt::format("its recipe differs at {}: {} there, {} here", d.detail, shown(d.saved),
+                         shown(d.current)));
+    refuse(fmt::format("it was written with {} {}, this run has {}", d.key, shown(d.saved),
+                       shown(d.current)));
+  }
+  const std::size_t per_epoch = (count + opt.batch - 1) / opt.batch;
+  const std::uint64_t done = s.epoch * per_epoch + (s.position + opt.batch - 1) / opt.batch;
+  if (s.position > count || (s.position % opt.batch != 0 && s.position != count) ||
+      s.step != done || s.images != s.epoch * count + s.position || s.epoch_seen != s.position ||
+      s.epoch_correct > s.epoch_seen)
+    refuse(fmt::format("its progress is inconsistent (step {}, epoch {}, position {} of {})",
+                       s.step, s.epoch, s.position, count));
+  if (s.step > per_epoch * opt.epochs)
+    refuse(fmt::format("it is at step {}, beyond this run's {} steps ({} epochs)", s.step,
+                       per_epoch * opt.epochs, opt.epochs));
+  const std::vector<std::size_t> perm = order.permutation(s.epoch);
+  if (!std::equal(perm.begin(), perm.end(), s.order.begin(), s.order.end()))
+    refuse(fmt::format("its data order of epoch {} differs from this run's", s.epoch));
+  if (s.params.size() != params.size())
+    refuse(fmt::format("it holds {} parameters, the model {}", s.params.size(), params.size()));
+  OptimizerState os;
+  os.kind = s.optimizer;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const ParamState& ps = s.params[i];
+    Param& p = *params[i];
+    if (ps.name != p.name || ps.shape != p.shape || ps.value.size() != p.size())
+      refuse(fmt::format("its parameter {} is {} {}, the model's is {} {}", i, shown(ps.name),
+                         fmt::join(ps.shape, "x"), shown(p.name), fmt::join(p.shape, "x")));
+    if (ps.optimizer_state.size() != s.optimizer_state_per_element * p.size())
+      refuse(fmt::format("its optimizer state of {} has the wrong size", p.name));
+    try {
+      master.import_codes(i, ps.master);
+    } catch (const std::exception& e) {
+      refuse(fmt::format("the master codes of {}: {}", p.name, e.what()));
+    }
+    if (!same_bits(master.values(i), ps.value))
+      refuse(fmt::format("the values of {} are not those of its master codes", p.name));
+    std::copy(ps.value.begin(), ps.value.end(), p.value.begin());
+    os.sizes.push_back(p.size());
+    os.steps.push_back(ps.optimizer_steps);
+    os.buffers.push_back(ps.optimizer_state);
+  }
+  try {
+    optimizer.import_state(os);
+  } catch (const std::exception& e) {
+    refuse(fmt::format("its optimizer state: {}", e.what()));
+  }
+  const std::vector<Buffer*> buffers = model.buffers();
+  if (s.buffers.size() != buffers.size())
+    refuse(fmt::format("it holds {} buffers, the model {}", s.buffers.size(), buffers.size()));
+  for (Buffer* b : buffers) {
+    const auto it = std::find_if(s.buffers.begin(), s.buffers.end(),
+                                 [&](const BufferState& x) { return x.name == b->name; });
+    if (it == s.buffers.end()) refuse(fmt::format("it has no buffer {}", b->name));
+    if (it->shape != b->shape || it->value.size() != b->size())
+      refuse(fmt::format("its buffer {} is {}, the model's {}", b->name, fmt::join(it->shape, "x"),
+                         fmt::join(b->shape, "x")));
+    b->value = it->value;
+  }
+  if (s.loss_scaler != to_string(scaler.config().kind))
+    refuse(fmt::format("its loss scaler is {}, this run's {}", shown(s.loss_scaler),
+                       to_string(scaler.config().kind)));
+  try {
+    scaler.import_state(s.scaler);
+  } catch (const std::exception& e) {
+    refuse(fmt::format("its loss scaler state: {}", e.what()));
+  }
+  for (const auto& [name, st] : s.scales) {
+    if (!(st.scale > 0) || !std::isfinite(st.scale) ||
+        (st.history.empty() ? st.next != 0 : st.next >= st.history.size()))
+      refuse(fmt::format("its delayed scaling state of {} is damaged", shown(name)));
+  }
+  scales = s.scales;
+  Start start;
+  start.step = s.step;
+  start.images = s.images;
+  start.epoch = s.epoch;
+  start.position = s.position;
+  start.loss_sum = s.epoch_loss_sum;
+  start.correct = s.epoch_correct;
+  start.seen = s.epoch_seen;
+  start.seconds = s.seconds;
+  return start;
+}
+
 }  // namespace
 
 StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps) {
@@ -241,7 +358,7 @@ StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps) {
   return t;
 }
 
-TrainResult train(const TrainOptions& opt, TrainObserver& observer) {
+TrainResult train(const TrainOptions& opt, TrainObserver& observer, const TrainState* resume) {
   if (opt.batch == 0) throw std::invalid_argument("batch size 0 is not allowed (at least 1)");
   if (opt.epochs == 0) throw std::invalid_argument("epochs 0 is not allowed (at least 1)");
   Recipe recipe = opt.recipe;
@@ -272,24 +389,75 @@ TrainResult train(const TrainOptions& opt, TrainObserver& observer) {
     names.emplace_back(p->name, p->size());
   }
   const std::size_t per_epoch = (data.train.count + opt.batch - 1) / opt.batch;
-  observer.on_start(names, per_epoch * opt.epochs);
 
   ScaleStates scales;
   StepStats stats;
   const EpochOrder order(data.train.count, opt.seed);
+  TrainResult res;
+  Start start;
+  if (resume) {
+    start = restore(*resume, opt, *model, params, master, *optimizer, scaler, scales,
+                    data.train.count, order);
+    res.steps = resume->step;
+    res.final_loss = resume->final_loss;
+    res.validation = resume->validation;
+  }
+  observer.on_start(names, per_epoch * opt.epochs);
+
   std::vector<float> images;
   std::vector<std::uint8_t> labels;
   const auto t0 = std::chrono::steady_clock::now();
   auto seconds = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return start.seconds +
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
-  TrainResult res;
-  std::uint64_t step = 0, images_seen = 0;
-  for (std::size_t epoch = 0; epoch < opt.epochs && !res.stopped; ++epoch) {
+  std::uint64_t step = start.step, images_seen = start.images;
+  // The whole state after step `step` (checkpoints), `position` images into the epoch.
+  auto state = [&](std::size_t epoch, std::size_t position, const std::vector<std::size_t>& perm,
+                   double loss_sum, std::size_t correct, std::size_t seen) {
+    TrainState st;
+    st.step = step + 1;
+    st.epoch = epoch;
+    st.position = position;
+    st.images = images_seen;
+    st.order.assign(perm.begin(), perm.end());
+    st.epoch_loss_sum = loss_sum;
+    st.epoch_correct = correct;
+    st.epoch_seen = seen;
+    st.final_loss = res.final_loss;
+    st.validation = res.validation;
+    st.seconds = seconds();
+    st.epochs = opt.epochs;
+    st.checkpoint_every = opt.checkpoint_every;
+    const OptimizerState os = optimizer->export_state();
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const Param& p = *params[i];
+      st.params.push_back(
+          {p.name, p.shape, p.value, master.export_codes(i), os.steps[i], os.buffers[i]});
+    }
+    for (const Buffer* b : model->buffers()) st.buffers.push_back({b->name, b->shape, b->value});
+    st.master_format = recipe.master.name;
+    st.master_round = to_string(recipe.master_round);
+    st.optimizer = os.kind;
+    st.optimizer_state_per_element = optimizer->state_per_element();
+    st.loss_scaler = std::string(to_string(scaler.config().kind));
+    st.scaler = scaler.export_state();
+    st.min_scale = scaler.min_scale_at(step + 1);
+    st.scales = scales;
+    st.config = checkpoint_config(opt);
+    return st;
+  };
+  for (std::size_t epoch = start.epoch; epoch < opt.epochs && !res.stopped; ++epoch) {
     const std::vector<std::size_t> perm = order.permutation(epoch);
     double loss_sum = 0;
-    std::size_t correct = 0, seen = 0;
-    for (std::size_t first = 0; first < data.train.count; first += opt.batch, ++step) {
+    std::size_t correct = 0, seen = 0, first0 = 0;
+    if (resume && epoch == start.epoch) {
+      loss_sum = start.loss_sum;
+      correct = start.correct;
+      seen = start.seen;
+      first0 = start.position;
+    }
+    for (std::size_t first = first0; first < data.train.count; first += opt.batch, ++step) {
       const std::size_t n = std::min(opt.batch, data.train.count - first);
       gather(data.train, &perm, first, n, images, labels);
       const bool with_stats = opt.stats_every > 0 && step % opt.stats_every == 0;
@@ -328,7 +496,11 @@ TrainResult train(const TrainOptions& opt, TrainObserver& observer) {
       seen += n;
       res.final_loss = lr.loss;
       res.steps = step + 1;
-      if (observer.stop_requested()) {
+      const bool stop = observer.stop_requested();
+      const bool last = step + 1 == per_epoch * opt.epochs;  // the run's last step
+      if (opt.checkpoint_every > 0 && (stop || last || (step + 1) % opt.checkpoint_every == 0))
+        observer.on_checkpoint(state(epoch, first + n, perm, loss_sum, correct, seen));
+      if (stop) {
         res.stopped = true;
         ++step;
         break;

@@ -6,6 +6,11 @@
 // give the same result bit for bit for any thread count (every random bit is keyed by
 // seed, step, tensor and element; reductions never depend on threads). What happens is
 // reported through TrainObserver (the command line records it in HDF5 and prints progress).
+//
+// Checkpoints (workloads/checkpoint.hpp): with checkpoint_every N the run hands its whole
+// state to TrainObserver::on_checkpoint after every N-th step and when it stops early; a run
+// resumed from such a state (train(opt, observer, &state)) continues exactly where it was:
+// the rest of the run is the same bit for bit as without the interruption.
 #pragma once
 
 #include <atomic>
@@ -42,6 +47,9 @@ struct TrainOptions {
   std::uint64_t stats_every = 1;  ///< collect quantizer/GEMM statistics every N steps (0: never)
   std::vector<std::size_t> mlp_sizes = {784, 256, 128, 10};
   std::size_t resnet_width = 16;
+  /// on_checkpoint after every N-th step (step + 1 a multiple of N), after the run's last
+  /// step and when the run stops early (0: never)
+  std::uint64_t checkpoint_every = 0;
 };
 
 /// The loss scaler a recipe names: none, static[:S], dynamic, enhanced.
@@ -77,6 +85,8 @@ struct TrainResult {
   bool stopped = false;  ///< stop_requested() ended it early
 };
 
+struct TrainState;  // workloads/checkpoint.hpp
+
 class TrainObserver {
  public:
   virtual ~TrainObserver() = default;
@@ -88,6 +98,12 @@ class TrainObserver {
   virtual void on_test(std::uint64_t /*step*/, const EvalReport&) {}
   /// Polled between steps: true ends the run after the current step.
   [[nodiscard]] virtual bool stop_requested() { return false; }
+  /// TrainOptions::checkpoint_every > 0: the whole state after step state.step - 1 (after
+  /// that step's on_step, before its epoch's on_epoch), every checkpoint_every steps, after
+  /// the last step (before the last epoch report and the test: a resumed run with more
+  /// epochs goes on from there) and when stop_requested() ends the run.
+  /// train(opt, observer, &state) resumes it.
+  virtual void on_checkpoint(const TrainState& /*state*/) {}
 };
 
 /// Benchmark: `steps` training steps (after one warm-up step) of the workload on a
@@ -101,6 +117,15 @@ struct StepTiming {
 
 /// Runs the training. Throws std::invalid_argument on bad options (naming them) and
 /// std::runtime_error when the data cannot be read.
-TrainResult train(const TrainOptions& opt, TrainObserver& observer);
+///
+/// resume: continue from a state on_checkpoint handed out (or load_checkpoint read). Its
+/// options (checkpoint_config: workload, recipe, seed, sizes, batch, optimizer, lr, ...)
+/// must equal opt's; threads, data_dir, stats_every, checkpoint_every and epochs may differ
+/// (epochs: as long as the state lies within the run). Throws std::invalid_argument naming
+/// the first difference or what in the state does not fit the model. The observer then
+/// sees on_start and the steps from state.step on; an epoch's on_epoch and the final
+/// on_test are the same as without the interruption.
+TrainResult train(const TrainOptions& opt, TrainObserver& observer,
+                  const TrainState* resume = nullptr);
 
 }  // namespace fp8sim::workloads

@@ -26,6 +26,8 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 CATALOGUES = sorted(glob.glob(os.path.join(HERE, "hostile_inputs*.txt")))
 EXE = os.environ["FP8SIM_EXE"]
+# the bundled Fashion-MNIST subset: train cases read it through $FP8SIM_FASHION_MNIST_DIR
+FASHION = os.path.join(os.path.dirname(HERE), "data", "fashion-mnist")
 TIME_LIMIT = float(os.environ.get("FP8SIM_HOSTILE_TIMEOUT", "120"))
 MIN_CASES = 150
 SANITIZED = "ASAN_OPTIONS" in os.environ  # the sanitizer build (scripts/test --sanitize)
@@ -218,6 +220,17 @@ def make_file_fixtures(d):
         f.attrs["schema_version"] = 1
     forge("v1.h5", version1)
 
+    # a training checkpoint (fp8sim train --checkpoint-every) and broken copies of it
+    subprocess.run([EXE, "train", "--recipe", "fp32", "--train-size", "20", "--validation-size",
+                    "0", "--test-size", "10", "--batch", "10", "--checkpoint-every", "1",
+                    "--checkpoint", "ck.h5", "--data-dir", FASHION, "-q"], cwd=d, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    forge("ck_gap.h5", lambda f: f.__delitem__("/master/fc1.weight"), src="ck.h5")
+    forge("ck_version.h5", lambda f: f.attrs.__setitem__("checkpoint_version", 9), src="ck.h5")
+    forge("ck_scale.h5", lambda f: f["/loss_scaler"].attrs.__setitem__("scale", -1.0),
+          src="ck.h5")
+    forge("ck_step.h5", lambda f: f["/progress"].attrs.__setitem__("step", 7), src="ck.h5")
+
 
 def snapshot(d):
     out = {}
@@ -277,6 +290,7 @@ def run_case(template, bindir, case):
         env = dict(os.environ)
         env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
         env["LC_ALL"] = "C"
+        env["FP8SIM_FASHION_MNIST_DIR"] = FASHION
         env.pop("FP8SIM_ISA", None)
         try:
             p = subprocess.run(["bash", "-c", cmd], cwd=work, env=env, capture_output=True,
