@@ -480,6 +480,7 @@ TrainSummary read_train(const Checker& ck, hid_t file, bool strict) {
     ts.test_step = te.step(te.idx.back());
     ts.test_loss = last_f64(te, "test_loss");
     ts.test_accuracy = last_f64(te, "test_accuracy");
+    ts.test_exact_match = last_f64(te, "test_exact_match");
   }
 
   if (detail::link_exists(file, updates_p))

@@ -81,8 +81,9 @@ struct TrainSummary {
   std::uint64_t tests = 0;                            ///< rows of /train/test
   std::int64_t test_step = -1;                        ///< the last evaluation's step
   double test_loss = kNone, test_accuracy = kNone;    ///< the last evaluation's
-  std::vector<UpdateSummary> updates;                 ///< by parameter name
-  std::uint64_t cut_rows = 0;  ///< rows of the /train series cut off by a crash
+  double test_exact_match = kNone;     ///< ... sequences: greedy decoding = target (NaN: images)
+  std::vector<UpdateSummary> updates;  ///< by parameter name
+  std::uint64_t cut_rows = 0;          ///< rows of the /train series cut off by a crash
 };
 
 struct RunSummary {

@@ -64,8 +64,11 @@ inline std::vector<SeriesColumn> train_epoch_columns() {
 /// train/test: one row per evaluation on the test split (one at the end of the run).
 inline std::vector<SeriesColumn> train_test_columns() {
   using namespace train_detail;
-  return {f64("test_loss", "-", "mean loss on the test split"),
-          f64("test_accuracy", "fraction", "accuracy on the test split")};
+  return {f64("test_loss", "-", "mean loss on the test split (per image, or per target token)"),
+          f64("test_accuracy", "fraction",
+              "accuracy on the test split (images, or target tokens teacher-forced)"),
+          f64("test_exact_match", "fraction",
+              "sequences: share whose greedy decoding is the target (NaN: image workloads)")};
 }
 
 /// train/updates/{param}: one row per step that updated the parameter.

@@ -125,8 +125,11 @@ void print_train(const analysis::RunSummary& s) {
   if (t.tests == 0)
     fmt::print("  {:<15} not evaluated\n", "test");
   else
-    fmt::print("  {:<15} accuracy {}, loss {} (at step {})\n", "test", percent(t.test_accuracy),
-               num(t.test_loss), t.test_step);
+    fmt::print("  {:<15} accuracy {}, loss {} (at step {}){}\n", "test", percent(t.test_accuracy),
+               num(t.test_loss), t.test_step,
+               std::isnan(t.test_exact_match)
+                   ? std::string()
+                   : fmt::format(", greedy decoding exact {}", percent(t.test_exact_match)));
   const auto uq = top_underflow(s);
   if (!uq.empty()) {
     fmt::print("\nquantizers with the most underflow (% of elements over all recorded steps)\n");
@@ -216,9 +219,9 @@ void print_train_json(const analysis::RunSummary& s) {
   const analysis::TrainSummary& t = *s.train;
   fmt::print(
       ", \"steps\": {}, \"skipped_steps\": {}, \"final_loss\": {}, \"val_accuracy\": {}, "
-      "\"test_accuracy\": {}, \"test_loss\": {}",
+      "\"test_accuracy\": {}, \"test_loss\": {}, \"test_exact_match\": {}",
       t.steps, t.skipped_steps, json_or_null(t.final_loss), json_or_null(t.val_accuracy),
-      json_or_null(t.test_accuracy), json_or_null(t.test_loss));
+      json_or_null(t.test_accuracy), json_or_null(t.test_loss), json_or_null(t.test_exact_match));
   fmt::print(
       ", \"train\": {{\"workload\": {}, \"recipe\": {}, \"classes\": {}, \"steps\": {}, "
       "\"first_step\": {}, \"last_step\": {}, \"epochs\": {}, \"last_epoch\": {}, "

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -70,16 +72,24 @@ class Progress final : public workloads::TrainObserver {
     const bool line_due = done >= next_line_ || r.step + 1 == total_;
     if (!tty_ && !line_due) return;
     if (line_due) next_line_ = (std::floor(done / 0.05 + 1e-9) + 1) * 0.05;
-    const double rate = r.seconds > 0 ? static_cast<double>(r.images) / r.seconds : 0;
+    // units (images or target tokens) per second since this process's first step
+    const auto now = std::chrono::steady_clock::now();
+    if (!t0_) {
+      t0_ = now;
+      first_units_ = r.units;
+    }
+    const double since = std::chrono::duration<double>(now - *t0_).count();
+    const double rate = since > 0 ? static_cast<double>(r.units - first_units_) / since : 0;
     const double eta = done > 0 ? r.seconds * (1 - done) / done : 0;
     const int w = 24, filled = static_cast<int>(done * w);
     const std::string bar = std::string(static_cast<std::size_t>(filled), '#') +
                             std::string(static_cast<std::size_t>(w - filled), '.');
     fmt::print(stderr,
-               "{}[{}] step {}/{} epoch {} loss {:.4f} acc {:.3f} scale {:g} {:.0f} img/s "
+               "{}[{}] step {}/{} epoch {} loss {:.4f} acc {:.3f} scale {:g} {:.0f} {}/s "
                "ETA {}{}",
                tty_ ? "\r" : "", bar, r.step + 1, total_, r.epoch + 1, r.loss, r.accuracy,
-               r.loss_scale, rate, duration_text(eta), tty_ ? "" : "\n");
+               r.loss_scale, rate, std::string_view(r.unit) == "images" ? "img" : "tok",
+               duration_text(eta), tty_ ? "" : "\n");
     std::fflush(stderr);
   }
   void on_epoch(const EpochReport& e) override {
@@ -100,6 +110,8 @@ class Progress final : public workloads::TrainObserver {
   StepReport last_;
   std::optional<std::uint64_t> resumed_at_;
   std::string resumed_from_;
+  std::optional<std::chrono::steady_clock::time_point> t0_;
+  std::uint64_t first_units_ = 0;
 };
 
 // The HDF5 recording (docs/hdf5-schema.md, kind train). SWMR files take no new objects
@@ -184,7 +196,8 @@ class Recording final : public workloads::TrainObserver {
   }
   void on_test(std::uint64_t step, const EvalReport& t) override {
     if (started_)
-      rec_->record_series(test_id_, static_cast<std::int64_t>(step), {t.loss, t.accuracy});
+      rec_->record_series(test_id_, static_cast<std::int64_t>(step),
+                          {t.loss, t.accuracy, t.exact_match});
   }
   bool stop_requested() override { return progress_.stop_requested(); }
   /// Writes every row so far to the file (a checkpoint is taken right after).
@@ -383,8 +396,20 @@ void add_train_command(CLI::App& app, Context& ctx) {
   };
   auto o = std::make_shared<Opts>();
   const auto names = workloads::recipe_preset_names();
-  add_choice(*cmd, "--workload", o->t.workload, {"mlp", "resnet"},
-             "Network: mlp (784-256-128-10) or resnet (stem, 3 stages of basic blocks, width 16)");
+  add_choice(*cmd, "--workload", o->t.workload, {"mlp", "resnet", "transformer"},
+             "Network: mlp (784-256-128-10) or resnet (stem, 3 stages of basic blocks, width 16) "
+             "on Fashion-MNIST; transformer (pre-LN encoder-decoder, d_model 64, 4 heads, 2+2 "
+             "layers, character tokens, greedy decoding) on --task");
+  add_choice(*cmd, "--task", o->t.task, {"freedict", "numbers"},
+             "The transformer's data: freedict (English -> German headwords from Debian's "
+             "dict-freedict-eng-deu, at most 24 characters a side) or numbers (synthetic: "
+             "digits -> English words, 0..--max-number)");
+  add_integer(*cmd, "--max-number", o->t.max_number, std::uint64_t{10}, std::uint64_t{999999},
+              "--task numbers: the largest number");
+  add_real(*cmd, "--label-smoothing", o->t.label_smoothing, RealRange{0, 1, false, true},
+           "transformer: label smoothing of the token loss (PyTorch's rule)");
+  add_real(*cmd, "--dropout", o->t.dropout, RealRange{0, 1, false, true},
+           "transformer: dropout (embeddings, attention, residual, feed-forward)");
   add_text(*cmd, "--recipe", o->recipe, "NAME|FILE",
            fmt::format("Precision recipe: a preset ({}; below) or a TOML recipe file (below)",
                        fmt::join(names, ", ")));
@@ -398,11 +423,13 @@ void add_train_command(CLI::App& app, Context& ctx) {
                 "without training");
   add_integer(*cmd, "--epochs", o->t.epochs, std::size_t{1}, std::size_t{1000}, "Epochs");
   add_integer(*cmd, "--train-size", o->t.train_size, std::size_t{0}, std::size_t{60000},
-              "Training images (0 = all 60000 minus the validation split)");
+              "Training images (0 = all 60000 minus the validation split); transformer: "
+              "sentence pairs (0 = the whole training split)");
   add_integer(*cmd, "--validation-size", o->t.validation_size, std::size_t{0}, std::size_t{60000},
-              "Validation images, held out of the training file");
+              "Validation images, held out of the training file (pairs: of the validation "
+              "split; 0 = none)");
   add_integer(*cmd, "--test-size", o->t.test_size, std::size_t{0}, std::size_t{10000},
-              "Test images (0 = all 10000)");
+              "Test images (0 = all 10000; pairs: the whole test split)");
   add_integer(*cmd, "--batch", o->t.batch, std::size_t{1}, std::size_t{65536}, "Batch size");
   add_integer(*cmd, "--seed", o->t.seed, std::uint64_t{0}, ~std::uint64_t{0},
               "Seed: initial weights, data order, every random bit");
@@ -417,7 +444,9 @@ void add_train_command(CLI::App& app, Context& ctx) {
            "eta_min=E, each optionally followed by ,warmup=W");
   add_text(*cmd, "--data-dir", o->data_dir, "DIR",
            "Fashion-MNIST folder (default: $FP8SIM_FASHION_MNIST_DIR, else "
-           "/usr/share/datasets/fashion-mnist from the Debian package dataset-fashion-mnist)");
+           "/usr/share/datasets/fashion-mnist from the Debian package dataset-fashion-mnist); "
+           "transformer --task freedict: the dictd folder (default /usr/share/dictd, package "
+           "dict-freedict-eng-deu)");
   add_record_options(*cmd, o->rec, true);
   add_integer(*cmd, "--checkpoint-every", o->t.checkpoint_every, std::uint64_t{1},
               std::uint64_t{1} << 40,
@@ -649,21 +678,28 @@ void add_train_command(CLI::App& app, Context& ctx) {
       fmt::print(
           "{{\"workload\": {}, \"recipe\": {}, \"steps\": {}, \"skipped_steps\": {}, "
           "\"final_loss\": {}, \"final_loss_scale\": {}, \"val_accuracy\": {}, "
-          "\"val_loss\": {}, \"test_accuracy\": {}, \"test_loss\": {}, \"seed\": {}}}\n",
+          "\"val_loss\": {}, \"test_accuracy\": {}, \"test_loss\": {}, \"test_exact_match\": {}, "
+          "\"seed\": {}}}\n",
           json_string(o->t.workload), json_string(o->t.recipe.name), r.steps, r.skipped_steps,
           json_number(r.final_loss), json_number(r.final_scale),
           r.validation.count ? json_number(r.validation.accuracy) : "null",
           r.validation.count ? json_number(r.validation.loss) : "null",
-          json_number(r.test.accuracy), json_number(r.test.loss), o->t.seed);
+          json_number(r.test.accuracy), json_number(r.test.loss),
+          std::isnan(r.test.exact_match) ? "null" : json_number(r.test.exact_match), o->t.seed);
     } else {
       fmt::print("{} / {}: {} steps ({} skipped), final loss {:.4f}, loss scale {:g}\n",
                  o->t.workload, o->t.recipe.name, r.steps, r.skipped_steps, r.final_loss,
                  r.final_scale);
-      if (r.validation.count)
-        fmt::print("validation: accuracy {:.4f}, loss {:.4f} ({} images)\n", r.validation.accuracy,
-                   r.validation.loss, r.validation.count);
-      fmt::print("test: accuracy {:.4f}, loss {:.4f} ({} images)\n", r.test.accuracy, r.test.loss,
-                 r.test.count);
+      const bool seq = o->t.workload == "transformer";
+      const auto line = [&](const char* what, const EvalReport& e) {
+        fmt::print("{}: accuracy {:.4f}, loss {:.4f} ({} {}{})\n", what, e.accuracy, e.loss,
+                   e.count, seq ? "pairs; per target token, teacher-forced" : "images",
+                   std::isnan(e.exact_match)
+                       ? std::string()
+                       : fmt::format("; greedy decoding exact {:.4f}", e.exact_match));
+      };
+      if (r.validation.count) line("validation", r.validation);
+      line("test", r.test);
     }
   });
 }

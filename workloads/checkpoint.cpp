@@ -142,10 +142,12 @@ void write_state(hid_t f, const TrainState& s, const analysis::RunInfo& info,
     write_f64(g.get(), "epoch_loss_sum", s.epoch_loss_sum);
     write_i64(g.get(), "epoch_correct", s.epoch_correct);
     write_i64(g.get(), "epoch_seen", s.epoch_seen);
+    write_i64(g.get(), "epoch_units", s.epoch_units);
     write_f64(g.get(), "final_loss", s.final_loss);
     write_f64(g.get(), "validation_loss", s.validation.loss);
     write_f64(g.get(), "validation_accuracy", s.validation.accuracy);
     write_i64(g.get(), "validation_count", s.validation.count);
+    write_f64(g.get(), "validation_exact_match", s.validation.exact_match);
     write_f64(g.get(), "seconds", s.seconds);
     write_i64(g.get(), "epochs", s.epochs);
     write_i64(g.get(), "checkpoint_every", s.checkpoint_every);
@@ -437,7 +439,11 @@ std::vector<std::pair<std::string, std::string>> checkpoint_config(const TrainOp
           {"weight_decay", num(o.weight_decay)},
           {"schedule", o.schedule},
           {"mlp_sizes", fmt::format("{}", fmt::join(o.mlp_sizes, ","))},
-          {"resnet_width", std::to_string(o.resnet_width)}};
+          {"resnet_width", std::to_string(o.resnet_width)},
+          {"task", o.task},
+          {"max_number", std::to_string(o.max_number)},
+          {"label_smoothing", num(o.label_smoothing)},
+          {"dropout", num(o.dropout)}};
 }
 
 const std::string* config_value(const TrainState& s, const std::string& key) {
@@ -551,10 +557,12 @@ TrainState load_checkpoint(const std::filesystem::path& path) {
     s.epoch_loss_sum = r.f64(p, w, "epoch_loss_sum");
     s.epoch_correct = r.u64(p, w, "epoch_correct");
     s.epoch_seen = r.u64(p, w, "epoch_seen");
+    s.epoch_units = r.u64(p, w, "epoch_units");
     s.final_loss = r.f64(p, w, "final_loss");
     s.validation.loss = r.f64(p, w, "validation_loss");
     s.validation.accuracy = r.f64(p, w, "validation_accuracy");
     s.validation.count = r.u64(p, w, "validation_count");
+    s.validation.exact_match = r.f64(p, w, "validation_exact_match");
     s.seconds = r.f64(p, w, "seconds");
     s.epochs = r.u64(p, w, "epochs");
     s.checkpoint_every = r.u64(p, w, "checkpoint_every");

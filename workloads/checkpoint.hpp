@@ -63,9 +63,10 @@ struct TrainState {
   std::uint64_t images = 0;          ///< images trained on so far
   std::vector<std::uint64_t> order;  ///< the epoch's order (EpochOrder::permutation(epoch))
   // what the epoch report and the result still need
-  double epoch_loss_sum = 0;  ///< sum over the epoch's batches so far of loss x batch size
-  std::uint64_t epoch_correct = 0, epoch_seen = 0;
-  double final_loss = 0;     ///< the loss of step `step` - 1
+  double epoch_loss_sum = 0;  ///< sum over the epoch's batches so far of loss x units
+  std::uint64_t epoch_correct = 0, epoch_seen = 0;  ///< units correct; samples seen
+  std::uint64_t epoch_units = 0;                    ///< units (images, or target tokens) seen
+  double final_loss = 0;                            ///< the loss of step `step` - 1
   EvalReport validation;     ///< the last epoch report's validation (count 0: none yet)
   double seconds = 0;        ///< training time so far (the time between runs not counted)
   std::uint64_t epochs = 0;  ///< the run's epochs (information: a resumed run may differ)

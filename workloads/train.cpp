@@ -14,10 +14,8 @@
 #include "rounding/random_bits.hpp"
 #include "workloads/checkpoint.hpp"
 #include "workloads/data/fashion_mnist.hpp"
-#include "workloads/nn/layers.hpp"
-#include "workloads/nn/mlp.hpp"
-#include "workloads/nn/resnet.hpp"
 #include "workloads/optim/optimizer.hpp"
+#include "workloads/workload.hpp"
 
 namespace fp8sim::workloads {
 
@@ -50,86 +48,6 @@ LossScalerConfig parse_loss_scaler(const std::string& spec) {
 
 namespace {
 
-// The models behind one interface: images in, logits out, gradients into params.
-class Model {
- public:
-  virtual ~Model() = default;
-  virtual Tensor2 forward(const std::vector<float>& images, std::size_t batch, const Recipe& r,
-                          const StepContext& ctx, bool train) = 0;
-  virtual void backward(const Tensor2& dlogits, const Recipe& r, const StepContext& ctx) = 0;
-  virtual std::vector<Param*> params() = 0;
-  /// The non-trainable tensors (BatchNorm running statistics), for checkpoints.
-  virtual std::vector<Buffer*> buffers() = 0;
-  virtual std::string first_layer() const = 0;
-  virtual std::string last_layer() const = 0;
-};
-
-class MlpModel final : public Model {
- public:
-  explicit MlpModel(std::vector<std::size_t> sizes) : net_(std::move(sizes)) {}
-  void init(std::uint64_t seed) { net_.init(seed); }
-  Tensor2 forward(const std::vector<float>& images, std::size_t batch, const Recipe& r,
-                  const StepContext& ctx, bool) override {
-    const std::size_t in = net_.sizes().front();
-    Tensor2 x = xt::zeros<float>({batch, in});
-    std::copy(images.begin(), images.begin() + static_cast<std::ptrdiff_t>(batch * in), x.data());
-    return net_.forward(x, r, ctx);
-  }
-  void backward(const Tensor2& d, const Recipe& r, const StepContext& ctx) override {
-    net_.backward(d, r, ctx);
-  }
-  std::vector<Param*> params() override { return net_.params(); }
-  std::vector<Buffer*> buffers() override { return {}; }
-  std::string first_layer() const override { return "fc1"; }
-  std::string last_layer() const override { return fmt::format("fc{}", net_.sizes().size() - 1); }
-
- private:
-  Mlp net_;
-};
-
-class ResnetModel final : public Model {
- public:
-  explicit ResnetModel(const ResnetOptions& o) : net_(o) {}
-  void init(std::uint64_t seed) { net_.init(seed); }
-  Tensor2 forward(const std::vector<float>& images, std::size_t batch, const Recipe& r,
-                  const StepContext& ctx, bool train) override {
-    Tensor4 x = xt::zeros<float>({batch, std::size_t{1}, std::size_t{28}, std::size_t{28}});
-    std::copy(images.begin(), images.begin() + static_cast<std::ptrdiff_t>(batch * 784), x.data());
-    return net_.forward(x, r, ctx, train);
-  }
-  void backward(const Tensor2& d, const Recipe& r, const StepContext& ctx) override {
-    net_.backward(d, r, ctx);
-  }
-  std::vector<Param*> params() override { return net_.params(); }
-  std::vector<Buffer*> buffers() override { return net_.buffers(); }
-  std::string first_layer() const override { return net_.gemm_layers().front(); }
-  std::string last_layer() const override { return net_.gemm_layers().back(); }
-
- private:
-  Resnet net_;
-};
-
-std::unique_ptr<Model> make_model(const TrainOptions& o) {
-  if (o.workload == "resnet") {
-    ResnetOptions ro;
-    ro.width = o.resnet_width;
-    auto m = std::make_unique<ResnetModel>(ro);
-    m->init(o.seed);
-    return m;
-  }
-  if (o.workload == "mlp") {
-    if (o.mlp_sizes.front() != 784 || o.mlp_sizes.back() != 10)
-      throw std::invalid_argument(
-          "mlp sizes must start with 784 and end with 10 (28x28 images, "
-          "10 classes)");
-    auto m = std::make_unique<MlpModel>(o.mlp_sizes);
-    m->init(o.seed);
-    return m;
-  }
-  throw std::invalid_argument(
-      fmt::format("unknown workload {} (allowed: mlp, resnet)", shown(o.workload)));
-}
-
 std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& o) {
   if (o.optimizer == "sgd") {
     SgdConfig c;
@@ -148,39 +66,29 @@ std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& o) {
       fmt::format("unknown optimizer {} (allowed: sgd, adamw)", shown(o.optimizer)));
 }
 
-// The images [first, first + n) of `set` in `order` (or in file order) as one array.
-void gather(const ImageSet& set, const std::vector<std::size_t>* order, std::size_t first,
-            std::size_t n, std::vector<float>& images, std::vector<std::uint8_t>& labels) {
-  const std::size_t px = set.pixels_per_image();
-  images.resize(n * px);
-  labels.resize(n);
-  for (std::size_t b = 0; b < n; ++b) {
-    const std::size_t i = order ? (*order)[first + b] : first + b;
-    const auto img = set.image(i);
-    std::copy(img.begin(), img.end(), images.begin() + static_cast<std::ptrdiff_t>(b * px));
-    labels[b] = set.labels[i];
-  }
-}
-
-EvalReport evaluate(Model& model, const ImageSet& set, const TrainOptions& o, const Recipe& r,
+// Loss and accuracy over a split in stored order (eval mode: no dropout, BN running
+// statistics, no amax recorded); the exact match of greedy decoding where the workload has it.
+EvalReport evaluate(Workload& w, Split split, const TrainOptions& o, const Recipe& r,
                     std::uint64_t step, ScaleStates& scales) {
   EvalReport e;
-  if (set.count == 0) return e;
-  std::vector<float> images;
-  std::vector<std::uint8_t> labels;
+  const std::size_t count = w.size(split);
+  if (count == 0) return e;
+  Batch b;
   double loss_sum = 0;
-  std::size_t correct = 0;
-  for (std::size_t first = 0; first < set.count; first += o.batch) {
-    const std::size_t n = std::min(o.batch, set.count - first);
-    gather(set, nullptr, first, n, images, labels);
-    StepContext ctx{o.seed ^ 0xE7A1ull, step, o.threads, nullptr, &scales, false};
-    const LossResult lr = softmax_cross_entropy(model.forward(images, n, r, ctx, false), labels);
-    loss_sum += lr.loss * static_cast<double>(n);
-    correct += lr.correct;
+  std::size_t correct = 0, units = 0;
+  const StepContext ctx{o.seed ^ 0xE7A1ull, step, o.threads, nullptr, &scales, false};
+  for (std::size_t first = 0; first < count; first += o.batch) {
+    const std::size_t n = std::min(o.batch, count - first);
+    w.gather(split, nullptr, first, n, b);
+    const BatchLoss l = w.forward_loss(b, r, ctx, 1.0, false);
+    loss_sum += l.loss * static_cast<double>(l.units);
+    correct += l.correct;
+    units += l.units;
   }
-  e.count = set.count;
-  e.loss = loss_sum / static_cast<double>(set.count);
-  e.accuracy = static_cast<double>(correct) / static_cast<double>(set.count);
+  e.count = count;
+  e.loss = units ? loss_sum / static_cast<double>(units) : 0.0;
+  e.accuracy = units ? static_cast<double>(correct) / static_cast<double>(units) : 0.0;
+  e.exact_match = w.exact_match(split, o.batch, r, ctx);
   return e;
 }
 
@@ -211,14 +119,14 @@ bool same_bits(std::span<const float> a, std::span<const float> b) {
 struct Start {
   std::uint64_t step = 0, images = 0, epoch = 0, position = 0;
   double loss_sum = 0;
-  std::size_t correct = 0, seen = 0;
+  std::size_t correct = 0, seen = 0, units = 0;
   double seconds = 0;
 };
 
 // Checks a checkpoint against the options and the model, then puts it in place: weights,
 // master codes, BN buffers, optimizer, scaler, delayed scales. Throws std::invalid_argument
 // naming what does not fit.
-Start restore(const TrainState& s, const TrainOptions& opt, Model& model,
+Start restore(const TrainState& s, const TrainOptions& opt, Workload& model,
               const std::vector<Param*>& params, MasterWeights& master, Optimizer& optimizer,
               LossScaler& scaler, ScaleStates& scales, std::size_t count, const EpochOrder& order) {
   auto refuse = [](const std::string& why) {
@@ -237,7 +145,7 @@ Start restore(const TrainState& s, const TrainOptions& opt, Model& model,
   const std::uint64_t done = s.epoch * per_epoch + (s.position + opt.batch - 1) / opt.batch;
   if (s.position > count || (s.position % opt.batch != 0 && s.position != count) ||
       s.step != done || s.images != s.epoch * count + s.position || s.epoch_seen != s.position ||
-      s.epoch_correct > s.epoch_seen)
+      s.epoch_correct > s.epoch_units || (s.epoch_units == 0) != (s.epoch_seen == 0))
     refuse(fmt::format("its progress is inconsistent (step {}, epoch {}, position {} of {})",
                        s.step, s.epoch, s.position, count));
   if (s.step > per_epoch * opt.epochs)
@@ -309,6 +217,7 @@ Start restore(const TrainState& s, const TrainOptions& opt, Model& model,
   start.loss_sum = s.epoch_loss_sum;
   start.correct = s.epoch_correct;
   start.seen = s.epoch_seen;
+  start.units = s.epoch_units;
   start.seconds = s.seconds;
   return start;
 }
@@ -319,7 +228,7 @@ StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps) {
   if (opt.batch == 0) throw std::invalid_argument("batch size 0 is not allowed (at least 1)");
   Recipe recipe = opt.recipe;
   recipe_check(recipe);
-  auto model = make_model(opt);
+  auto model = make_workload(opt, false);
   recipe.resolve_exempt(model->first_layer(), model->last_layer());
   auto optimizer = make_optimizer(opt);
   LossScaler scaler(parse_loss_scaler(recipe.loss_scaler));
@@ -329,18 +238,15 @@ StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps) {
     master.add_param(p->value);
     (void)optimizer->add_param(p->size());
   }
-  std::vector<float> images(opt.batch * 784);
-  std::vector<std::uint8_t> labels(opt.batch);
-  const RandomKey key{opt.seed, 0xBE9C4ull};
-  for (std::size_t i = 0; i < images.size(); ++i)
-    images[i] = static_cast<float>(random_word(key, i) * 0x1p-32);
-  for (std::size_t b = 0; b < opt.batch; ++b) labels[b] = static_cast<std::uint8_t>(b % 10);
+  Batch batch;
+  model->synthetic(opt.batch, opt.seed, batch);
   ScaleStates scales;
+  std::size_t units = 0;
   auto one_step = [&](std::uint64_t step) {
     const StepContext ctx{opt.seed, step, opt.threads, nullptr, &scales, true};
-    const LossResult lr = softmax_cross_entropy(
-        model->forward(images, opt.batch, recipe, ctx, true), labels, scaler.scale());
-    model->backward(lr.grad, recipe, ctx);
+    const BatchLoss l = model->forward_loss(batch, recipe, ctx, scaler.scale(), true);
+    units = l.units;
+    model->backward(l.grad, recipe, ctx);
     bool found_inf = false;
     for (Param* p : params) found_inf |= scaler.unscale(p->grad);
     if (!scaler.update(found_inf, step)) return;
@@ -353,6 +259,8 @@ StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps) {
   StepTiming t;
   t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   t.images_per_second = t.seconds > 0 ? static_cast<double>(opt.batch * steps) / t.seconds : 0.0;
+  t.units_per_second = t.seconds > 0 ? static_cast<double>(units * steps) / t.seconds : 0.0;
+  t.unit = model->unit();
   t.gemm = layer_times().gemm;
   t.quantize = layer_times().quantize;
   return t;
@@ -363,20 +271,13 @@ TrainResult train(const TrainOptions& opt, TrainObserver& observer, const TrainS
   if (opt.epochs == 0) throw std::invalid_argument("epochs 0 is not allowed (at least 1)");
   Recipe recipe = opt.recipe;
   recipe_check(recipe);
-  auto model = make_model(opt);
-  recipe.resolve_exempt(model->first_layer(), model->last_layer());
-  auto optimizer = make_optimizer(opt);
   const LrSchedule schedule(opt.schedule, opt.lr);
   LossScaler scaler(parse_loss_scaler(recipe.loss_scaler));
-
-  FashionMnistOptions fo;
-  fo.dir = opt.data_dir;
-  fo.train_size = opt.train_size;
-  fo.validation_size = opt.validation_size;
-  fo.test_size = opt.test_size;
-  fo.seed = opt.seed;
-  const FashionMnist data = load_fashion_mnist(fo);
-  if (data.train.count == 0) throw std::invalid_argument("the training split is empty");
+  auto model = make_workload(opt, true);
+  recipe.resolve_exempt(model->first_layer(), model->last_layer());
+  auto optimizer = make_optimizer(opt);
+  const std::size_t train_count = model->size(Split::train);
+  if (train_count == 0) throw std::invalid_argument("the training split is empty");
 
   const std::vector<Param*> params = model->params();
   MasterWeights master(recipe.master, recipe.master_round, opt.threads);
@@ -388,33 +289,33 @@ TrainResult train(const TrainOptions& opt, TrainObserver& observer, const TrainS
     std::copy(v.begin(), v.end(), p->value.begin());  // working weights = master values
     names.emplace_back(p->name, p->size());
   }
-  const std::size_t per_epoch = (data.train.count + opt.batch - 1) / opt.batch;
+  const std::size_t per_epoch = (train_count + opt.batch - 1) / opt.batch;
 
   ScaleStates scales;
   StepStats stats;
-  const EpochOrder order(data.train.count, opt.seed);
+  const EpochOrder order(train_count, opt.seed);
   TrainResult res;
   Start start;
   if (resume) {
-    start = restore(*resume, opt, *model, params, master, *optimizer, scaler, scales,
-                    data.train.count, order);
+    start = restore(*resume, opt, *model, params, master, *optimizer, scaler, scales, train_count,
+                    order);
     res.steps = resume->step;
     res.final_loss = resume->final_loss;
     res.validation = resume->validation;
   }
   observer.on_start(names, per_epoch * opt.epochs);
 
-  std::vector<float> images;
-  std::vector<std::uint8_t> labels;
+  Batch batch;
   const auto t0 = std::chrono::steady_clock::now();
   auto seconds = [&] {
     return start.seconds +
            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
   std::uint64_t step = start.step, images_seen = start.images;
+  std::uint64_t units_seen = 0;  // since this process started (rates)
   // The whole state after step `step` (checkpoints), `position` images into the epoch.
   auto state = [&](std::size_t epoch, std::size_t position, const std::vector<std::size_t>& perm,
-                   double loss_sum, std::size_t correct, std::size_t seen) {
+                   double loss_sum, std::size_t correct, std::size_t seen, std::size_t units) {
     TrainState st;
     st.step = step + 1;
     st.epoch = epoch;
@@ -424,6 +325,7 @@ TrainResult train(const TrainOptions& opt, TrainObserver& observer, const TrainS
     st.epoch_loss_sum = loss_sum;
     st.epoch_correct = correct;
     st.epoch_seen = seen;
+    st.epoch_units = units;
     st.final_loss = res.final_loss;
     st.validation = res.validation;
     st.seconds = seconds();
@@ -450,23 +352,23 @@ TrainResult train(const TrainOptions& opt, TrainObserver& observer, const TrainS
   for (std::size_t epoch = start.epoch; epoch < opt.epochs && !res.stopped; ++epoch) {
     const std::vector<std::size_t> perm = order.permutation(epoch);
     double loss_sum = 0;
-    std::size_t correct = 0, seen = 0, first0 = 0;
+    std::size_t correct = 0, seen = 0, units = 0, first0 = 0;
     if (resume && epoch == start.epoch) {
       loss_sum = start.loss_sum;
       correct = start.correct;
       seen = start.seen;
+      units = start.units;
       first0 = start.position;
     }
-    for (std::size_t first = first0; first < data.train.count; first += opt.batch, ++step) {
-      const std::size_t n = std::min(opt.batch, data.train.count - first);
-      gather(data.train, &perm, first, n, images, labels);
+    for (std::size_t first = first0; first < train_count; first += opt.batch, ++step) {
+      const std::size_t n = std::min(opt.batch, train_count - first);
+      model->gather(Split::train, &perm, first, n, batch);
       const bool with_stats = opt.stats_every > 0 && step % opt.stats_every == 0;
       stats.clear();
       const StepContext ctx{opt.seed, step, opt.threads, with_stats ? &stats : nullptr,
                             &scales,  true};
       const double scale = scaler.scale();
-      const LossResult lr =
-          softmax_cross_entropy(model->forward(images, n, recipe, ctx, true), labels, scale);
+      const BatchLoss lr = model->forward_loss(batch, recipe, ctx, scale, true);
       model->backward(lr.grad, recipe, ctx);
       bool found_inf = false;
       for (Param* p : params) found_inf |= scaler.unscale(p->grad);
@@ -475,7 +377,8 @@ TrainResult train(const TrainOptions& opt, TrainObserver& observer, const TrainS
       rep.step = step;
       rep.epoch = epoch;
       rep.loss = lr.loss;
-      rep.accuracy = static_cast<double>(lr.correct) / static_cast<double>(n);
+      rep.accuracy =
+          lr.units ? static_cast<double>(lr.correct) / static_cast<double>(lr.units) : 0.0;
       rep.lr = schedule.lr_at(step);
       rep.loss_scale = scale;
       rep.skipped = !apply;
@@ -485,21 +388,25 @@ TrainResult train(const TrainOptions& opt, TrainObserver& observer, const TrainS
       images_seen += n;
       rep.overflow_events = scaler.overflow_events();
       rep.images = images_seen;
+      units_seen += lr.units;
+      rep.units = units_seen;
+      rep.unit = model->unit();
       rep.seconds = seconds();
       if (with_stats) {
         rep.stats = &stats;
         for (Param* p : params) rep.grads.emplace_back(p->name, &p->grad);
       }
       observer.on_step(rep);
-      loss_sum += lr.loss * static_cast<double>(n);
+      loss_sum += lr.loss * static_cast<double>(lr.units);
       correct += lr.correct;
       seen += n;
+      units += lr.units;
       res.final_loss = lr.loss;
       res.steps = step + 1;
       const bool stop = observer.stop_requested();
       const bool last = step + 1 == per_epoch * opt.epochs;  // the run's last step
       if (opt.checkpoint_every > 0 && (stop || last || (step + 1) % opt.checkpoint_every == 0))
-        observer.on_checkpoint(state(epoch, first + n, perm, loss_sum, correct, seen));
+        observer.on_checkpoint(state(epoch, first + n, perm, loss_sum, correct, seen, units));
       if (stop) {
         res.stopped = true;
         ++step;
@@ -510,9 +417,9 @@ TrainResult train(const TrainOptions& opt, TrainObserver& observer, const TrainS
     EpochReport er;
     er.step = step - 1;
     er.epoch = epoch;
-    er.train_loss = loss_sum / static_cast<double>(seen);
-    er.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
-    er.validation = evaluate(*model, data.validation, opt, recipe, step, scales);
+    er.train_loss = units ? loss_sum / static_cast<double>(units) : 0.0;
+    er.train_accuracy = units ? static_cast<double>(correct) / static_cast<double>(units) : 0.0;
+    er.validation = evaluate(*model, Split::validation, opt, recipe, step, scales);
     er.seconds = seconds();
     res.validation = er.validation;
     observer.on_epoch(er);
@@ -520,7 +427,7 @@ TrainResult train(const TrainOptions& opt, TrainObserver& observer, const TrainS
   res.skipped_steps = scaler.skipped_steps();
   res.final_scale = scaler.scale();
   if (!res.stopped) {
-    res.test = evaluate(*model, data.test, opt, recipe, step, scales);
+    res.test = evaluate(*model, Split::test, opt, recipe, step, scales);
     observer.on_test(step == 0 ? 0 : step - 1, res.test);
   }
   return res;

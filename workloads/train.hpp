@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -29,12 +30,13 @@
 namespace fp8sim::workloads {
 
 struct TrainOptions {
-  std::string workload = "mlp";  ///< mlp, resnet
+  std::string workload = "mlp";  ///< mlp, resnet (Fashion-MNIST), transformer (sequences)
   Recipe recipe = recipe_preset("fp32");
   std::size_t epochs = 1;
-  std::size_t train_size = 10000;  ///< 0: all 60000 minus validation
-  std::size_t validation_size = 1000;
-  std::size_t test_size = 0;  ///< 0: all 10000
+  /// samples: images, or sentence pairs (transformer)
+  std::size_t train_size = 10000;      ///< 0: all 60000 minus validation (pairs: the whole split)
+  std::size_t validation_size = 1000;  ///< 0: none
+  std::size_t test_size = 0;           ///< 0: all 10000 (pairs: the whole split)
   std::size_t batch = 128;
   std::uint64_t seed = 0;
   int threads = 0;
@@ -47,6 +49,12 @@ struct TrainOptions {
   std::uint64_t stats_every = 1;  ///< collect quantizer/GEMM statistics every N steps (0: never)
   std::vector<std::size_t> mlp_sizes = {784, 256, 128, 10};
   std::size_t resnet_width = 16;
+  /// transformer: its data (freedict: English -> German from dict-freedict-eng-deu;
+  /// numbers: the synthetic numbers -> words task, 0..max_number), label smoothing, dropout
+  std::string task = "freedict";
+  std::uint64_t max_number = 9999;
+  double label_smoothing = 0.1;
+  double dropout = 0.1;
   /// on_checkpoint after every N-th step (step + 1 a multiple of N), after the run's last
   /// step and when the run stops early (0: never)
   std::uint64_t checkpoint_every = 0;
@@ -59,7 +67,9 @@ struct StepReport {
   std::uint64_t step = 0, epoch = 0;
   double loss = 0, accuracy = 0, lr = 0, loss_scale = 1;
   bool skipped = false;
-  std::uint64_t overflow_events = 0, images = 0;
+  std::uint64_t overflow_events = 0, images = 0;  ///< images: samples so far
+  std::uint64_t units = 0;  ///< what accuracy counts, so far: images, or target tokens
+  const char* unit = "images";
   double seconds = 0;
   const StepStats* stats = nullptr;  ///< null on steps without statistics
   /// per parameter: the master update of this step (empty when skipped)
@@ -68,8 +78,10 @@ struct StepReport {
   std::vector<std::pair<std::string, const std::vector<float>*>> grads;
 };
 struct EvalReport {
-  double loss = 0, accuracy = 0;
-  std::size_t count = 0;
+  double loss = 0, accuracy = 0;  ///< per unit (image, or target token, teacher-forced)
+  std::size_t count = 0;          ///< samples
+  /// sequences: the share of samples whose greedy decoding is the target (NaN otherwise)
+  double exact_match = std::nan("");
 };
 struct EpochReport {
   std::uint64_t step = 0, epoch = 0;
@@ -109,8 +121,10 @@ class TrainObserver {
 /// Benchmark: `steps` training steps (after one warm-up step) of the workload on a
 /// synthetic batch (uniform pixels, fixed labels), no data set needed, no statistics.
 struct StepTiming {
-  double seconds = 0;  ///< wall time of the timed steps
-  double images_per_second = 0;
+  double seconds = 0;            ///< wall time of the timed steps
+  double images_per_second = 0;  ///< samples per second
+  double units_per_second = 0;   ///< images, or target tokens, per second
+  const char* unit = "images";
   double gemm = 0, quantize = 0;  ///< of which in layer GEMMs and role quantizers
 };
 [[nodiscard]] StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps);

@@ -387,3 +387,23 @@ TEST_CASE("checkpoint.files_are_replaced_atomically_and_checked") {
                        doctest::Contains("/master/fc1.weight is missing"), CheckpointError);
   fs::remove_all(dir);
 }
+
+TEST_CASE("checkpoint.transformer_resumes_bit_identical") {
+  // dropout masks and SR bits keyed by the step, the label-smoothed token loss, AdamW; token
+  // counts in the epoch sums
+  TrainOptions o;
+  o.workload = "transformer";
+  o.task = "numbers";
+  o.max_number = 999;
+  o.recipe = recipe_preset("mellempudi2019");
+  o.train_size = 48;
+  o.validation_size = 8;
+  o.test_size = 8;
+  o.batch = 16;  // 3 steps per epoch
+  o.epochs = 2;
+  o.seed = 3;
+  o.optimizer = "adamw";
+  o.lr = 3e-3;
+  o.checkpoint_every = 1;
+  check_resume(o, {1, 3});
+}

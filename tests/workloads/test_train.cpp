@@ -159,3 +159,95 @@ TEST_CASE("train.bad_options_are_named") {
   o.data_dir = "/nonexistent/fashion";
   CHECK_THROWS_WITH_AS(train(o, log), doctest::Contains("dataset-fashion-mnist"), std::exception);
 }
+
+namespace {
+
+// The transformer on the synthetic numbers -> words task (or the bundled freedict subset).
+TrainOptions seq(const std::string& recipe, const std::string& task = "numbers") {
+  TrainOptions o;
+  o.workload = "transformer";
+  o.task = task;
+  o.recipe = recipe_preset(recipe);
+  if (task == "freedict") o.data_dir = FP8SIM_TEST_DATA_DIR "/freedict";
+  o.max_number = 999;
+  o.train_size = 96;
+  o.validation_size = 16;
+  o.test_size = 16;
+  o.batch = 32;
+  o.epochs = 1;
+  o.seed = 5;
+  o.optimizer = "adamw";
+  o.lr = 3e-3;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("train.transformer_same_result_for_1_and_2_threads") {
+  // dropout masks, SR bits and label smoothing: the whole run is the same bit for bit
+  std::vector<std::uint64_t> first;
+  double test_loss = -1, exact = -1;
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    TrainOptions o = seq("mellempudi2019");
+    o.threads = threads;
+    Log log;
+    const TrainResult r = train(o, log);
+    CHECK(r.steps == 3);
+    CHECK(r.test.count == 16);
+    CHECK(r.test.exact_match >= 0);  // a sequence workload measures it
+    if (first.empty()) {
+      first = log.losses;
+      test_loss = r.test.loss;
+      exact = r.test.exact_match;
+    } else {
+      CHECK(log.losses == first);
+      CHECK(std::bit_cast<std::uint64_t>(r.test.loss) == std::bit_cast<std::uint64_t>(test_loss));
+      CHECK(r.test.exact_match == exact);
+    }
+  }
+}
+
+TEST_CASE("train.transformer_learns_the_numbers_task") {
+  // 8 epochs of 400 pairs: the per-token loss falls far below its start (ln of ~35 target
+  // characters = 3.6) and teacher-forced token accuracy far above chance, under both recipes
+  for (const std::string recipe : {"fp32", "mellempudi2019"}) {
+    CAPTURE(recipe);
+    TrainOptions o = seq(recipe);
+    o.train_size = 400;
+    o.test_size = 50;
+    o.validation_size = 0;
+    o.epochs = 8;
+    o.threads = 2;
+    o.stats_every = 0;
+    Log log;
+    const TrainResult r = train(o, log);
+    MESSAGE(recipe << ": test token accuracy " << r.test.accuracy << ", loss " << r.test.loss
+                   << ", exact " << r.test.exact_match);
+    CHECK(r.test.loss < 2.0);
+    CHECK(r.test.accuracy > 0.5);
+    CHECK(std::isnan(r.validation.exact_match));  // no validation split
+  }
+}
+
+TEST_CASE("train.transformer_reads_freedict_and_images_have_no_exact_match") {
+  TrainOptions o = seq("fp32", "freedict");
+  o.train_size = 64;
+  o.validation_size = 8;
+  o.test_size = 8;
+  Log log;
+  const TrainResult r = train(o, log);
+  CHECK(r.steps == 2);
+  CHECK(std::isfinite(r.test.loss));
+  CHECK(r.test.count == 8);
+  // an image workload has no exact match; a missing dictionary folder names its package
+  TrainOptions m = small("fp32");
+  m.train_size = 100;
+  m.epochs = 1;
+  Log lm;
+  CHECK(std::isnan(train(m, lm).test.exact_match));
+  TrainOptions bad = seq("fp32", "freedict");
+  bad.data_dir = "/nonexistent/dictd";
+  Log lb;
+  CHECK_THROWS_WITH((void)train(bad, lb), doctest::Contains("dict-freedict-eng-deu"));
+}
