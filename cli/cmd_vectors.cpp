@@ -1,6 +1,8 @@
 // cli/cmd_vectors.cpp — `fp8sim vectors check`: compare fp8sim against test-vector
 // files made by independent tools (Berkeley TestFloat's testfloat_gen format) or measured
-// on hardware (GPU tensor-core dot products, sim/gpu_vectors.hpp).
+// on hardware (GPU tensor-core dot products, sim/gpu_vectors.hpp), and hardware results for
+// fp8sim's own vector files (cli/cmd_vectors_check.cpp); `vectors gen` writes those
+// (cli/cmd_vectors_gen.cpp).
 #include <fstream>
 #include <memory>
 #include <string>
@@ -30,20 +32,26 @@ std::string normalise_rounding(const std::string& r) {
 }  // namespace
 
 void add_vectors_command(CLI::App& app, Context& ctx) {
-  auto* vec = app.add_subcommand("vectors", "Test vectors: check files from independent tools");
+  auto* vec = app.add_subcommand(
+      "vectors",
+      "Test vectors: write them for hardware, check hardware results and files from "
+      "independent tools");
   vec->require_subcommand(1);
   vec->footer(
       "Examples:\n"
+      "  fp8sim vectors gen --mac mellempudi2019 --corners --count 1000 --out mac.txt\n"
+      "  fp8sim vectors check rtl_results.txt\n"
       "  fp8sim vectors check --testfloat f16_mulAdd --rounding rtz f16_mulAdd.rtz.tv\n"
       "  fp8sim vectors check --testfloat f32_to_f16 --rounding rne --tininess before FILE.tv\n"
       "  fp8sim vectors check --gpu h100-e4m3-fp16.txt\n"
       "Run 'fp8sim vectors check --help' for the file formats and exit statuses.");
+  add_vectors_gen_command(*vec, ctx);
   auto* check = vec->add_subcommand(
       "check",
-      "Check a vector file against fp8sim: Berkeley TestFloat (testfloat_gen) vectors, or dot "
-      "products measured on GPU tensor cores");
+      "Check results against fp8sim: hardware results for 'vectors gen' files, Berkeley "
+      "TestFloat (testfloat_gen) vectors, or dot products measured on GPU tensor cores");
   struct Opts {
-    std::string op, rounding = "rne", tininess = "after", file, mac;
+    std::string op, rounding = "rne", tininess = "after", file, mac, vectors;
     bool exact_nan = false, gpu = false;
     std::size_t max_report = 20;
   };
@@ -57,7 +65,12 @@ void add_vectors_command(CLI::App& app, Context& ctx) {
   tf->excludes(gpu);
   add_text(*check, "-m,--mac", o->mac, "SPEC",
            "With --gpu: the MAC spec to check (default: the preset GPU-IN-OUT named by the "
-           "file's fields line)",
+           "file's fields line); with fp8sim vectors: the unit they were made for (checked "
+           "against their header)",
+           false);
+  add_text(*check, "--vectors", o->vectors, "FILE",
+           "FILE is a plain 'INDEX RESULT FLAGS' dump (hex) of hardware results for the cases "
+           "of this vector file (made by 'vectors gen')",
            false);
   add_choice(*check, "-r,--rounding", o->rounding,
              {"rne", "rna", "rtz", "rup", "rdn", "rto", "near_even", "near_maxMag", "minMag", "max",
@@ -73,6 +86,15 @@ void add_vectors_command(CLI::App& app, Context& ctx) {
                  "Vector file (one case per line: operands, result, flags in hex)")
       ->required();
   check->footer(
+      "fp8sim vectors (no --testfloat, no --gpu): FILE is a file of 'fp8sim vectors gen' whose\n"
+      "result and flags fields hold the hardware's results, or with --vectors GEN a dump of\n"
+      "lines 'INDEX RESULT FLAGS' (hex). Each mismatch shows the inputs, expected and got in hex\n"
+      "and decoded, the fields that differ, the distance in ulps and the likely causes: the\n"
+      "hypotheses (rounding mode, ties, tininess, flush to zero, saturation, sticky bit,\n"
+      "alignment and accumulator widths, NaN) under which the reference model reproduces the\n"
+      "hardware's result (docs/vectors.md).\n"
+      "  fp8sim vectors check results.txt\n"
+      "  fp8sim vectors check --vectors mac.txt --max-report 5 rtl_dump.txt\n"
       "Prints each mismatch (the first --max-report) and a last line 'N passed, N failed'.\n"
       "Exit status: 0 all passed, 1 any failed, 2 bad input (also a file with no cases).\n"
       "File format: Berkeley TestFloat's testfloat_gen output, one case a line, upper-case hex\n"
@@ -92,8 +114,18 @@ void add_vectors_command(CLI::App& app, Context& ctx) {
       "  fp8sim vectors check --gpu h100-fp16-fp32.txt --mac \"ab=fp16,acc=fp32,round=rtz,"
       "struct=multiterm:16:25:2\"");
   check->callback([o, &ctx, check] {
-    if (!o->gpu && o->op.empty())
-      throw UsageError("vectors check needs --testfloat OP or --gpu (see --help)");
+    if (!o->gpu && o->op.empty()) {  // fp8sim's own vector files
+      for (const char* opt : {"--rounding", "--tininess", "--exact-nan"})
+        if (given(*check, opt))
+          throw UsageError(fmt::format(
+              "{} applies to --testfloat vectors (an fp8sim vector file's header holds its "
+              "configuration)",
+              opt));
+      check_fp8sim_vectors({o->file, o->vectors, o->mac, o->max_report}, ctx);
+      return;
+    }
+    if (given(*check, "--vectors"))
+      throw UsageError("--vectors applies to fp8sim vector files, not to --testfloat or --gpu");
     check_input_file({"vector file", o->file});
     if (o->gpu) {
       for (const char* opt : {"--rounding", "--tininess", "--exact-nan"})
@@ -113,7 +145,8 @@ void add_vectors_command(CLI::App& app, Context& ctx) {
       ctx.exit_status = res.failed ? 1 : 0;
       return;
     }
-    if (given(*check, "--mac")) throw UsageError("--mac applies to --gpu vectors");
+    if (given(*check, "--mac"))
+      throw UsageError("--mac applies to --gpu and fp8sim vectors, not to --testfloat");
     RoundSpec spec = parse_rounding(normalise_rounding(o->rounding));
     if (o->tininess == "before") spec.tininess = Tininess::before;
     std::ifstream in(o->file);

@@ -26,6 +26,14 @@ struct Context {
 void add_formats_command(CLI::App& app, Context& ctx);
 void add_quantize_command(CLI::App& app, Context& ctx);
 void add_vectors_command(CLI::App& app, Context& ctx);
+void add_vectors_gen_command(CLI::App& vectors, Context& ctx);
+/// `vectors check` of an fp8sim vector file (cli/cmd_vectors_check.cpp): FILE holds results in
+/// the vector file format, or is a plain dump of the cases of `vectors`.
+struct Fp8simCheck {
+  std::string file, vectors, mac;
+  std::size_t max_report = 20;
+};
+void check_fp8sim_vectors(const Fp8simCheck& a, Context& ctx);
 void add_bench_command(CLI::App& app, Context& ctx);
 void add_mac_command(CLI::App& app, Context& ctx);
 void add_gemm_command(CLI::App& app, Context& ctx);

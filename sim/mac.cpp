@@ -149,8 +149,9 @@ std::string cut_text(const Format& f, const Dyadic& x) {
 
 class Dot {
  public:
-  Dot(const MacConfig& m, std::uint64_t seed, std::uint64_t output, std::vector<std::string>* tr)
-      : m_(m), seed_(seed), output_(output), trace_(tr) {}
+  Dot(const MacConfig& m, std::uint64_t seed, std::uint64_t output, std::vector<std::string>* tr,
+      const MacRandomSource* random = nullptr)
+      : m_(m), seed_(seed), output_(output), trace_(tr), random_(random) {}
 
   MacResult run(std::span<const std::uint64_t> a, std::span<const std::uint64_t> b,
                 std::optional<std::uint64_t> c);
@@ -158,6 +159,7 @@ class Dot {
  private:
   std::uint32_t rnd(RandomSite site, std::uint64_t step, const RoundSpec& r) const {
     if (r.mode != RoundingMode::sr) return 0;
+    if (random_ != nullptr) return (*random_)(site, step, r.sr_bits);
     return packed_random_bits(mac_random_key(seed_, site, output_), step, r.sr_bits);
   }
   void log(std::string s) {
@@ -184,6 +186,7 @@ class Dot {
   const MacConfig& m_;
   std::uint64_t seed_, output_;
   std::vector<std::string>* trace_;
+  const MacRandomSource* random_;  // caller's random bits (null: the Philox streams)
   Flags flags_ = 0;
   MacCounts counts_;
   std::uint64_t pair_step_ = 0;
@@ -624,6 +627,13 @@ MacResult mac_dot(const MacConfig& m, std::span<const std::uint64_t> a,
                   std::span<const std::uint64_t> b, std::optional<std::uint64_t> c,
                   std::uint64_t seed, std::uint64_t output, std::vector<std::string>* trace) {
   Dot dot(m, seed, output, trace);
+  return dot.run(a, b, c);
+}
+
+MacResult mac_dot(const MacConfig& m, std::span<const std::uint64_t> a,
+                  std::span<const std::uint64_t> b, std::optional<std::uint64_t> c,
+                  const MacRandomSource& random, std::vector<std::string>* trace) {
+  Dot dot(m, 0, 0, trace, random ? &random : nullptr);
   return dot.run(a, b, c);
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -45,6 +46,11 @@ enum class RandomSite : std::uint64_t { product = 1, acc = 2, outer = 3, out = 4
   return RandomKey{seed, (static_cast<std::uint64_t>(site) << 56) | output};
 }
 
+/// Random bits given by the caller instead of the Philox streams above: the r-bit integer the
+/// rounding of `site` at `step` uses (hardware test vectors, sim/vectors/vectors.hpp, give
+/// them explicitly). Only stochastic roundings call it.
+using MacRandomSource = std::function<std::uint32_t(RandomSite site, std::uint64_t step, int r)>;
+
 /// Throws std::invalid_argument if the MAC cannot be simulated exactly: products must be
 /// exact in binary64 ((ma+1)+(mb+1) <= 53 significand bits and an exponent range inside
 /// binary64's), formats valid, SR bits in range.
@@ -63,6 +69,12 @@ void validate(const MacConfig& m);
 [[nodiscard]] MacResult mac_dot(const MacConfig& m, std::span<const std::uint64_t> a,
                                 std::span<const std::uint64_t> b, std::optional<std::uint64_t> c,
                                 std::uint64_t seed, std::uint64_t output,
+                                std::vector<std::string>* trace = nullptr);
+
+/// The same dot product with the random bits of `random` instead of the Philox streams.
+[[nodiscard]] MacResult mac_dot(const MacConfig& m, std::span<const std::uint64_t> a,
+                                std::span<const std::uint64_t> b, std::optional<std::uint64_t> c,
+                                const MacRandomSource& random,
                                 std::vector<std::string>* trace = nullptr);
 
 }  // namespace fp8sim

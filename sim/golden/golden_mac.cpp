@@ -186,37 +186,84 @@ struct Dot {
   std::uint64_t output;
   Flags flags = 0;
 
+  const MacHooks* hooks = nullptr;
+  // the terms of the sum being rounded, for the observer (set just before round())
+  std::vector<ExactValue> pending_terms{};
+  bool pending_multiterm = false;
+  long pending_ref = 0;
+
   std::uint32_t random(RandomSite site, const RoundSpec& r, std::uint64_t step) const {
     if (r.mode != RoundingMode::sr) return 0;
+    if (hooks != nullptr && hooks->random) return hooks->random(site, step, r.sr_bits);
     return packed_random_bits(mac_random_key(seed, site, output), step, r.sr_bits);
+  }
+
+  [[nodiscard]] bool observed() const { return hooks != nullptr && hooks->observe; }
+
+  static ExactValue exact_of(const Num& x) {
+    ExactValue v;
+    v.kind = x.nan()   ? ExactValue::Kind::nan
+             : x.inf() ? ExactValue::Kind::inf
+                       : ExactValue::Kind::finite;
+    v.neg = x.neg;
+    v.mag = x.mag;
+    v.exp = x.exp;
+    return v;
+  }
+
+  void set_terms(std::span<const Num* const> terms, bool multiterm, long ref) {
+    if (!observed()) return;
+    pending_terms.clear();
+    for (const Num* t : terms) pending_terms.push_back(exact_of(*t));
+    pending_multiterm = multiterm;
+    pending_ref = ref;
   }
 
   /// One rounding step of x into f: the resulting value (NaN/Inf included) and its code.
   Num round(const Format& f, const Num& x, const RoundSpec& r, RandomSite site, std::uint64_t step,
             std::uint64_t* code = nullptr) {
     std::uint64_t c = 0;
+    Flags got = 0;
     if (x.nan()) {
       if (f.has_nan()) {
         c = nan_code(f, true);
       } else {
         c = 0;
-        flags |= kInvalid;
+        got |= kInvalid;
       }
     } else if (x.inf()) {
       if (f.has_inf()) {
         c = inf_code(f, x.neg);
       } else if (f.has_nan()) {
         c = nan_code(f, true);
-        flags |= kInvalid;
+        got |= kInvalid;
       } else {
         c = max_finite_code_signed(f, x.neg);
-        flags |= kInvalid;
+        got |= kInvalid;
       }
     } else {
       const Result res = round_value(f, to_rational(x), x.neg, r, random(site, r, step));
-      flags |= res.flags;
+      got |= res.flags;
       c = res.code;
     }
+    flags |= got;
+    if (observed()) {
+      RoundingEvent e;
+      e.site = site;
+      e.step = step;
+      e.to = &f;
+      e.round = r;
+      e.terms = std::move(pending_terms);
+      e.multiterm = pending_multiterm;
+      e.align_ref = pending_ref;
+      e.align_bits = m.align_bits;
+      e.exact = exact_of(x);
+      e.code = c;
+      e.flags = got;
+      hooks->observe(e);
+    }
+    pending_terms.clear();
+    pending_multiterm = false;
     if (code != nullptr) *code = c;
     return read(f, c, false);
   }
@@ -224,6 +271,8 @@ struct Dot {
   /// round(a + b) into f: one fused step.
   Num add_round(const Format& f, const Num& a, const Num& b, const RoundSpec& r, RandomSite site,
                 std::uint64_t step, std::uint64_t* code = nullptr) {
+    const std::array<const Num*, 2> both{&a, &b};
+    set_terms(both, false, 0);
     Num s;
     if (a.nan() || b.nan()) {
       s = make_nan();
@@ -277,6 +326,7 @@ struct Dot {
     terms.insert(terms.end(), products.begin(), products.end());
     bool special = false;
     Num sum = special_sum(terms, special);
+    set_terms(terms, false, 0);
     if (!special) {
       bool any_nonzero = false;
       long emax = 0;  // R
@@ -284,6 +334,10 @@ struct Dot {
         if (t->mag == 0) continue;  // zero terms have no exponent
         emax = any_nonzero ? std::max(emax, align_exp(*t)) : align_exp(*t);
         any_nonzero = true;
+      }
+      if (any_nonzero) {
+        pending_multiterm = true;
+        pending_ref = emax;
       }
       if (!any_nonzero) {
         sum = exact_sum(terms, m.acc_round.mode == RoundingMode::rdn);
@@ -458,6 +512,15 @@ MacOutcome mac_dot(const MacConfig& m, std::span<const std::uint64_t> a,
                    std::span<const std::uint64_t> b, std::optional<std::uint64_t> c,
                    std::uint64_t seed, std::uint64_t output) {
   Dot d{m, seed, output};
+  const std::uint64_t code = d.run(a, b, c);
+  return {code, d.flags};
+}
+
+MacOutcome mac_dot(const MacConfig& m, std::span<const std::uint64_t> a,
+                   std::span<const std::uint64_t> b, std::optional<std::uint64_t> c,
+                   std::uint64_t seed, std::uint64_t output, const MacHooks& hooks) {
+  Dot d{m, seed, output};
+  d.hooks = &hooks;
   const std::uint64_t code = d.run(a, b, c);
   return {code, d.flags};
 }

@@ -138,6 +138,25 @@ printf 'zz 3C00 3C00 00\n' >"$tmp/garbage.tv"
 expect 2 "vectors check malformed line" -- "$exe" vectors check --testfloat f16_add "$tmp/garbage.tv"
 contains "$tmp/err" "line 1" "malformed line named"
 
+# ---- vectors gen / check of fp8sim vector files (docs/vectors.md)
+expect 0 "vectors gen mac-step" -- "$exe" vectors gen --mac mellempudi2019 --corners -n 200 -o "$tmp/v.txt" --memh "$tmp/v.memh" --json
+if /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["classes"]; assert d["kind"]=="mac-step" and d["not_reached"]==[] and c["tie"]>0 and c["saturation"] is None and d["cases"]==d["corner_cases"]+200' "$tmp/out" 2>/dev/null; then ok; else bad "vectors gen --json report"; fi
+[ "$(grep -vc '^#' "$tmp/v.txt")" = "$(grep -vc '^//' "$tmp/v.memh")" ] && ok || bad "memh has one word per case"
+expect 0 "vectors check of gen's own file" -- "$exe" vectors check "$tmp/v.txt"
+tail -1 "$tmp/out" | grep -qE '^[0-9]+ passed, 0 failed$' && ok || bad "vectors check last line"
+# hardware that ties away from zero: every tie of the file rounded rna
+"$exe" vectors gen --mac "ab=e5m2,acc=bf16,round=rne" -n 1000 -o "$tmp/bf.txt" -q >/dev/null 2>&1
+"$exe" vectors gen --mac "ab=e5m2,acc=bf16,round=rna" -n 1000 -o "$tmp/rna.txt" -q >/dev/null 2>&1
+awk 'NR==FNR { if ($0 !~ /^#/) r[++n]=$4" "$5; next } /^#/ {print; next} { split(r[++m], x, " "); $4=x[1]; $5=x[2]; print }' "$tmp/rna.txt" "$tmp/bf.txt" >"$tmp/hw.txt"
+expect 1 "vectors check finds rna results" -- "$exe" vectors check --max-report 3 "$tmp/hw.txt"
+contains "$tmp/out" "likely cause: round=rna" "vectors check names rna"
+grep -A1 '^likely causes' "$tmp/out" | tail -1 | grep -q 'round=rna' && ok || bad "rna is the likeliest cause"
+# a plain dump of results
+grep -v '^#' "$tmp/hw.txt" | awk '{printf "%x %s %s\n", NR-1, $4, $5}' >"$tmp/dump.txt"
+expect 1 "vectors check of a dump" -- "$exe" vectors check --vectors "$tmp/bf.txt" "$tmp/dump.txt"
+contains "$tmp/out" "round=rna" "dump check names rna"
+expect 2 "vectors check of a dump without --vectors" -- "$exe" vectors check "$tmp/dump.txt"
+
 # ---- general
 expect 0 "help" -- "$exe" --help
 contains "$tmp/out" "quantize" "help lists commands"
@@ -158,7 +177,7 @@ done
 # examples and shows option types as words; CLI11's own type names (INT, UINT, FLOAT, TEXT,
 # "in [1 - 9]") would mean an option bypassed the shared adders of cli/options.hpp.
 "$exe" --help >"$tmp/top_help"
-for c in formats quantize mac gemm dump report vectors "vectors check" bench "bench quantize" \
+for c in formats quantize mac gemm dump report vectors "vectors check" "vectors gen" bench "bench quantize" \
   "bench gemm" "bench record"; do
   # shellcheck disable=SC2086
   expect 0 "$c --help" -- "$exe" $c --help
