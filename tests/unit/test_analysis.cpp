@@ -900,7 +900,7 @@ void make_train_recording(const std::string& path, std::int64_t steps = 6) {
   const TrainIds id = declare_train(r);
   r.start();
   for (std::int64_t s = 0; s < steps; ++s) record_train_step(r, id, s);
-  r.record_series(id.test, steps - 1, {1.25, 0.625});
+  r.record_series(id.test, steps - 1, {1.25, 0.625, std::nan("")});
   r.close();
 }
 
@@ -1010,7 +1010,7 @@ TEST_CASE("analysis.series.train_recording_round_trip_append_and_summary") {
       r.start();
       CHECK(r.next_step() == 6);
       for (std::int64_t st = 6; st < 9; ++st) record_train_step(r, id, st);
-      r.record_series(id.test, 8, {1.0, 0.75});
+      r.record_series(id.test, 8, {1.0, 0.75, 0.5});
       r.close();
     }
     s = summarize_run(path);
