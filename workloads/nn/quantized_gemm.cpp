@@ -48,7 +48,6 @@ class Timed {
 // Element i of step s uses random-bit index s * 2^36 + i: a tensor has < 2^36 elements.
 constexpr int kStepShift = 36;
 
-
 }  // namespace
 
 double delayed_scale(double previous, double amax, double max_finite, int margin) {
