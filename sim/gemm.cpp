@@ -189,24 +189,19 @@ class OperandValues {
     return ftz_ && std::abs(v) < tiny_ ? (std::signbit(v) ? -0.0 : 0.0) : v;
   }
   /// As Decoder::scan, over all of the input.
-  void scan(double& amax, double& amin, bool& nonfinite) const {
+  /// (binary32 values: the caller's scan when it made one, else a threaded pass)
+  void scan(double& amax, double& amin, bool& nonfinite, int threads) const {
     if (!op_.by_values) return dec_.scan(op_.codes, amax, amin, nonfinite);
-    amax = 0;
-    amin = std::numeric_limits<double>::infinity();
-    nonfinite = false;
-    float hi = 0, lo = std::numeric_limits<float>::infinity();
-    bool bad = false;
-    const float tiny = ftz_ ? static_cast<float>(tiny_) : 0.0f;
-    for (const float v : op_.values) {
-      float a = std::abs(v);
-      if (a < tiny) a = 0;  // flushed
-      bad |= !(a <= std::numeric_limits<float>::max());
-      hi = std::max(hi, a);
-      if (a != 0) lo = std::min(lo, a);
+    if (op_.scan) {
+      amax = op_.scan->amax;
+      amin = op_.scan->amin;
+      nonfinite = op_.scan->nonfinite;
+      return;
     }
-    nonfinite = bad;
-    amax = hi;
-    amin = lo;
+    const detail::OperandScan s = detail::scan_values(op_.values, ftz_ ? tiny_ : 0.0, threads);
+    amax = s.amax;
+    amin = s.amin;
+    nonfinite = s.nonfinite;
   }
   /// The input as binary32 values: the operand's own array when it has one that needs no
   /// flush, else `buf` filled.
@@ -226,6 +221,25 @@ class OperandValues {
 };
 
 }  // namespace
+
+detail::OperandScan detail::scan_values(std::span<const float> v, double flush_below, int threads) {
+  float hi = 0, lo = std::numeric_limits<float>::infinity();
+  int bad = 0;
+  const auto tiny = static_cast<float>(flush_below);
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(max                   \
+                                                                         : hi) reduction(min   \
+                                                                                         : lo) \
+    reduction(|                                                                                \
+              : bad)
+  for (std::size_t x = 0; x < v.size(); ++x) {
+    float a = std::abs(v[x]);
+    if (a < tiny) a = 0;  // flushed
+    bad |= !(a <= std::numeric_limits<float>::max());
+    hi = std::max(hi, a);
+    if (a != 0) lo = std::min(lo, a);
+  }
+  return OperandScan{hi, lo, bad != 0};
+}
 
 std::uint64_t detail::GemmOperand::code(std::size_t x) const {
   return by_values ? encode_exact(*f, values[x]) : codes[x];
@@ -268,8 +282,8 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
   const Decoder dec_c(cf, C0.size(), false);
   if (kernel != Kernel::reference) {
     bool nonfinite_a = false, nonfinite_b = false;
-    val_a.scan(amax, amin, nonfinite_a);
-    val_b.scan(bmax, bmin, nonfinite_b);
+    val_a.scan(amax, amin, nonfinite_a, threads);
+    val_b.scan(bmax, bmin, nonfinite_b, threads);
     const bool nonfinite = nonfinite_a || nonfinite_b;
     if (nonfinite) kernel = Kernel::reference;
     for (auto c : C0)
@@ -339,18 +353,29 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
       run_fp32_tile(Af, Bf, C0.empty() ? nullptr : Cf.data(), K, N, i0, std::min(M, i0 + tm), j0,
                     std::min(N, j0 + tn), out.data(), opt.flags ? inexact.data() : nullptr);
     }
+    std::uint64_t inexact_sum = 0, finite = 0;
+    int overflowed = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) \
+    reduction(+ : inexact_sum, finite) reduction(| : overflowed)
     for (std::size_t o = 0; o < M * N; ++o) {
       res.codes[o] = std::bit_cast<std::uint32_t>(out[o]);
       if (std::isinf(out[o])) {  // overflowed: the flags of the steps after it need the reference
-        if (redo.empty()) redo.assign(M * N, 0);
-        redo[o] = 1;
+        overflowed = 1;
         continue;
       }
       if (opt.flags) {
         res.flags[o] = inexact[o] ? kInexact : 0;
-        counts[0].inexact += inexact[o];
-        counts[0].steps += K;
+        inexact_sum += inexact[o];
+        ++finite;
       }
+    }
+    if (opt.flags) {
+      counts[0].inexact += inexact_sum;
+      counts[0].steps += finite * K;
+    }
+    if (overflowed) {
+      redo.assign(M * N, 0);
+      for (std::size_t o = 0; o < M * N; ++o) redo[o] = std::isinf(out[o]) ? 1 : 0;
     }
   } else {
     std::vector<double> Ad(M * K), Bd(K * N), Cd(C0.size()), out(M * N);

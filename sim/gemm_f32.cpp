@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -22,10 +23,12 @@ namespace {
 
 constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
 
-// The first element of v that is not a value of f (kNone if all are). Formats inside
-// binary32's exponent range with <= 23 fraction bits are checked on the bits (the common
-// case: e5m2, e4m3, fp16, bf16, fp32); others through binary64 arithmetic.
-std::size_t first_not_in(const Format& f, std::span<const float> v, int threads) {
+// The first element of v that is not a value of f (kNone if all are), and in the same pass
+// the engine's scan of the values (magnitudes below flush_below counted as zero). Formats
+// inside binary32's exponent range with <= 23 fraction bits are checked on the bits (the
+// common case: e5m2, e4m3, fp16, bf16, fp32); others through binary64 arithmetic.
+std::size_t first_not_in(const Format& f, std::span<const float> v, int threads, double flush_below,
+                         detail::OperandScan& scan) {
   const int mb = f.man_bits, emin = f.emin();
   const double maxf = to_double(f, f.max_finite_code());
   const bool neg_ok = f.is_signed, negzero_ok = f.has_negative_zero();
@@ -37,38 +40,62 @@ std::size_t first_not_in(const Format& f, std::span<const float> v, int threads)
   std::size_t first = kNone;
   if (emin >= -126 && mb <= 23) {
     const auto maxf32 = static_cast<float>(maxf);  // exact: f fits binary32 here
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(min : first)
+    const std::uint32_t max_mag = std::bit_cast<std::uint32_t>(maxf32);
+    const auto tiny = static_cast<float>(flush_below);
+    float hi = 0, lo = std::numeric_limits<float>::infinity();
+    int bad = 0;
+    std::size_t wrong = 0;
+    // One pass of simple integer arithmetic (no branches, so it vectorizes): the scan, and
+    // per element whether it is a value of f. v = s * 2^(e - 23) with s its integer
+    // significand (a binary32 subnormal: e = -126, no implicit bit); f keeps s down to
+    // 2^(max(e, emin) - mb), so the low 23 - mb + max(0, emin - e) bits of the fraction
+    // must be zero, and at most 23 of them can be (else v is below f's smallest subnormal).
+#pragma omp parallel for simd num_threads(threads) schedule(static) reduction(max : hi) \
+    reduction(min : lo) reduction(| : bad) reduction(+ : wrong)
     for (std::size_t x = 0; x < v.size(); ++x) {
+      float a = std::abs(v[x]);  // the scan (as detail::scan_values)
+      a = a < tiny ? 0.0f : a;
+      bad |= !(a <= std::numeric_limits<float>::max());
+      hi = std::max(hi, a);
+      lo = a != 0 ? std::min(lo, a) : lo;
       const std::uint32_t bits = std::bit_cast<std::uint32_t>(v[x]);
       const std::uint32_t mag = bits & 0x7fffffffu;
       const bool neg = (bits >> 31) != 0;
-      bool ok;
-      if (mag == 0) {
-        ok = !neg || negzero_ok;
-      } else if (mag >= 0x7f800000u) {
-        ok = special_ok(v[x]);
-      } else {
-        const int E = static_cast<int>(mag >> 23);
-        const int e = E == 0 ? -127 : E - 127;  // (binary32 subnormals: below 2^-126)
-        // fraction bits f keeps at this exponent (fewer below its normal range)
-        const int keep = e >= emin ? mb : (f.subnormals ? mb - (emin - e) : -1);
-        // a binary32 subnormal's value has no implicit bit: its grid is 2^-149, so it fits
-        // the grid 2^(emin - mb) when its integer significand is a multiple of it
-        const std::uint32_t low =
-            E == 0
-                ? mag
-                : (keep < 0 ? 1u : (mag & ((std::uint32_t{1} << (23 - std::min(keep, 23))) - 1)));
-        const int sub_shift = emin - mb + 149;  // >= 0 here
-        const bool grid = E == 0
-                              ? f.subnormals && sub_shift <= 31 &&
-                                    (low & ((std::uint32_t{1} << std::min(sub_shift, 31)) - 1)) == 0
-                              : low == 0;
-        ok = grid && std::abs(v[x]) <= maxf32 && (!neg || neg_ok);
-      }
-      if (!ok) first = std::min(first, x);
+      const int E = static_cast<int>(mag >> 23);
+      const int e = E == 0 ? -126 : E - 127;
+      const int below = emin > e ? emin - e : 0;
+      const int shift = 23 - mb + below;
+      const std::uint32_t mask = (std::uint32_t{1} << (shift > 23 ? 23 : shift)) - 1;
+      const bool finite_ok = shift <= 23 && (mag & mask) == 0 && mag <= max_mag &&
+                             (below == 0 || f.subnormals) && (!neg || neg_ok);
+      const bool zero_ok = !neg || negzero_ok;
+      const bool ok = mag == 0 ? zero_ok : (E == 255 ? false : finite_ok);
+      wrong += (ok || E == 255) ? 0 : 1;  // NaN/Inf: checked below, only when present
     }
+    if (wrong != 0 || bad != 0) {  // rare: find the first offending element
+      for (std::size_t x = 0; x < v.size() && first == kNone; ++x) {
+        const std::uint32_t bits = std::bit_cast<std::uint32_t>(v[x]);
+        const std::uint32_t mag = bits & 0x7fffffffu;
+        if (mag >= 0x7f800000u) {
+          if (!special_ok(v[x])) first = x;
+          continue;
+        }
+        const bool neg = (bits >> 31) != 0;
+        const int E = static_cast<int>(mag >> 23);
+        const int e = E == 0 ? -126 : E - 127;
+        const int below = emin > e ? emin - e : 0;
+        const int shift = 23 - mb + below;
+        const bool ok = mag == 0 ? (!neg || negzero_ok)
+                                 : shift <= 23 && (mag & ((std::uint32_t{1} << shift) - 1)) == 0 &&
+                                       mag <= max_mag && (below == 0 || f.subnormals) &&
+                                       (!neg || neg_ok);
+        if (!ok) first = x;
+      }
+    }
+    scan = detail::OperandScan{hi, lo, bad != 0};
     return first;
   }
+  scan = detail::scan_values(v, flush_below, threads);
   for (std::size_t x = 0; x < v.size(); ++x) {
     const double a = std::abs(static_cast<double>(v[x]));
     const bool neg = std::signbit(v[x]);
@@ -88,9 +115,11 @@ std::size_t first_not_in(const Format& f, std::span<const float> v, int threads)
   return kNone;
 }
 
-// The binary32 values of an input: quantized into `buf`, or the caller's, checked.
+// The binary32 values of an input: quantized into `buf`, or the caller's, checked (then
+// *scanned holds their scan; else it is left alone).
 std::span<const float> prepare(const Format& f, std::span<const float> in, const GemmInputQuant* q,
-                               std::vector<float>& buf, int threads, const char* name) {
+                               std::vector<float>& buf, int threads, const char* name,
+                               double flush_below, std::optional<detail::OperandScan>& scanned) {
   if (q) {
     buf.resize(in.size());
     QuantizeOptions o = q->options;
@@ -100,7 +129,9 @@ std::span<const float> prepare(const Format& f, std::span<const float> in, const
     return buf;
   }
   if (!detail::is_plain_ieee_binary32(f)) {
-    const std::size_t bad = first_not_in(f, in, threads);
+    detail::OperandScan s;
+    const std::size_t bad = first_not_in(f, in, threads, flush_below, s);
+    scanned = s;
     if (bad != kNone)
       throw std::invalid_argument(
           fmt::format("gemm_f32: {}[{}] = {} is not a value of {} (quantize it first, or pass "
@@ -129,10 +160,17 @@ GemmF32Result gemm_f32(const MacConfig& m, std::size_t M, std::size_t N, std::si
                     A.size(), B.size(), C.size(), M, N, K, M * K, K * N, M * N));
   const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
   std::vector<float> abuf, bbuf;
-  const auto Av = prepare(m.a, A, quant_a, abuf, threads, "A");
-  const auto Bv = prepare(m.b, B, quant_b, bbuf, threads, "B");
-  GemmResult r = detail::gemm_operands(m, M, N, K, detail::GemmOperand::of_values(m.a, Av, "A"),
-                                       detail::GemmOperand::of_values(m.b, Bv, "B"), {}, opt);
+  std::optional<detail::OperandScan> scan_a, scan_b;
+  const auto flush = [&](const Format& f) {
+    return m.ftz_inputs ? std::ldexp(1.0, f.emin()) : 0.0;
+  };
+  const auto Av = prepare(m.a, A, quant_a, abuf, threads, "A", flush(m.a), scan_a);
+  const auto Bv = prepare(m.b, B, quant_b, bbuf, threads, "B", flush(m.b), scan_b);
+  detail::GemmOperand oa = detail::GemmOperand::of_values(m.a, Av, "A");
+  detail::GemmOperand ob = detail::GemmOperand::of_values(m.b, Bv, "B");
+  if (scan_a) oa.scan = &*scan_a;
+  if (scan_b) ob.scan = &*scan_b;
+  GemmResult r = detail::gemm_operands(m, M, N, K, oa, ob, {}, opt);
   if (detail::is_plain_ieee_binary32(rf)) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (std::size_t o = 0; o < M * N; ++o)

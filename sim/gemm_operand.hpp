@@ -11,18 +11,28 @@
 
 namespace fp8sim::detail {
 
+/// What the engine needs to know of an input's values before it picks a kernel: the largest
+/// and smallest non-zero magnitude (amin = Inf when all are zero) and whether any is NaN/Inf.
+struct OperandScan {
+  double amax = 0, amin = 0;
+  bool nonfinite = false;
+};
+/// The scan of binary32 values, magnitudes below flush_below counted as zero; threaded.
+[[nodiscard]] OperandScan scan_values(std::span<const float> v, double flush_below, int threads);
+
 struct GemmOperand {
   const Format* f = nullptr;
   bool by_values = false;
   std::span<const std::uint64_t> codes;  ///< !by_values
   std::span<const float> values;         ///< by_values: every one a value of *f (or NaN/Inf)
   const char* name = "A";
+  const OperandScan* scan = nullptr;  ///< by_values: the caller's scan of them, if it made one
 
   static GemmOperand of_codes(const Format& f, std::span<const std::uint64_t> c, const char* n) {
-    return GemmOperand{&f, false, c, {}, n};
+    return GemmOperand{&f, false, c, {}, n, nullptr};
   }
   static GemmOperand of_values(const Format& f, std::span<const float> v, const char* n) {
-    return GemmOperand{&f, true, {}, v, n};
+    return GemmOperand{&f, true, {}, v, n, nullptr};
   }
   [[nodiscard]] std::size_t size() const { return by_values ? values.size() : codes.size(); }
   [[nodiscard]] const char* what() const { return by_values ? "values" : "codes"; }

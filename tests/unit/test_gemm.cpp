@@ -714,3 +714,41 @@ TEST_CASE("gemm.f32_fused_path_specials_and_refusals") {
       doctest::Contains("does not fit binary32"), std::invalid_argument);
   CHECK_THROWS_AS((void)gemm_f32(m, 4, 4, 5, a, nullptr, b, nullptr, c), std::invalid_argument);
 }
+
+namespace {
+
+std::string fmt_spec(const char* name) {
+  return std::string("ab=") + name + ",acc=fp32,round=rne";
+}
+
+}  // namespace
+
+TEST_CASE("gemm.f32_input_check_accepts_exactly_the_formats_values") {
+  // every finite code (and Inf/NaN where the format has them) of each format is accepted as
+  // an unquantized input; the next binary32 value above each finite non-zero one is not a
+  // value of any of these formats and is refused (a subnormal of the format included)
+  for (const char* name : {"e5m2", "e4m3fn", "fp16", "bf16", "e5m7", "e4m3fnuz"}) {
+    CAPTURE(name);
+    const Format f = parse_format(name);
+    const MacConfig m = parse_mac(fmt_spec(name));
+    std::vector<float> b(1, 1.0f), c(1);
+    std::size_t accepted = 0, refused = 0;
+    for (std::uint64_t code = 0; code <= f.code_mask(); ++code) {
+      const double v = to_double(f, code);
+      if (std::isnan(v) && !f.has_nan()) continue;
+      std::vector<float> a(1, static_cast<float>(v));
+      try {
+        (void)gemm_f32(m, 1, 1, 1, a, nullptr, b, nullptr, c);
+        ++accepted;
+      } catch (const std::invalid_argument& e) {
+        FAIL_CHECK("code " << code << " (" << v << ") refused: " << e.what());
+      }
+      if (!std::isfinite(v) || v == 0) continue;
+      a[0] = std::nextafter(static_cast<float>(v), std::numeric_limits<float>::infinity());
+      CHECK_THROWS_AS((void)gemm_f32(m, 1, 1, 1, a, nullptr, b, nullptr, c), std::invalid_argument);
+      ++refused;
+    }
+    CHECK(accepted > 200);
+    CHECK(refused > 200);
+  }
+}
