@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "temp_dir.hpp"
+#include "torch_runner.hpp"
 #include "workloads/data/fashion_mnist.hpp"
 #include "workloads/nn/conv_layers.hpp"
 #include "workloads/nn/layers.hpp"
@@ -130,31 +131,11 @@ struct TempDir : fp8sim::testing::TempDir {
   TempDir() : fp8sim::testing::TempDir("fp8sim-test-torch-") {}
 };
 
-// The files are raw little-endian float32 (as numpy's "<f4").
-static_assert(std::endian::native == std::endian::little);
-
-void write_bytes(const fs::path& file, const void* data, std::size_t bytes) {
-  fs::create_directories(file.parent_path());
-  std::ofstream out(file, std::ios::binary);
-  out.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
-  REQUIRE_MESSAGE(out.good(), "cannot write ", file.string());
-}
+using fp8sim::testing::read_f32;
+using fp8sim::testing::write_bytes;
 
 void write_f32(const fs::path& file, std::span<const float> v) {
   write_bytes(file, v.data(), v.size() * sizeof(float));
-}
-
-std::vector<float> read_f32(const fs::path& file, std::size_t n) {
-  std::ifstream in(file, std::ios::binary | std::ios::ate);
-  REQUIRE_MESSAGE(in.good(), "the reference did not write ", file.string());
-  const auto bytes = static_cast<std::size_t>(in.tellg());
-  REQUIRE_MESSAGE(bytes == n * sizeof(float), file.string(), ": ", bytes, " bytes, want ",
-                  n * sizeof(float));
-  std::vector<float> v(n);
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(bytes));
-  REQUIRE(in.good());
-  return v;
 }
 
 std::string dims(const std::vector<std::size_t>& shape) {
@@ -163,30 +144,9 @@ std::string dims(const std::vector<std::size_t>& shape) {
   return s;
 }
 
-// Runs the script on `dir`; fails the test (never passes silently) when python, torch or the
-// script does not work. Returns its first line ("torch_reference: ok torch 1.13...").
+// Runs the script on `dir`; returns its first line ("torch_reference: ok torch 1.13...").
 std::string run_reference(const fs::path& dir) {
-  const std::string cmd =
-      fmt::format("/usr/bin/python3 '{}' '{}' 2>&1", kScript.string(), dir.string());
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  REQUIRE_MESSAGE(pipe != nullptr, "cannot start ", cmd);
-  std::string text;
-  std::array<char, 4096> buf{};
-  std::size_t got = 0;
-  while ((got = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) text.append(buf.data(), got);
-  const int status = ::pclose(pipe);
-  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (code == 3 || text.find("FP8SIM_NO_TORCH") != std::string::npos)
-    FAIL(
-        "torch is not importable by /usr/bin/python3: install Debian's python3-torch (and "
-        "python3-numpy; scripts/setup.sh installs both). This test needs it and does not pass "
-        "without it. The script said: "
-        << text);
-  if (code == 127) FAIL("cannot run /usr/bin/python3 (" << cmd << "): " << text);
-  REQUIRE_MESSAGE(code == 0, "the torch reference failed (exit ", code, "): ", cmd, "\n", text);
-  REQUIRE_MESSAGE(text.find("torch_reference: ok") != std::string::npos,
-                  "the torch reference did not say ok: ", text);
-  return text.substr(0, text.find('\n'));
+  return fp8sim::testing::run_torch_script(kScript, dir, "torch_reference: ok");
 }
 
 // ---- the runs ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "temp_dir.hpp"
+#include "torch_runner.hpp"
 #include "workloads/nn/recipe.hpp"
 #include "workloads/nn/transformer.hpp"
 #include "workloads/nn/transformer_layers.hpp"
@@ -44,48 +45,14 @@ static_assert(std::endian::native == std::endian::little);  // raw little-endian
 
 template <class T>
 void write_raw(const fs::path& file, const std::vector<T>& v) {
-  fs::create_directories(file.parent_path());
-  std::ofstream out(file, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(v.data()),
-            static_cast<std::streamsize>(v.size() * sizeof(T)));
-  REQUIRE_MESSAGE(out.good(), "cannot write ", file.string());
+  fp8sim::testing::write_bytes(file, v.data(), v.size() * sizeof(T));
 }
 
-std::vector<float> read_f32(const fs::path& file, std::size_t n) {
-  std::ifstream in(file, std::ios::binary | std::ios::ate);
-  REQUIRE_MESSAGE(in.good(), "the reference did not write ", file.string());
-  const auto bytes = static_cast<std::size_t>(in.tellg());
-  REQUIRE_MESSAGE(bytes == n * sizeof(float), file.string(), ": ", bytes, " bytes, want ",
-                  n * sizeof(float));
-  std::vector<float> v(n);
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(bytes));
-  REQUIRE(in.good());
-  return v;
-}
+using fp8sim::testing::read_f32;
 
-// Runs the script on `dir`; fails (never passes silently) when python, torch or the script
-// does not work. Returns its first line.
+// Runs the script on `dir` (a missing torch fails the test); returns its first line.
 std::string run_reference(const fs::path& dir) {
-  const std::string cmd =
-      fmt::format("/usr/bin/python3 '{}' '{}' 2>&1", kScript.string(), dir.string());
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  REQUIRE_MESSAGE(pipe != nullptr, "cannot start ", cmd);
-  std::string text;
-  std::array<char, 4096> buf{};
-  std::size_t got = 0;
-  while ((got = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) text.append(buf.data(), got);
-  const int status = ::pclose(pipe);
-  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (code == 3 || text.find("FP8SIM_NO_TORCH") != std::string::npos)
-    FAIL(
-        "torch is not importable by /usr/bin/python3: install Debian's python3-torch (and "
-        "python3-numpy). This test needs it and does not pass without it. The script said: "
-        << text);
-  REQUIRE_MESSAGE(code == 0, "the torch reference failed (exit ", code, "): ", cmd, "\n", text);
-  REQUIRE_MESSAGE(text.find("torch_transformer: ok") != std::string::npos,
-                  "the torch reference did not say ok: ", text);
-  return text.substr(0, text.find('\n'));
+  return fp8sim::testing::run_torch_script(kScript, dir, "torch_transformer: ok");
 }
 
 // Tolerances, per tensor a (fp8sim) against b (torch): element by element |a - b| <= rtol |b|
