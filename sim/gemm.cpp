@@ -222,23 +222,52 @@ class OperandValues {
 
 }  // namespace
 
-detail::OperandScan detail::scan_values(std::span<const float> v, double flush_below, int threads) {
-  float hi = 0, lo = std::numeric_limits<float>::infinity();
+namespace {
+
+// Runs one of value_check.cpp's passes over v in chunks, threaded, and merges the parts.
+template <class Part>
+detail::ValueScanPartSum scan_chunks(std::span<const float> v, int threads, Part part) {
+  constexpr std::size_t kChunk = std::size_t{1} << 16;
+  const std::size_t chunks = (v.size() + kChunk - 1) / kChunk;
+  std::uint32_t hi = 0, lo = 0x7f800000u;
   int bad = 0;
-  const auto tiny = static_cast<float>(flush_below);
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(max                   \
-                                                                         : hi) reduction(min   \
-                                                                                         : lo) \
-    reduction(|                                                                                \
-              : bad)
-  for (std::size_t x = 0; x < v.size(); ++x) {
-    float a = std::abs(v[x]);
-    if (a < tiny) a = 0;  // flushed
-    bad |= !(a <= std::numeric_limits<float>::max());
-    hi = std::max(hi, a);
-    if (a != 0) lo = std::min(lo, a);
+  std::size_t wrong = 0;
+#pragma omp parallel for num_threads(chunks > 1 ? threads : 1) schedule(static) \
+    reduction(max : hi) reduction(min : lo) reduction(| : bad) reduction(+ : wrong)
+  for (std::size_t c = 0; c < chunks; ++c) {
+    const std::size_t x0 = c * kChunk;
+    const detail::ValueScanPart r = part(v.data() + x0, std::min(kChunk, v.size() - x0));
+    hi = std::max(hi, std::bit_cast<std::uint32_t>(r.hi));
+    lo = std::min(lo, std::bit_cast<std::uint32_t>(r.lo));
+    bad |= r.nonfinite;
+    wrong += r.wrong;
   }
-  return OperandScan{hi, lo, bad != 0};
+  return detail::ValueScanPartSum{
+      detail::OperandScan{std::bit_cast<float>(hi), std::bit_cast<float>(lo), bad != 0}, wrong};
+}
+
+}  // namespace
+
+detail::OperandScan detail::scan_values(std::span<const float> v, double flush_below, int threads) {
+  const auto tiny = static_cast<float>(flush_below);
+  const int isa = simd_isa_level();
+  return scan_chunks(v, threads,
+                     [&](const float* p, std::size_t n) {
+                       return isa >= 4   ? detail::v4::scan_part(p, n, tiny)
+                              : isa == 3 ? detail::v3::scan_part(p, n, tiny)
+                                         : detail::v1::scan_part(p, n, tiny);
+                     })
+      .scan;
+}
+
+detail::ValueScanPartSum detail::check_values(const ValueCheck& c, std::span<const float> v,
+                                              int threads) {
+  const int isa = simd_isa_level();
+  return scan_chunks(v, threads, [&](const float* p, std::size_t n) {
+    return isa >= 4   ? v4::check_part(c, p, n)
+           : isa == 3 ? v3::check_part(c, p, n)
+                      : v1::check_part(c, p, n);
+  });
 }
 
 std::uint64_t detail::GemmOperand::code(std::size_t x) const {
@@ -258,8 +287,10 @@ GemmResult gemm(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
 
 GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t N, std::size_t K,
                                  const GemmOperand& A, const GemmOperand& B,
-                                 std::span<const std::uint64_t> C0, const GemmOptions& opt) {
+                                 std::span<const std::uint64_t> C0, const GemmOptions& opt,
+                                 float* values, bool* wrote_values) {
   validate(m);
+  if (wrote_values) *wrote_values = false;
   if (A.size() != M * K)
     throw std::invalid_argument(
         fmt::format("gemm: A has {} {}, expected M*K = {}", A.size(), A.what(), M * K));
@@ -295,7 +326,9 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
 
   GemmResult res;
   res.kernel = plan.name();
-  res.codes.assign(M * N, 0);
+  // the FMA kernel's binary32 values straight into the caller's array (no codes)
+  const bool direct = values && kernel == Kernel::fp32 && !m.out;
+  if (!direct) res.codes.assign(M * N, 0);
   if (opt.flags) res.flags.assign(M * N, 0);
   std::vector<MacCounts> counts(static_cast<std::size_t>(threads));
 
@@ -342,7 +375,9 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
     }
   } else if (kernel == Kernel::fp32) {
     // binary32 values of the inputs: the fused path's own arrays where they need no flush
-    std::vector<float> Abuf, Bbuf, Cf(C0.size()), out(M * N);
+    std::vector<float> Abuf, Bbuf, Cf(C0.size()), own;
+    if (!direct) own.resize(M * N);
+    float* out = direct ? values : own.data();
     std::vector<std::uint32_t> inexact(opt.flags ? M * N : 0);
     const float* Af = val_a.floats(Abuf, threads);
     const float* Bf = val_b.floats(Bbuf, threads);
@@ -351,14 +386,14 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
     for (std::size_t t = 0; t < n_tiles; ++t) {
       const std::size_t i0 = (t / tiles_n) * tm, j0 = (t % tiles_n) * tn;
       run_fp32_tile(Af, Bf, C0.empty() ? nullptr : Cf.data(), K, N, i0, std::min(M, i0 + tm), j0,
-                    std::min(N, j0 + tn), out.data(), opt.flags ? inexact.data() : nullptr);
+                    std::min(N, j0 + tn), out, opt.flags ? inexact.data() : nullptr);
     }
     std::uint64_t inexact_sum = 0, finite = 0;
     int overflowed = 0;
 #pragma omp parallel for num_threads(threads) schedule(static) \
     reduction(+ : inexact_sum, finite) reduction(| : overflowed)
     for (std::size_t o = 0; o < M * N; ++o) {
-      res.codes[o] = std::bit_cast<std::uint32_t>(out[o]);
+      if (!direct) res.codes[o] = std::bit_cast<std::uint32_t>(out[o]);
       if (std::isinf(out[o])) {  // overflowed: the flags of the steps after it need the reference
         overflowed = 1;
         continue;
@@ -369,11 +404,18 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
         ++finite;
       }
     }
+    if (direct && overflowed) {  // rare: the codes after all, and the reference for the rest
+      res.codes.resize(M * N);
+#pragma omp parallel for num_threads(threads) schedule(static)
+      for (std::size_t o = 0; o < M * N; ++o) res.codes[o] = std::bit_cast<std::uint32_t>(out[o]);
+    } else if (direct && wrote_values) {
+      *wrote_values = true;
+    }
     if (opt.flags) {
       counts[0].inexact += inexact_sum;
       counts[0].steps += finite * K;
     }
-    if (overflowed) {
+    if (overflowed) {  // (NaN comes only after an Inf: finite inputs)
       redo.assign(M * N, 0);
       for (std::size_t o = 0; o < M * N; ++o) redo[o] = std::isinf(out[o]) ? 1 : 0;
     }
@@ -585,7 +627,8 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
   for (const auto& c : counts) res.counts.merge(c);
   for (auto r : redone) res.slow_outputs += r;
   if (!opt.flags) res.counts = MacCounts{};
-  if (m.canonical_nan) {  // the kernels give the default NaN; nan=canonical replaces it
+  if (m.canonical_nan && !res.codes.empty()) {  // the kernels give the default NaN; nan=canonical
+                                                // replaces it (direct values: all finite)
     const std::uint64_t nan = result_nan_code(m);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (std::size_t o = 0; o < M * N; ++o)

@@ -39,40 +39,19 @@ std::size_t first_not_in(const Format& f, std::span<const float> v, int threads,
   };
   std::size_t first = kNone;
   if (emin >= -126 && mb <= 23) {
-    const auto maxf32 = static_cast<float>(maxf);  // exact: f fits binary32 here
-    const std::uint32_t max_mag = std::bit_cast<std::uint32_t>(maxf32);
-    const auto tiny = static_cast<float>(flush_below);
-    float hi = 0, lo = std::numeric_limits<float>::infinity();
-    int bad = 0;
-    std::size_t wrong = 0;
-    // One pass of simple integer arithmetic (no branches, so it vectorizes): the scan, and
-    // per element whether it is a value of f. v = s * 2^(e - 23) with s its integer
-    // significand (a binary32 subnormal: e = -126, no implicit bit); f keeps s down to
-    // 2^(max(e, emin) - mb), so the low 23 - mb + max(0, emin - e) bits of the fraction
-    // must be zero, and at most 23 of them can be (else v is below f's smallest subnormal).
-#pragma omp parallel for simd num_threads(threads) schedule(static) reduction(max : hi) \
-    reduction(min : lo) reduction(| : bad) reduction(+ : wrong)
-    for (std::size_t x = 0; x < v.size(); ++x) {
-      float a = std::abs(v[x]);  // the scan (as detail::scan_values)
-      a = a < tiny ? 0.0f : a;
-      bad |= !(a <= std::numeric_limits<float>::max());
-      hi = std::max(hi, a);
-      lo = a != 0 ? std::min(lo, a) : lo;
-      const std::uint32_t bits = std::bit_cast<std::uint32_t>(v[x]);
-      const std::uint32_t mag = bits & 0x7fffffffu;
-      const bool neg = (bits >> 31) != 0;
-      const int E = static_cast<int>(mag >> 23);
-      const int e = E == 0 ? -126 : E - 127;
-      const int below = emin > e ? emin - e : 0;
-      const int shift = 23 - mb + below;
-      const std::uint32_t mask = (std::uint32_t{1} << (shift > 23 ? 23 : shift)) - 1;
-      const bool finite_ok = shift <= 23 && (mag & mask) == 0 && mag <= max_mag &&
-                             (below == 0 || f.subnormals) && (!neg || neg_ok);
-      const bool zero_ok = !neg || negzero_ok;
-      const bool ok = mag == 0 ? zero_ok : (E == 255 ? false : finite_ok);
-      wrong += (ok || E == 255) ? 0 : 1;  // NaN/Inf: checked below, only when present
-    }
-    if (wrong != 0 || bad != 0) {  // rare: find the first offending element
+    detail::ValueCheck c;
+    c.man_bits = mb;
+    c.emin = emin;
+    c.max_mag = std::bit_cast<std::uint32_t>(static_cast<float>(maxf));  // exact: f fits binary32
+    c.neg_ok = neg_ok;
+    c.negzero_ok = negzero_ok;
+    c.subnormals = f.subnormals;
+    c.tiny = static_cast<float>(flush_below);
+    const detail::ValueScanPartSum r = detail::check_values(c, v, threads);
+    const std::size_t wrong = r.wrong;
+    const bool bad = r.scan.nonfinite;
+    const std::uint32_t max_mag = c.max_mag;
+    if (wrong != 0 || bad) {  // rare: find the first offending element
       for (std::size_t x = 0; x < v.size() && first == kNone; ++x) {
         const std::uint32_t bits = std::bit_cast<std::uint32_t>(v[x]);
         const std::uint32_t mag = bits & 0x7fffffffu;
@@ -92,7 +71,7 @@ std::size_t first_not_in(const Format& f, std::span<const float> v, int threads,
         if (!ok) first = x;
       }
     }
-    scan = detail::OperandScan{hi, lo, bad != 0};
+    scan = r.scan;
     return first;
   }
   scan = detail::scan_values(v, flush_below, threads);
@@ -170,8 +149,11 @@ GemmF32Result gemm_f32(const MacConfig& m, std::size_t M, std::size_t N, std::si
   detail::GemmOperand ob = detail::GemmOperand::of_values(m.b, Bv, "B");
   if (scan_a) oa.scan = &*scan_a;
   if (scan_b) ob.scan = &*scan_b;
-  GemmResult r = detail::gemm_operands(m, M, N, K, oa, ob, {}, opt);
-  if (detail::is_plain_ieee_binary32(rf)) {
+  bool wrote = false;
+  GemmResult r = detail::gemm_operands(m, M, N, K, oa, ob, {}, opt, C.data(), &wrote);
+  if (wrote) {
+    // the values are in C already
+  } else if (detail::is_plain_ieee_binary32(rf)) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (std::size_t o = 0; o < M * N; ++o)
       C[o] = std::bit_cast<float>(static_cast<std::uint32_t>(r.codes[o]));

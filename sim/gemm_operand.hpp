@@ -8,6 +8,7 @@
 
 #include "formats/formats.hpp"
 #include "sim/gemm.hpp"
+#include "sim/kernels/kernels.hpp"
 
 namespace fp8sim::detail {
 
@@ -17,8 +18,17 @@ struct OperandScan {
   double amax = 0, amin = 0;
   bool nonfinite = false;
 };
-/// The scan of binary32 values, magnitudes below flush_below counted as zero; threaded.
+/// The scan of binary32 values, magnitudes below flush_below counted as zero (NaN and Inf
+/// only set nonfinite); threaded, vectorized.
 [[nodiscard]] OperandScan scan_values(std::span<const float> v, double flush_below, int threads);
+
+/// The scan, and how many finite elements are not values of the format c describes.
+struct ValueScanPartSum {
+  OperandScan scan;
+  std::size_t wrong = 0;
+};
+[[nodiscard]] ValueScanPartSum check_values(const ValueCheck& c, std::span<const float> v,
+                                            int threads);
 
 struct GemmOperand {
   const Format* f = nullptr;
@@ -40,9 +50,13 @@ struct GemmOperand {
   [[nodiscard]] std::uint64_t code(std::size_t x) const;
 };
 
-/// The engine behind gemm() and gemm_f32(): C = A·B (+C0) as gemm() documents.
+/// The engine behind gemm() and gemm_f32(): C = A·B (+C0) as gemm() documents. With
+/// `values` (M*N floats, gemm_f32's output) the binary32 FMA kernel, when it runs and the
+/// result needs no output conversion, writes the values there and leaves the result's codes
+/// empty (`*wrote_values` true; every value finite); otherwise the codes are filled as usual.
 [[nodiscard]] GemmResult gemm_operands(const MacConfig& m, std::size_t M, std::size_t N,
                                        std::size_t K, const GemmOperand& A, const GemmOperand& B,
-                                       std::span<const std::uint64_t> C0, const GemmOptions& opt);
+                                       std::span<const std::uint64_t> C0, const GemmOptions& opt,
+                                       float* values = nullptr, bool* wrote_values = nullptr);
 
 }  // namespace fp8sim::detail

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "rounding/simd_mask.hpp"
 
@@ -60,106 +61,174 @@ using vfi = std::int32_t __attribute__((vector_size(sizeof(vf))));
 #endif
 }
 
-constexpr std::size_t KB = 256;  // k-block: the packed B panel (KB x 2W floats) stays in L1
+constexpr std::size_t KB = 256;  // k-block: a packed B panel (KB x 2W floats) stays in L1/L2
 
-// R rows x 2W columns of outputs advance through one k-block [k0, k0+kb): the partial sums
-// live in `out` between k-blocks, so every output still sums its products in k order.
-template <std::size_t R, bool kFlags>
-void fp32_block(const float* A, const float* panel, std::size_t K, std::size_t N, std::size_t k0,
-                std::size_t kb, std::size_t i, std::size_t j, float* out, std::uint32_t* inexact) {
-  vf s[R][2];
-  vfi cnt[R][2] = {};
-  for (std::size_t r = 0; r < R; ++r)
-    for (std::size_t h = 0; h < 2; ++h)
-      std::memcpy(&s[r][h], out + (i + r) * N + j + h * W, sizeof(vf));
-  for (std::size_t kk = 0; kk < kb; ++kk) {
-    vf b[2];
-    std::memcpy(&b[0], panel + kk * 2 * W, sizeof(vf));
-    std::memcpy(&b[1], panel + kk * 2 * W + W, sizeof(vf));
-    for (std::size_t r = 0; r < R; ++r) {
-      const vf a = splat_load(A + (i + r) * K + k0 + kk);
-      for (std::size_t h = 0; h < 2; ++h) {
-        if constexpr (kFlags) {
+// Rows per register block, for panels one (R1) and two (R2) vectors wide: the accumulators,
+// and with flags their inexact counters, fit the register file (32 vectors with AVX-512, 16
+// with AVX2) beside the B vectors and the broadcast A value.
+template <bool kFlags>
+struct Blocking {
 #if defined(__AVX512F__)
-          // inexact iff the round-down and round-up results differ (NaN: never inexact)
-          const __m512 av = std::bit_cast<__m512>(a), bv = std::bit_cast<__m512>(b[h]),
-                       sv = std::bit_cast<__m512>(s[r][h]);
-          const __mmask16 inexact = _mm512_cmp_ps_mask(
-              _mm512_fmadd_round_ps(av, bv, sv, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC),
-              _mm512_fmadd_round_ps(av, bv, sv, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC),
-              _CMP_NEQ_OQ);
-          const __m512i c = std::bit_cast<__m512i>(cnt[r][h]);
-          cnt[r][h] =
-              std::bit_cast<vfi>(_mm512_mask_sub_epi32(c, inexact, c, _mm512_set1_epi32(-1)));
-          s[r][h] = vfma(a, b[h], s[r][h]);
+  static constexpr std::size_t R1 = kFlags ? 8 : 16, R2 = kFlags ? 4 : 8;
+#elif defined(__AVX2__)
+  static constexpr std::size_t R1 = kFlags ? 4 : 12, R2 = kFlags ? 2 : 6;
 #else
-          const vf p = a * b[h];  // exact: products fit binary32
-          const vf z = vfma(a, b[h], s[r][h]);
-          const vf bb = z - s[r][h];
-          const vf err = (s[r][h] - (z - bb)) + (p - bb);
-          cnt[r][h] -= (err != 0.0f) & (z == z);
-          s[r][h] = z;
+  static constexpr std::size_t R1 = kFlags ? 4 : 8, R2 = kFlags ? 2 : 4;
 #endif
+};
+
+// One binary32 FMA step of R x NV accumulators, counting inexact steps when asked.
+template <bool kFlags>
+[[gnu::always_inline]] inline void fma_step(vf a, vf b, vf& s, vfi& cnt) {
+  if constexpr (kFlags) {
+#if defined(__AVX512F__)
+    // inexact iff the round-down and round-up results differ (NaN: never inexact)
+    const __m512 av = std::bit_cast<__m512>(a), bv = std::bit_cast<__m512>(b),
+                 sv = std::bit_cast<__m512>(s);
+    const __mmask16 inexact = _mm512_cmp_ps_mask(
+        _mm512_fmadd_round_ps(av, bv, sv, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC),
+        _mm512_fmadd_round_ps(av, bv, sv, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC), _CMP_NEQ_OQ);
+    const __m512i c = std::bit_cast<__m512i>(cnt);
+    cnt = std::bit_cast<vfi>(_mm512_mask_sub_epi32(c, inexact, c, _mm512_set1_epi32(-1)));
+    s = vfma(a, b, s);
+#else
+    const vf p = a * b;  // exact: products fit binary32
+    const vf z = vfma(a, b, s);
+    const vf bb = z - s;
+    const vf err = (s - (z - bb)) + (p - bb);
+    cnt -= (err != 0.0f) & (z == z);
+    s = z;
+#endif
+  } else {
+    s = vfma(a, b, s);
+  }
+}
+
+// The register block: R rows x NV vectors of outputs at c (row stride ldc) advance through
+// kb steps; a[kk * R + r] is row r's k-th input (a packed A panel), b + kk * ldb the k-th
+// row of the B panel. The partial sums live in c between k-blocks, so every output still
+// sums its products in k order. inexact (same layout as c) += the inexact steps.
+template <std::size_t R, std::size_t NV, bool kFlags>
+void fp32_micro(const float* a, const float* b, std::size_t ldb, std::size_t kb, float* c,
+                std::size_t ldc, std::uint32_t* inexact) {
+  vf s[R][NV];
+  vfi cnt[R][NV] = {};
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t h = 0; h < NV; ++h) std::memcpy(&s[r][h], c + r * ldc + h * W, sizeof(vf));
+  for (std::size_t kk = 0; kk < kb; ++kk) {
+    vf bv[NV];
+    for (std::size_t h = 0; h < NV; ++h) std::memcpy(&bv[h], b + kk * ldb + h * W, sizeof(vf));
+    for (std::size_t r = 0; r < R; ++r) {
+      const vf av = splat_load(a + kk * R + r);
+      for (std::size_t h = 0; h < NV; ++h) fma_step<kFlags>(av, bv[h], s[r][h], cnt[r][h]);
+    }
+  }
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t h = 0; h < NV; ++h) {
+      std::memcpy(c + r * ldc + h * W, &s[r][h], sizeof(vf));
+      if constexpr (kFlags)
+        for (std::size_t l = 0; l < W; ++l)
+          inexact[r * ldc + h * W + l] += static_cast<std::uint32_t>(cnt[r][h][l]);
+    }
+}
+
+// Per-thread scratch of the tile function (reused across calls: tiles are small).
+struct Scratch {
+  std::vector<float> apack, bpanel, ctmp;
+  std::vector<std::uint32_t> itmp;
+};
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+// The tile with panels NV vectors wide, R rows per register block. Per k-block: A's rows
+// packed R at a time (zero rows past the tile), then per panel of columns B's rows packed
+// (zero columns past the tile; read in place when the panel is whole and used by one register
+// block only), then the register blocks; a block at the tile's edge runs on a padded copy of
+// its outputs.
+template <std::size_t R, std::size_t NV, bool kFlags>
+void fp32_tile_nv(const float* A, const float* B, std::size_t K, std::size_t N, std::size_t i0,
+                  std::size_t i1, std::size_t j0, std::size_t j1, float* out,
+                  std::uint32_t* inexact) {
+  constexpr std::size_t PW = NV * W;  // panel width
+  const std::size_t blocks = (i1 - i0 + R - 1) / R;
+  Scratch& sc = scratch();
+  sc.apack.resize(blocks * R * KB);
+  sc.bpanel.resize(KB * PW);
+  sc.ctmp.resize(R * PW);
+  if (kFlags) sc.itmp.resize(R * PW);
+  float* ap = sc.apack.data();
+  for (std::size_t k0 = 0; k0 < K; k0 += KB) {
+    const std::size_t kb = std::min(KB, K - k0);
+    for (std::size_t rb = 0; rb < blocks; ++rb)
+      for (std::size_t r = 0; r < R; ++r) {
+        const std::size_t i = i0 + rb * R + r;
+        float* dst = ap + rb * R * kb + r;
+        if (i < i1) {
+          const float* src = A + i * K + k0;
+          for (std::size_t kk = 0; kk < kb; ++kk) dst[kk * R] = src[kk];
         } else {
-          s[r][h] = vfma(a, b[h], s[r][h]);
+          for (std::size_t kk = 0; kk < kb; ++kk) dst[kk * R] = 0.0f;
+        }
+      }
+    for (std::size_t j = j0; j < j1; j += PW) {
+      const std::size_t cols = std::min(PW, j1 - j);
+      const float* bp = B + k0 * N + j;
+      std::size_t ldb = N;
+      if (cols < PW || blocks > 1) {
+        float* panel = sc.bpanel.data();
+        for (std::size_t kk = 0; kk < kb; ++kk) {
+          std::memcpy(panel + kk * PW, B + (k0 + kk) * N + j, cols * sizeof(float));
+          std::fill(panel + kk * PW + cols, panel + (kk + 1) * PW, 0.0f);
+        }
+        bp = panel;
+        ldb = PW;
+      }
+      for (std::size_t rb = 0; rb < blocks; ++rb) {
+        const std::size_t i = i0 + rb * R, rows = std::min(R, i1 - i);
+        const float* a = ap + rb * R * kb;
+        if (rows == R && cols == PW) {
+          fp32_micro<R, NV, kFlags>(a, bp, ldb, kb, out + i * N + j, N,
+                                    kFlags ? inexact + i * N + j : nullptr);
+          continue;
+        }
+        float* ct = sc.ctmp.data();
+        std::uint32_t* it = kFlags ? sc.itmp.data() : nullptr;
+        std::fill(ct, ct + R * PW, 0.0f);
+        if (kFlags) std::fill(it, it + R * PW, 0u);
+        for (std::size_t r = 0; r < rows; ++r)
+          std::memcpy(ct + r * PW, out + (i + r) * N + j, cols * sizeof(float));
+        fp32_micro<R, NV, kFlags>(a, bp, ldb, kb, ct, PW, it);
+        for (std::size_t r = 0; r < rows; ++r) {
+          std::memcpy(out + (i + r) * N + j, ct + r * PW, cols * sizeof(float));
+          if (kFlags)
+            for (std::size_t l = 0; l < cols; ++l) inexact[(i + r) * N + j + l] += it[r * PW + l];
         }
       }
     }
   }
-  for (std::size_t r = 0; r < R; ++r)
-    for (std::size_t h = 0; h < 2; ++h) {
-      std::memcpy(out + (i + r) * N + j + h * W, &s[r][h], sizeof(vf));
-      if constexpr (kFlags)
-        for (std::size_t l = 0; l < W; ++l)
-          inexact[(i + r) * N + j + h * W + l] += static_cast<std::uint32_t>(cnt[r][h][l]);
-    }
-}
-
-// One output through one k-block, scalar (tile edges).
-void fp32_scalar(const float* A, const float* B, std::size_t K, std::size_t N, std::size_t k0,
-                 std::size_t kb, std::size_t i, std::size_t j, float* out, std::uint32_t* inexact) {
-  float s = out[i * N + j];
-  std::uint32_t n = 0;
-  for (std::size_t k = k0; k < k0 + kb; ++k) {
-    const float a = A[i * K + k], b = B[k * N + j];
-    const float z = std::fma(a, b, s);
-    if (inexact) {
-      const float p = a * b;
-      const float bb = z - s;
-      const float err = (s - (z - bb)) + (p - bb);
-      n += (err != 0.0f) && !std::isnan(z);
-    }
-    s = z;
-  }
-  out[i * N + j] = s;
-  if (inexact) inexact[i * N + j] += n;
 }
 
 template <bool kFlags>
 void fp32_tile_impl(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,
                     std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, float* out,
                     std::uint32_t* inexact) {
-  constexpr std::size_t R = kFlags ? 4 : 8;  // rows per register block
-  for (std::size_t i = i0; i < i1; ++i)
-    for (std::size_t j = j0; j < j1; ++j) {
-      out[i * N + j] = C0 ? C0[i * N + j] : 0.0f;
-      if (inexact) inexact[i * N + j] = 0;
+  for (std::size_t i = i0; i < i1; ++i) {
+    if (C0) {
+      std::memcpy(out + i * N + j0, C0 + i * N + j0, (j1 - j0) * sizeof(float));
+    } else {
+      std::fill(out + i * N + j0, out + i * N + j1, 0.0f);
     }
-  alignas(64) float panel[KB * 2 * W];
-  for (std::size_t k0 = 0; k0 < K; k0 += KB) {
-    const std::size_t kb = std::min(KB, K - k0);
-    std::size_t j = j0;
-    for (; j + 2 * W <= j1; j += 2 * W) {
-      for (std::size_t kk = 0; kk < kb; ++kk)
-        std::memcpy(panel + kk * 2 * W, B + (k0 + kk) * N + j, 2 * W * sizeof(float));
-      std::size_t i = i0;
-      for (; i + R <= i1; i += R) fp32_block<R, kFlags>(A, panel, K, N, k0, kb, i, j, out, inexact);
-      for (; i < i1; ++i)
-        for (std::size_t jj = j; jj < j + 2 * W; ++jj)
-          fp32_scalar(A, B, K, N, k0, kb, i, jj, out, inexact);
-    }
-    for (; j < j1; ++j)
-      for (std::size_t i = i0; i < i1; ++i) fp32_scalar(A, B, K, N, k0, kb, i, j, out, inexact);
+    if (inexact) std::fill(inexact + i * N + j0, inexact + i * N + j1, 0u);
+  }
+  if (K == 0 || i0 >= i1 || j0 >= j1) return;
+  using Bl = Blocking<kFlags>;
+  // one vector wide when the tile's columns fit one vector (a 16-channel convolution)
+  if (j1 - j0 <= W) {
+    fp32_tile_nv<Bl::R1, 1, kFlags>(A, B, K, N, i0, i1, j0, j1, out, inexact);
+  } else {
+    fp32_tile_nv<Bl::R2, 2, kFlags>(A, B, K, N, i0, i1, j0, j1, out, inexact);
   }
 }
 

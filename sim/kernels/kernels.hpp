@@ -84,6 +84,24 @@ struct TileOut {
   std::uint64_t* redone = nullptr;  // += outputs recomputed by the general path
 };
 
+/// What check_part tests of binary32 values: the input format's fraction bits, emin, the
+/// magnitude bits of its max finite value as binary32, and what it allows (the format must
+/// fit binary32: emin >= -126, man_bits <= 23); magnitudes below tiny scan as zero.
+struct ValueCheck {
+  int man_bits = 23, emin = -126;
+  std::uint32_t max_mag = 0x7f7fffffu;
+  bool neg_ok = true, negzero_ok = true, subnormals = true;
+  float tiny = 0;
+};
+/// A part of the scan of binary32 values (value_check.cpp): largest and smallest non-zero
+/// magnitude (lo = Inf if none), whether any is NaN/Inf, and how many finite ones are not
+/// values of the format (check_part only).
+struct ValueScanPart {
+  float hi, lo;
+  int nonfinite;
+  std::size_t wrong;
+};
+
 #define FP8SIM_DECLARE_GEMM_KERNELS(ISA)                                                        \
   namespace ISA {                                                                               \
   void fp32_tile(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N, \
@@ -92,6 +110,8 @@ struct TileOut {
   void emulated_tile(const EmuParams& p, const double* A, const double* B, const double* C0,    \
                      std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1,            \
                      const TileOut& out);                                                       \
+  ValueScanPart scan_part(const float* v, std::size_t n, float tiny);                           \
+  ValueScanPart check_part(const ValueCheck& c, const float* v, std::size_t n);                 \
   }
 FP8SIM_DECLARE_GEMM_KERNELS(v4)
 FP8SIM_DECLARE_GEMM_KERNELS(v3)

@@ -245,6 +245,77 @@ TEST_CASE("gemm.fp32_overflow_outputs_match_the_reference") {
   CHECK(f.counts.overflow > 0);
 }
 
+TEST_CASE("gemm.fp32_kernel_every_edge_of_its_blocks") {
+  // the binary32 FMA kernel's register blocks (8-16 rows x one or two vectors), its packed
+  // panels, zero-padded edges and k-blocks of 256: shapes around every boundary, with C and
+  // flags, against the reference model
+  const MacConfig m = parse_mac("ab=e5m2,acc=fp32,round=rne");
+  std::uint64_t seed = 40;
+  for (const std::size_t M : {1, 9, 17})
+    for (const std::size_t N : {1, 8, 16, 17, 33, 47})
+      for (const std::size_t K : {1, 17, 257}) {
+        CAPTURE(M);
+        CAPTURE(N);
+        CAPTURE(K);
+        const auto A = random_codes(m.a, M * K, ++seed, 1.5);
+        const auto B = random_codes(m.b, K * N, ++seed, 1.5);
+        const auto C = random_codes(m.acc, M * N, ++seed, 1.5);
+        GemmOptions ref;
+        ref.allow_fast = false;
+        const GemmResult rf = gemm(m, M, N, K, A, B, C, ref);
+        GemmOptions fast;
+        fast.threads = 2;
+        const GemmResult ff = gemm(m, M, N, K, A, B, C, fast);
+        CHECK(ff.kernel == "fp32-fma");
+        check_same(ff, rf, m);
+        fast.flags = false;
+        CHECK(gemm(m, M, N, K, A, B, C, fast).codes == rf.codes);
+        const GemmResult r0 = gemm(m, M, N, K, A, B, {}, ref);
+        CHECK(gemm(m, M, N, K, A, B, {}, fast).codes == r0.codes);
+      }
+}
+
+TEST_CASE("gemm.f32_fused_path_writes_fma_results_in_place_and_handles_overflow") {
+  // gemm_f32 lets the FMA kernel write its binary32 results straight into C; an output that
+  // overflows mid-chain still comes out as the reference model's (Inf), with its flags
+  // (a format with a large exponent range, so that products reach the top of binary32)
+  const MacConfig m = parse_mac("a=e7m2b20,b=e5m2,acc=fp32,round=rne");
+  const std::size_t M = 3, N = 20, K = 64;
+  const auto amax = static_cast<float>(to_double(m.a, m.a.max_finite_code()));  // 1.75 * 2^106
+  std::vector<float> A(M * K, amax), B(K * N, 1.0f);
+  for (std::size_t k = 0; k < K; ++k) B[k * N + 5] = 57344.0f;  // output (i, 5) overflows
+  for (std::size_t k = 0; k < K; ++k) B[k * N + 6] = k % 2 ? -57344.0f : 57344.0f;  // cancels
+  std::vector<std::uint64_t> ca(A.size()), cb(B.size());
+  for (std::size_t x = 0; x < A.size(); ++x) ca[x] = from_double(A[x], m.a, {}).code;
+  for (std::size_t x = 0; x < B.size(); ++x) cb[x] = from_double(B[x], m.b, {}).code;
+  for (const bool flags : {false, true}) {
+    CAPTURE(flags);
+    GemmOptions go;
+    go.flags = flags;
+    std::vector<float> C(M * N, -1.0f);
+    const GemmF32Result r = gemm_f32(m, M, N, K, A, nullptr, B, nullptr, C, go);
+    CHECK(r.kernel == "fp32-fma");
+    CHECK(r.slow_outputs == M);  // the overflowed ones
+    GemmOptions ref;
+    ref.allow_fast = false;
+    ref.flags = flags;
+    const GemmResult want = gemm(m, M, N, K, ca, cb, {}, ref);
+    for (std::size_t o = 0; o < M * N; ++o) {
+      CAPTURE(o);
+      CHECK(std::bit_cast<std::uint32_t>(C[o]) == want.codes[o]);
+    }
+    CHECK(std::isinf(C[5]));
+    CHECK(C[6] == 0.0f);
+    CHECK(C[0] == 64 * amax);
+    if (flags) {
+      CHECK(r.flags == want.flags);
+      CHECK(r.counts.overflow == want.counts.overflow);
+      CHECK(r.counts.inexact == want.counts.inexact);
+      CHECK(r.counts.overflow > 0);
+    }
+  }
+}
+
 TEST_CASE("gemm.kernel_choice") {
   // the binary32 kernel: AVX-512 (any structure it takes), AVX2 (sequential only)
   const std::string narrow = simd_isa_level() >= 3 ? "emulated-fp32" : "emulated";
