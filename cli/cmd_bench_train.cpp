@@ -122,7 +122,10 @@ void add_bench_train_command(CLI::App& bench, Context& ctx) {
       "Times training steps of the resnet workload on a synthetic batch (no data set needed)\n"
       "for each recipe, then the same network and batch in PyTorch fp32 (python3-torch, CPU,\n"
       "as many threads), and prints images/s, the ratio to PyTorch, the share of time in the\n"
-      "simulator's GEMMs and in the role quantizers, and the peak memory of the process.\n"
+      "simulator's GEMMs, the role quantizers, the convolutions' lowering (im2col, col2im\n"
+      "and layout changes), batch normalisation and the update (unscaling, optimizer, master\n"
+      "weights), the rest (activations, pooling, loss, ...) as other%, and the peak memory of\n"
+      "the process.\n"
       "Goal: mellempudi2019 at 0.3x PyTorch's fp32 speed, peak memory under 2 GiB.\n"
       "Examples:\n"
       "  fp8sim bench train                                  batch 128, 2 threads, 3 steps\n"
@@ -155,24 +158,29 @@ void add_bench_train_command(CLI::App& bench, Context& ctx) {
         const auto& r = rows[i];
         fmt::print(
             "{}{{\"recipe\": {}, \"images_per_s\": {}, \"ratio_to_torch\": {}, "
-            "\"gemm_share\": {:.4f}, \"quantize_share\": {:.4f}}}",
+            "\"gemm_share\": {:.4f}, \"quantize_share\": {:.4f}, \"lowering_share\": {:.4f}, "
+            "\"norm_share\": {:.4f}, \"update_share\": {:.4f}}}",
             i ? ", " : "", json_string(r.recipe), json_number(r.t.images_per_second),
             torch > 0 ? fmt::format("{:.4f}", r.t.images_per_second / torch) : "null",
-            r.t.gemm / r.t.seconds, r.t.quantize / r.t.seconds);
+            r.t.gemm / r.t.seconds, r.t.quantize / r.t.seconds, r.t.lowering / r.t.seconds,
+            r.t.norm / r.t.seconds, r.t.update / r.t.seconds);
       }
       fmt::print("]}}\n");
       return;
     }
     fmt::print("resnet (width {}), batch {}, {} threads, {} timed steps\n", o->width, o->batch,
                o->threads, o->steps);
-    fmt::print("{:<18} {:>10} {:>10} {:>8} {:>10} {:>8}\n", "recipe", "images/s", "x torch",
-               "GEMM%", "quantize%", "other%");
-    for (const auto& r : rows)
-      fmt::print("{:<18} {:>10.1f} {:>10} {:>8.1f} {:>10.1f} {:>8.1f}\n", r.recipe,
-                 r.t.images_per_second,
+    fmt::print("{:<18} {:>10} {:>8} {:>6} {:>9} {:>9} {:>6} {:>7} {:>6}\n", "recipe", "images/s",
+               "x torch", "GEMM%", "quantize%", "lowering%", "norm%", "update%", "other%");
+    for (const auto& r : rows) {
+      const auto pct = [&](double x) { return 100 * x / r.t.seconds; };
+      fmt::print("{:<18} {:>10.1f} {:>8} {:>6.1f} {:>9.1f} {:>9.1f} {:>6.1f} {:>7.1f} {:>6.1f}\n",
+                 r.recipe, r.t.images_per_second,
                  torch > 0 ? fmt::format("{:.3f}", r.t.images_per_second / torch) : "-",
-                 100 * r.t.gemm / r.t.seconds, 100 * r.t.quantize / r.t.seconds,
-                 100 * (1 - (r.t.gemm + r.t.quantize) / r.t.seconds));
+                 pct(r.t.gemm), pct(r.t.quantize), pct(r.t.lowering), pct(r.t.norm),
+                 pct(r.t.update),
+                 pct(r.t.seconds - r.t.gemm - r.t.quantize - r.t.lowering - r.t.norm - r.t.update));
+    }
     if (torch > 0)
       fmt::print("{:<18} {:>10.1f} {:>10}\n", "PyTorch fp32", torch, "1.000");
     else

@@ -242,11 +242,13 @@ StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps) {
   model->synthetic(opt.batch, opt.seed, batch);
   ScaleStates scales;
   std::size_t units = 0;
+  double update = 0;
   auto one_step = [&](std::uint64_t step) {
     const StepContext ctx{opt.seed, step, opt.threads, nullptr, &scales, true};
     const BatchLoss l = model->forward_loss(batch, recipe, ctx, scaler.scale(), true);
     units = l.units;
     model->backward(l.grad, recipe, ctx);
+    const ScopedTime timed(update);
     bool found_inf = false;
     for (Param* p : params) found_inf |= scaler.unscale(p->grad);
     if (!scaler.update(found_inf, step)) return;
@@ -254,6 +256,7 @@ StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps) {
   };
   one_step(0);  // warm-up
   layer_times() = {};
+  update = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (std::size_t s = 1; s <= steps; ++s) one_step(s);
   StepTiming t;
@@ -263,6 +266,9 @@ StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps) {
   t.unit = model->unit();
   t.gemm = layer_times().gemm;
   t.quantize = layer_times().quantize;
+  t.lowering = layer_times().lowering;
+  t.norm = layer_times().norm;
+  t.update = update;
   return t;
 }
 

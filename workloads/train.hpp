@@ -125,7 +125,10 @@ struct StepTiming {
   double images_per_second = 0;  ///< samples per second
   double units_per_second = 0;   ///< images, or target tokens, per second
   const char* unit = "images";
-  double gemm = 0, quantize = 0;  ///< of which in layer GEMMs and role quantizers
+  /// of which in layer GEMMs, role quantizers, the convolutions' lowering (im2col, col2im,
+  /// layout changes), batch normalisation, and the update (unscaling, optimizer, master
+  /// weights and their re-quantization)
+  double gemm = 0, quantize = 0, lowering = 0, norm = 0, update = 0;
 };
 [[nodiscard]] StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps);
 

@@ -69,9 +69,9 @@ constexpr std::size_t KB = 256;  // k-block: a packed B panel (KB x 2W floats) s
 template <bool kFlags>
 struct Blocking {
 #if defined(__AVX512F__)
-  static constexpr std::size_t R1 = kFlags ? 8 : 16, R2 = kFlags ? 4 : 8;
+  static constexpr std::size_t R1 = 8, R2 = kFlags ? 4 : 8;
 #elif defined(__AVX2__)
-  static constexpr std::size_t R1 = kFlags ? 4 : 12, R2 = kFlags ? 2 : 6;
+  static constexpr std::size_t R1 = kFlags ? 4 : 8, R2 = kFlags ? 2 : 6;
 #else
   static constexpr std::size_t R1 = kFlags ? 4 : 8, R2 = kFlags ? 2 : 4;
 #endif
@@ -105,12 +105,13 @@ template <bool kFlags>
 }
 
 // The register block: R rows x NV vectors of outputs at c (row stride ldc) advance through
-// kb steps; a[kk * R + r] is row r's k-th input (a packed A panel), b + kk * ldb the k-th
-// row of the B panel. The partial sums live in c between k-blocks, so every output still
-// sums its products in k order. inexact (same layout as c) += the inexact steps.
+// kb steps; row r's k-th input is a[kk * R + r] (a packed A panel) or, with lda != 0,
+// a[r * lda + kk] (A in place); b + kk * ldb is the k-th row of the B panel. The partial sums
+// live in c between k-blocks, so every output still sums its products in k order. inexact
+// (same layout as c) += the inexact steps.
 template <std::size_t R, std::size_t NV, bool kFlags>
-void fp32_micro(const float* a, const float* b, std::size_t ldb, std::size_t kb, float* c,
-                std::size_t ldc, std::uint32_t* inexact) {
+void fp32_micro(const float* a, std::size_t lda, const float* b, std::size_t ldb, std::size_t kb,
+                float* c, std::size_t ldc, std::uint32_t* inexact) {
   vf s[R][NV];
   vfi cnt[R][NV] = {};
   for (std::size_t r = 0; r < R; ++r)
@@ -119,7 +120,7 @@ void fp32_micro(const float* a, const float* b, std::size_t ldb, std::size_t kb,
     vf bv[NV];
     for (std::size_t h = 0; h < NV; ++h) std::memcpy(&bv[h], b + kk * ldb + h * W, sizeof(vf));
     for (std::size_t r = 0; r < R; ++r) {
-      const vf av = splat_load(a + kk * R + r);
+      const vf av = splat_load(lda ? a + r * lda + kk : a + kk * R + r);
       for (std::size_t h = 0; h < NV; ++h) fma_step<kFlags>(av, bv[h], s[r][h], cnt[r][h]);
     }
   }
@@ -159,9 +160,12 @@ void fp32_tile_nv(const float* A, const float* B, std::size_t K, std::size_t N, 
   sc.ctmp.resize(R * PW);
   if (kFlags) sc.itmp.resize(R * PW);
   float* ap = sc.apack.data();
+  // A is packed when several panels read it; a tile one panel wide (a convolution of 16
+  // channels) reads it in place, whole register blocks of rows at least
+  const bool pack_a = j1 - j0 > PW;
   for (std::size_t k0 = 0; k0 < K; k0 += KB) {
     const std::size_t kb = std::min(KB, K - k0);
-    for (std::size_t rb = 0; rb < blocks; ++rb)
+    for (std::size_t rb = 0; rb < blocks && pack_a; ++rb)
       for (std::size_t r = 0; r < R; ++r) {
         const std::size_t i = i0 + rb * R + r;
         float* dst = ap + rb * R * kb + r;
@@ -187,9 +191,17 @@ void fp32_tile_nv(const float* A, const float* B, std::size_t K, std::size_t N, 
       }
       for (std::size_t rb = 0; rb < blocks; ++rb) {
         const std::size_t i = i0 + rb * R, rows = std::min(R, i1 - i);
-        const float* a = ap + rb * R * kb;
+        if (!pack_a && rows < R) {  // the rows left over: packed after all
+          float* dst = ap;
+          for (std::size_t r = 0; r < R; ++r)
+            for (std::size_t kk = 0; kk < kb; ++kk)
+              dst[kk * R + r] = r < rows ? A[(i + r) * K + k0 + kk] : 0.0f;
+        }
+        const bool in_place = !pack_a && rows == R;
+        const float* a = in_place ? A + i * K + k0 : pack_a ? ap + rb * R * kb : ap;
+        const std::size_t lda = in_place ? K : 0;
         if (rows == R && cols == PW) {
-          fp32_micro<R, NV, kFlags>(a, bp, ldb, kb, out + i * N + j, N,
+          fp32_micro<R, NV, kFlags>(a, lda, bp, ldb, kb, out + i * N + j, N,
                                     kFlags ? inexact + i * N + j : nullptr);
           continue;
         }
@@ -199,7 +211,7 @@ void fp32_tile_nv(const float* A, const float* B, std::size_t K, std::size_t N, 
         if (kFlags) std::fill(it, it + R * PW, 0u);
         for (std::size_t r = 0; r < rows; ++r)
           std::memcpy(ct + r * PW, out + (i + r) * N + j, cols * sizeof(float));
-        fp32_micro<R, NV, kFlags>(a, bp, ldb, kb, ct, PW, it);
+        fp32_micro<R, NV, kFlags>(a, lda, bp, ldb, kb, ct, PW, it);
         for (std::size_t r = 0; r < rows; ++r) {
           std::memcpy(out + (i + r) * N + j, ct + r * PW, cols * sizeof(float));
           if (kFlags)

@@ -41,52 +41,112 @@ std::size_t window_out(std::size_t n, std::size_t k, std::size_t stride, std::si
   return (n + 2 * pad - k) / stride + 1;
 }
 
+// Where each column of an im2col row reads the input, relative to the window's top left
+// corner in the image: (ci*h + ky)*w + kx for column (ci*k + ky)*k + kx.
+std::vector<std::ptrdiff_t> window_offsets(const Window& g) {
+  std::vector<std::ptrdiff_t> off(g.cols());
+  for (std::size_t ci = 0; ci < g.c; ++ci)
+    for (std::size_t ky = 0; ky < g.k; ++ky)
+      for (std::size_t kx = 0; kx < g.k; ++kx)
+        off[(ci * g.k + ky) * g.k + kx] = static_cast<std::ptrdiff_t>((ci * g.h + ky) * g.w + kx);
+  return off;
+}
+
+// Whether output pixel (oy, ox)'s window lies inside the image (no padding in it), and then
+// its top left corner's offset in the image.
+bool window_inside(const Window& g, std::size_t oy, std::size_t ox, std::ptrdiff_t& corner) {
+  const auto y0 = static_cast<std::ptrdiff_t>(oy * g.stride) - static_cast<std::ptrdiff_t>(g.pad);
+  const auto x0 = static_cast<std::ptrdiff_t>(ox * g.stride) - static_cast<std::ptrdiff_t>(g.pad);
+  const auto k = static_cast<std::ptrdiff_t>(g.k);
+  if (y0 < 0 || x0 < 0 || y0 + k > static_cast<std::ptrdiff_t>(g.h) ||
+      x0 + k > static_cast<std::ptrdiff_t>(g.w))
+    return false;
+  corner = y0 * static_cast<std::ptrdiff_t>(g.w) + x0;
+  return true;
+}
+
 // cols[(b*oh*ow + oy*ow + ox)][(ci*k + ky)*k + kx] = x[b][ci][oy*s + ky - p][ox*s + kx - p]
-// (0 in the padding).
-// Threaded over images (each writes its own rows).
-std::vector<float> im2col(const std::vector<float>& x, const Window& g, int threads) {
+// (0 in the padding), into `cols` (resized; every element written, so a buffer reused from
+// the last step needs no clearing). A window inside the image is a gather through a table of
+// offsets; one on the border checks each position. Threaded over images (each writes its own
+// rows).
+void im2col(const std::vector<float>& x, const Window& g, int threads, std::vector<float>& cols) {
   const std::size_t K = g.cols();
-  std::vector<float> cols(g.rows() * K, 0.0f);
+  cols.resize(g.rows() * K);
+  const std::vector<std::ptrdiff_t> off = window_offsets(g);
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (std::size_t b = 0; b < g.n; ++b)
+  for (std::size_t b = 0; b < g.n; ++b) {
+    const float* img = x.data() + b * g.c * g.h * g.w;
     for (std::size_t oy = 0; oy < g.oh; ++oy)
       for (std::size_t ox = 0; ox < g.ow; ++ox) {
         float* row = cols.data() + ((b * g.oh + oy) * g.ow + ox) * K;
+        std::ptrdiff_t corner = 0;
+        if (window_inside(g, oy, ox, corner)) {
+          const float* src = img + corner;
+          for (std::size_t q = 0; q < K; ++q) row[q] = src[off[q]];
+          continue;
+        }
         for (std::size_t ci = 0; ci < g.c; ++ci)
           for (std::size_t ky = 0; ky < g.k; ++ky) {
+            float* dst = row + (ci * g.k + ky) * g.k;
             std::size_t iy = 0;
-            if (!g.at(oy, ky, g.h, iy)) continue;
-            const float* src = x.data() + ((b * g.c + ci) * g.h + iy) * g.w;
+            if (!g.at(oy, ky, g.h, iy)) {
+              std::fill(dst, dst + g.k, 0.0f);
+              continue;
+            }
+            const float* src = img + (ci * g.h + iy) * g.w;
             for (std::size_t kx = 0; kx < g.k; ++kx) {
               std::size_t ix = 0;
-              if (g.at(ox, kx, g.w, ix)) row[(ci * g.k + ky) * g.k + kx] = src[ix];
+              dst[kx] = g.at(ox, kx, g.w, ix) ? src[ix] : 0.0f;
             }
           }
       }
-  return cols;
+  }
 }
 
-// The adjoint of im2col: dx[b][ci][iy][ix] = sum of the patch entries that copied it.
-// Threaded over images: each sums into its own image in the same order for any thread count.
+// The adjoint of im2col: dx[b][ci][iy][ix] = sum of the patch entries that copied it, summed
+// pixel by pixel and within a pixel in column order (a window inside the image through the
+// offset table, the same order). Threaded over images: each clears and sums into its own
+// image in the same order for any thread count.
 void col2im(const std::vector<float>& cols, const Window& g, float* dx, int threads) {
   const std::size_t K = g.cols();
-  std::fill(dx, dx + g.n * g.c * g.h * g.w, 0.0f);
+  const std::vector<std::ptrdiff_t> off = window_offsets(g);
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (std::size_t b = 0; b < g.n; ++b)
+  for (std::size_t b = 0; b < g.n; ++b) {
+    float* img = dx + b * g.c * g.h * g.w;
+    std::fill(img, img + g.c * g.h * g.w, 0.0f);
     for (std::size_t oy = 0; oy < g.oh; ++oy)
       for (std::size_t ox = 0; ox < g.ow; ++ox) {
         const float* row = cols.data() + ((b * g.oh + oy) * g.ow + ox) * K;
+        std::ptrdiff_t corner = 0;
+        if (window_inside(g, oy, ox, corner)) {
+          float* dst = img + corner;
+          for (std::size_t q = 0; q < K; ++q) dst[off[q]] += row[q];
+          continue;
+        }
         for (std::size_t ci = 0; ci < g.c; ++ci)
           for (std::size_t ky = 0; ky < g.k; ++ky) {
             std::size_t iy = 0;
             if (!g.at(oy, ky, g.h, iy)) continue;
-            float* dst = dx + ((b * g.c + ci) * g.h + iy) * g.w;
+            float* dst = img + (ci * g.h + iy) * g.w;
             for (std::size_t kx = 0; kx < g.k; ++kx) {
               std::size_t ix = 0;
               if (g.at(ox, kx, g.w, ix)) dst[ix] += row[(ci * g.k + ky) * g.k + kx];
             }
           }
       }
+  }
+}
+
+// Buffers a convolution's forward or backward uses only while it runs, shared by every
+// layer of the thread and kept from step to step (no allocation, page faults or clearing of
+// arrays as large as an im2col per step).
+struct ConvScratch {
+  std::vector<float> wt, ym, dyq, dyt, dym, dcols;
+};
+ConvScratch& conv_scratch() {
+  thread_local ConvScratch s;
+  return s;
 }
 
 std::string shape_text(const Tensor4& t) {
@@ -163,14 +223,20 @@ Tensor4 Conv2d::forward(const Tensor4& x, const Recipe& r, const StepContext& ct
   sw_ = quantize_role(exempt ? none : r.weight, name_ + "/weight", weight.value, wq_, ctx);
   const std::size_t M = g.rows(), K = g.cols(), P = g.oh * g.ow;
   const int th = layer_threads(ctx);
-  const std::vector<float> cols = im2col(xq_, g, th);
-  std::vector<float> wt(K * out_);  // Wq^T: K x out
-  for (std::size_t o = 0; o < out_; ++o)
-    for (std::size_t i = 0; i < K; ++i) wt[i * out_ + o] = wq_[o * K + i];
-  std::vector<float> ym(M * out_);
-  layer_gemm(exempt ? fp32_mac() : r.fprop, name_ + "/fprop", M, out_, K, cols, wt, ym, ctx);
-  Tensor4 y = xt::zeros<float>({n_, out_, g.oh, g.ow});
+  ConvScratch& sc = conv_scratch();
+  {
+    const ScopedTime t(layer_times().lowering);
+    im2col(xq_, g, th, cols_);  // kept for the backward's wgrad
+    sc.wt.resize(K * out_);     // Wq^T: K x out
+    for (std::size_t o = 0; o < out_; ++o)
+      for (std::size_t i = 0; i < K; ++i) sc.wt[i * out_ + o] = wq_[o * K + i];
+    sc.ym.resize(M * out_);
+  }
+  layer_gemm(exempt ? fp32_mac() : r.fprop, name_ + "/fprop", M, out_, K, cols_, sc.wt, sc.ym, ctx);
+  const ScopedTime t(layer_times().lowering);
+  Tensor4 y = xt::empty<float>({n_, out_, g.oh, g.ow});
   float* yd = y.data();
+  const float* ym = sc.ym.data();
   const float descale = 1.0f / (sx_ * sw_);  // per-tensor scaling (1 without)
 #pragma omp parallel for num_threads(th) schedule(static)
   for (std::size_t b = 0; b < n_; ++b)
@@ -193,21 +259,26 @@ Tensor4 Conv2d::backward(const Tensor4& dy, const Recipe& r, const StepContext& 
   const bool exempt = r.is_exempt(name_);
   const RoleQuant none{};
   const std::size_t M = g.rows(), K = g.cols(), P = g.oh * g.ow;
-  std::vector<float> dyq(dy.size());
+  if (cols_.size() != M * K)
+    throw std::logic_error(fmt::format("{}: backward without a matching forward", name_));
+  ConvScratch& sc = conv_scratch();
+  sc.dyq.resize(dy.size());
   const float sdy = quantize_role(exempt ? none : r.error, name_ + "/error",
-                                  std::span(dy.data(), dy.size()), dyq, ctx);
+                                  std::span(dy.data(), dy.size()), sc.dyq, ctx);
   // dW = dyq^T · cols (out x K); dyq^T is [out][b][p], dyq is [b][out][p]
   const int th = layer_threads(ctx);
-  std::vector<float> dyt(out_ * M);
-#pragma omp parallel for num_threads(th) schedule(static)
-  for (std::size_t b = 0; b < n_; ++b)
-    for (std::size_t o = 0; o < out_; ++o)
-      for (std::size_t p = 0; p < P; ++p) dyt[o * M + b * P + p] = dyq[(b * out_ + o) * P + p];
   {
-    const std::vector<float> cols = im2col(xq_, g, th);
-    layer_gemm(exempt ? fp32_mac() : r.wgrad, name_ + "/wgrad", out_, K, M, dyt, cols, weight.grad,
-               ctx);
+    const ScopedTime t(layer_times().lowering);
+    sc.dyt.resize(out_ * M);
+    float* dyt = sc.dyt.data();
+    const float* dyq = sc.dyq.data();
+#pragma omp parallel for num_threads(th) schedule(static)
+    for (std::size_t b = 0; b < n_; ++b)
+      for (std::size_t o = 0; o < out_; ++o)
+        for (std::size_t p = 0; p < P; ++p) dyt[o * M + b * P + p] = dyq[(b * out_ + o) * P + p];
   }
+  layer_gemm(exempt ? fp32_mac() : r.wgrad, name_ + "/wgrad", out_, K, M, sc.dyt, cols_,
+             weight.grad, ctx);
   if (sdy * sx_ != 1.0f)
     for (float& gv : weight.grad) gv *= 1.0f / (sdy * sx_);
   const float sg = quantize_role(exempt ? none : r.weight_grad, name_ + "/weight_grad", weight.grad,
@@ -217,21 +288,34 @@ Tensor4 Conv2d::backward(const Tensor4& dy, const Recipe& r, const StepContext& 
   if (has_bias_)
     for (std::size_t o = 0; o < out_; ++o) {
       double s = 0;
-      for (std::size_t i = 0; i < M; ++i) s += dyt[o * M + i];
+      for (std::size_t i = 0; i < M; ++i) s += sc.dyt[o * M + i];
       bias.grad[o] = static_cast<float>(s / sdy);
     }
   if (!need_dx) return Tensor4{};
   // dcols = dyq · Wq (M x K), dyq as [b*P + p][out]
-  std::vector<float> dym(M * out_);
+  {
+    const ScopedTime t(layer_times().lowering);
+    sc.dym.resize(M * out_);
+    float* dym = sc.dym.data();
+    const float* dyq = sc.dyq.data();
 #pragma omp parallel for num_threads(th) schedule(static)
-  for (std::size_t i = 0; i < M; ++i)
-    for (std::size_t o = 0; o < out_; ++o) dym[i * out_ + o] = dyt[o * M + i];
-  std::vector<float> dcols(M * K);
-  layer_gemm(exempt ? fp32_mac() : r.dgrad, name_ + "/dgrad", M, K, out_, dym, wq_, dcols, ctx);
-  if (sdy * sw_ != 1.0f)
-    for (float& v : dcols) v *= 1.0f / (sdy * sw_);
-  Tensor4 dx = xt::zeros<float>({n_, in_, h_, w_});
-  col2im(dcols, g, dx.data(), th);
+    for (std::size_t b = 0; b < n_; ++b)  // an image's [out][p] block transposed to [p][out]
+      for (std::size_t o = 0; o < out_; ++o)
+        for (std::size_t p = 0; p < P; ++p)
+          dym[(b * P + p) * out_ + o] = dyq[(b * out_ + o) * P + p];
+    sc.dcols.resize(M * K);
+  }
+  layer_gemm(exempt ? fp32_mac() : r.dgrad, name_ + "/dgrad", M, K, out_, sc.dym, wq_, sc.dcols,
+             ctx);
+  const ScopedTime t(layer_times().lowering);
+  if (sdy * sw_ != 1.0f) {
+    const float f = 1.0f / (sdy * sw_);
+    float* dc = sc.dcols.data();
+#pragma omp parallel for num_threads(th) schedule(static)
+    for (std::size_t x = 0; x < M * K; ++x) dc[x] *= f;
+  }
+  Tensor4 dx = xt::empty<float>({n_, in_, h_, w_});
+  col2im(sc.dcols, g, dx.data(), th);
   return dx;
 }
 
@@ -273,10 +357,11 @@ Tensor4 BatchNorm2d::forward(const Tensor4& x, bool train, int threads) {
   if (train && count < 2)
     throw std::invalid_argument(fmt::format(
         "{}: training needs more than 1 value per channel (input {})", name_, shape_text(x)));
+  const ScopedTime timed(layer_times().norm);
   train_ = train;
   xhat_.resize(x.size());
   inv_std_.assign(ch_, 0.0);
-  Tensor4 y = xt::zeros<float>({n_, ch_, h_, w_});
+  Tensor4 y = xt::empty<float>({n_, ch_, h_, w_});
   const float* xd = x.data();
   float* yd = y.data();
   // threaded over channels: each channel's sums keep their order for any thread count
@@ -322,7 +407,8 @@ Tensor4 BatchNorm2d::backward(const Tensor4& dy, int threads) {
                                             shape_text(dy), n_, ch_, h_, w_));
   const std::size_t P = h_ * w_;
   const double count = static_cast<double>(n_ * P);
-  Tensor4 dx = xt::zeros<float>({n_, ch_, h_, w_});
+  const ScopedTime timed(layer_times().norm);
+  Tensor4 dx = xt::empty<float>({n_, ch_, h_, w_});
   const float* g = dy.data();
   float* dxd = dx.data();
 #pragma omp parallel for num_threads(threads > 0 ? threads : omp_get_max_threads()) schedule(static)
@@ -447,12 +533,18 @@ Tensor4 GlobalAvgPool::backward(const Tensor2& dy) const {
 
 // ---------------------------------------------------------------------------- residual add
 
-Tensor4 residual_add(const Tensor4& a, const Tensor4& b) {
+Tensor4 residual_add(const Tensor4& a, const Tensor4& b, int threads) {
   if (a.shape() != b.shape())
     throw std::invalid_argument(
         fmt::format("residual add: shapes {} and {} differ", shape_text(a), shape_text(b)));
-  Tensor4 y = a;
-  for (std::size_t i = 0; i < y.size(); ++i) y.data()[i] += b.data()[i];
+  Tensor4 y = xt::empty<float>(a.shape());
+  const float* ad = a.data();
+  const float* bd = b.data();
+  float* yd = y.data();
+  const std::size_t n = y.size();
+#pragma omp parallel for num_threads(threads > 0 ? threads : omp_get_max_threads()) \
+    schedule(static) if (n > 65536)
+  for (std::size_t i = 0; i < n; ++i) yd[i] = ad[i] + bd[i];
   return y;
 }
 

@@ -21,6 +21,8 @@
 // forward: call forward, then backward, once each per step.
 #pragma once
 
+#include <omp.h>
+
 #include <array>
 #include <cstdint>
 #include <stdexcept>
@@ -71,6 +73,7 @@ class Conv2d {
   std::size_t in_, out_, k_, stride_, pad_;
   bool has_bias_;
   std::vector<float> xq_, wq_;  // the quantized input and weight of the last forward
+  std::vector<float> cols_;     // ... the input's im2col (the backward's wgrad reads it)
   float sx_ = 1, sw_ = 1;       // ... and their scales (delayed scaling; else 1)
   std::size_t n_ = 0, h_ = 0, w_ = 0;
 };
@@ -134,25 +137,36 @@ class GlobalAvgPool {
 };
 
 /// y = max(x, 0), dx = dy where x > 0, for any xtensor type (Relu of layers.hpp is the 2-D
-/// one).
+/// one). threads: for the element loops (0: OpenMP's default); results never depend on it.
 template <class T>
 class ReluOf {
  public:
-  [[nodiscard]] T forward(const T& x) {
-    T y = x;
-    mask_.assign(x.size(), 0);
-    for (std::size_t i = 0; i < y.size(); ++i) {
-      mask_[i] = x.data()[i] > 0;
-      if (!mask_[i]) y.data()[i] = 0;
+  [[nodiscard]] T forward(const T& x, int threads = 1) {
+    T y = xt::empty<float>(x.shape());
+    mask_.resize(x.size());
+    const float* xd = x.data();
+    float* yd = y.data();
+    std::uint8_t* m = mask_.data();
+    const std::size_t n = x.size();
+#pragma omp parallel for num_threads(threads > 0 ? threads : omp_get_max_threads()) \
+    schedule(static) if (n > 65536)
+    for (std::size_t i = 0; i < n; ++i) {
+      m[i] = xd[i] > 0;
+      yd[i] = m[i] ? xd[i] : 0.0f;
     }
     return y;
   }
-  [[nodiscard]] T backward(const T& dy) const {
+  [[nodiscard]] T backward(const T& dy, int threads = 1) const {
     if (dy.size() != mask_.size())
       throw std::invalid_argument("relu: gradient size differs from the last forward's input");
-    T dx = dy;
-    for (std::size_t i = 0; i < dx.size(); ++i)
-      if (!mask_[i]) dx.data()[i] = 0;
+    T dx = xt::empty<float>(dy.shape());
+    const float* g = dy.data();
+    float* d = dx.data();
+    const std::uint8_t* m = mask_.data();
+    const std::size_t n = dy.size();
+#pragma omp parallel for num_threads(threads > 0 ? threads : omp_get_max_threads()) \
+    schedule(static) if (n > 65536)
+    for (std::size_t i = 0; i < n; ++i) d[i] = m[i] ? g[i] : 0.0f;
     return dx;
   }
 
@@ -162,7 +176,7 @@ class ReluOf {
 using Relu4 = ReluOf<Tensor4>;
 
 /// The residual add a + b (same shapes, else std::invalid_argument). Its backward is the
-/// identity to both inputs: pass the output gradient on to each branch.
-[[nodiscard]] Tensor4 residual_add(const Tensor4& a, const Tensor4& b);
+/// identity to both inputs: pass the output gradient on to each branch. threads as ReluOf's.
+[[nodiscard]] Tensor4 residual_add(const Tensor4& a, const Tensor4& b, int threads = 1);
 
 }  // namespace fp8sim::workloads

@@ -29,21 +29,17 @@ LayerTimes& layer_times() {
 }
 
 namespace {
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
 
-// Adds the wall time of its scope to `sum`.
-class Timed {
- public:
-  explicit Timed(double& sum) : sum_(sum), t0_(std::chrono::steady_clock::now()) {}
-  ~Timed() {
-    sum_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
-  }
-  Timed(const Timed&) = delete;
-  Timed& operator=(const Timed&) = delete;
+ScopedTime::ScopedTime(double& sum) : sum_(sum), t0_(now_seconds()) {}
+ScopedTime::~ScopedTime() {
+  sum_ += now_seconds() - t0_;
+}
 
- private:
-  double& sum_;
-  std::chrono::steady_clock::time_point t0_;
-};
+namespace {
 
 // Element i of step s uses random-bit index s * 2^36 + i: a tensor has < 2^36 elements.
 constexpr int kStepShift = 36;
@@ -60,7 +56,7 @@ double delayed_scale(double previous, double amax, double max_finite, int margin
 
 float quantize_role(const RoleQuant& q, const std::string& name, std::span<const float> in,
                     std::span<float> out, const StepContext& ctx) {
-  const Timed timed(layer_times().quantize);
+  const ScopedTime timed(layer_times().quantize);
   if (in.size() != out.size())
     throw std::invalid_argument(
         fmt::format("quantize_role {}: {} inputs, {} outputs", name, in.size(), out.size()));
@@ -114,7 +110,7 @@ float quantize_role(const RoleQuant& q, const std::string& name, std::span<const
 void layer_gemm(const MacConfig& m, const std::string& name, std::size_t M, std::size_t N,
                 std::size_t K, std::span<const float> A, std::span<const float> B,
                 std::span<float> C, const StepContext& ctx) {
-  const Timed timed(layer_times().gemm);
+  const ScopedTime timed(layer_times().gemm);
   if (A.size() != M * K || B.size() != K * N || C.size() != M * N)
     throw std::invalid_argument(fmt::format("layer_gemm {}: sizes {}x{}x{} do not match {}, {}, {}",
                                             name, M, N, K, A.size(), B.size(), C.size()));

@@ -84,13 +84,27 @@ void layer_gemm(const MacConfig& m, const std::string& name, std::size_t M, std:
                 std::size_t K, std::span<const float> A, std::span<const float> B,
                 std::span<float> C, const StepContext& ctx);
 
-/// Wall time spent in layer_gemm (the simulator's GEMM with its input encoding and output
-/// decoding) and in quantize_role, summed since the last reset (benchmarks: where the time
-/// goes). Layers call these from one thread; the sums are not for concurrent callers.
+/// Wall time spent in layer_gemm (the simulator's GEMM with its input check), in
+/// quantize_role, in the convolutions' lowering (im2col, col2im and the layout changes around
+/// their GEMMs) and in batch normalisation, summed since the last reset (benchmarks: where the
+/// time goes). Layers call these from one thread; the sums are not for concurrent callers.
 struct LayerTimes {
-  double gemm = 0, quantize = 0;
+  double gemm = 0, quantize = 0, lowering = 0, norm = 0;
 };
 [[nodiscard]] LayerTimes& layer_times();
+
+/// Adds the wall time of its scope to `sum` (one of layer_times()'s).
+class ScopedTime {
+ public:
+  explicit ScopedTime(double& sum);
+  ~ScopedTime();
+  ScopedTime(const ScopedTime&) = delete;
+  ScopedTime& operator=(const ScopedTime&) = delete;
+
+ private:
+  double& sum_;
+  double t0_;
+};
 
 /// A stable 64-bit key of a name (FNV-1a), for random-bit streams.
 [[nodiscard]] std::uint64_t name_key(const std::string& name);

@@ -31,21 +31,22 @@ void BasicBlock::init(std::uint64_t seed) {
 }
 
 Tensor4 BasicBlock::forward(const Tensor4& x, const Recipe& r, const StepContext& ctx, bool train) {
-  Tensor4 h = relu1_.forward(bn1_.forward(conv1_.forward(x, r, ctx), train, ctx.threads));
-  h = bn2_.forward(conv2_.forward(h, r, ctx), train, ctx.threads);
+  const int th = ctx.threads;
+  Tensor4 h = relu1_.forward(bn1_.forward(conv1_.forward(x, r, ctx), train, th), th);
+  h = bn2_.forward(conv2_.forward(h, r, ctx), train, th);
   if (sc_conv_)
     return relu_out_.forward(
-        residual_add(h, sc_bn_->forward(sc_conv_->forward(x, r, ctx), train, ctx.threads)));
-  return relu_out_.forward(residual_add(h, x));
+        residual_add(h, sc_bn_->forward(sc_conv_->forward(x, r, ctx), train, th), th), th);
+  return relu_out_.forward(residual_add(h, x, th), th);
 }
 
 Tensor4 BasicBlock::backward(const Tensor4& dy, const Recipe& r, const StepContext& ctx) {
-  const Tensor4 g = relu_out_.backward(dy);  // the add's gradient, to both branches
-  Tensor4 dx = conv2_.backward(bn2_.backward(g, ctx.threads), r, ctx);
-  dx = conv1_.backward(bn1_.backward(relu1_.backward(dx), ctx.threads), r, ctx);
-  if (sc_conv_)
-    return residual_add(dx, sc_conv_->backward(sc_bn_->backward(g, ctx.threads), r, ctx));
-  return residual_add(dx, g);
+  const int th = ctx.threads;
+  const Tensor4 g = relu_out_.backward(dy, th);  // the add's gradient, to both branches
+  Tensor4 dx = conv2_.backward(bn2_.backward(g, th), r, ctx);
+  dx = conv1_.backward(bn1_.backward(relu1_.backward(dx, th), th), r, ctx);
+  if (sc_conv_) return residual_add(dx, sc_conv_->backward(sc_bn_->backward(g, th), r, ctx), th);
+  return residual_add(dx, g, th);
 }
 
 std::vector<Param*> BasicBlock::params() {
@@ -114,8 +115,8 @@ void Resnet::init(std::uint64_t seed) {
 }
 
 Tensor2 Resnet::forward(const Tensor4& x, const Recipe& r, const StepContext& ctx, bool train) {
-  Tensor4 h =
-      stem_relu_.forward(stem_bn_.forward(stem_conv_.forward(x, r, ctx), train, ctx.threads));
+  Tensor4 h = stem_relu_.forward(
+      stem_bn_.forward(stem_conv_.forward(x, r, ctx), train, ctx.threads), ctx.threads);
   for (auto& b : blocks_) h = b.forward(h, r, ctx, train);
   return fc_.forward(pool_.forward(h), r, ctx);
 }
@@ -123,7 +124,8 @@ Tensor2 Resnet::forward(const Tensor4& x, const Recipe& r, const StepContext& ct
 void Resnet::backward(const Tensor2& dlogits, const Recipe& r, const StepContext& ctx) {
   Tensor4 g = pool_.backward(fc_.backward(dlogits, r, ctx));
   for (std::size_t b = blocks_.size(); b-- > 0;) g = blocks_[b].backward(g, r, ctx);
-  (void)stem_conv_.backward(stem_bn_.backward(stem_relu_.backward(g), ctx.threads), r, ctx, false);
+  (void)stem_conv_.backward(stem_bn_.backward(stem_relu_.backward(g, ctx.threads), ctx.threads), r,
+                            ctx, false);
 }
 
 std::vector<Param*> Resnet::params() {
