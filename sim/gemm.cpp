@@ -313,8 +313,14 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
   const Decoder dec_c(cf, C0.size(), false);
   if (kernel != Kernel::reference) {
     bool nonfinite_a = false, nonfinite_b = false;
-    val_a.scan(amax, amin, nonfinite_a, threads);
-    val_b.scan(bmax, bmin, nonfinite_b, threads);
+    // The FMA kernel needs no scan of its inputs: it runs on NaN and Inf too, and an output
+    // whose dot product met one is NaN or Inf (finite inputs give no NaN), which sends it to
+    // the reference model below. (The scan is a pass over the inputs as costly as streaming
+    // them through the kernel when K is small.)
+    if (kernel != Kernel::fp32) {
+      val_a.scan(amax, amin, nonfinite_a, threads);
+      val_b.scan(bmax, bmin, nonfinite_b, threads);
+    }
     const bool nonfinite = nonfinite_a || nonfinite_b;
     if (nonfinite) kernel = Kernel::reference;
     for (auto c : C0)
@@ -394,7 +400,7 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
     reduction(+ : inexact_sum, finite) reduction(| : overflowed)
     for (std::size_t o = 0; o < M * N; ++o) {
       if (!direct) res.codes[o] = std::bit_cast<std::uint32_t>(out[o]);
-      if (std::isinf(out[o])) {  // overflowed: the flags of the steps after it need the reference
+      if (!std::isfinite(out[o])) {  // overflowed, or met NaN/Inf: the reference model's
         overflowed = 1;
         continue;
       }
@@ -404,7 +410,7 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
         ++finite;
       }
     }
-    if (direct && overflowed) {  // rare: the codes after all, and the reference for the rest
+    if (direct && overflowed) {  // rare: the codes after all, the reference for those outputs
       res.codes.resize(M * N);
 #pragma omp parallel for num_threads(threads) schedule(static)
       for (std::size_t o = 0; o < M * N; ++o) res.codes[o] = std::bit_cast<std::uint32_t>(out[o]);
@@ -415,9 +421,9 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
       counts[0].inexact += inexact_sum;
       counts[0].steps += finite * K;
     }
-    if (overflowed) {  // (NaN comes only after an Inf: finite inputs)
+    if (overflowed) {
       redo.assign(M * N, 0);
-      for (std::size_t o = 0; o < M * N; ++o) redo[o] = std::isinf(out[o]) ? 1 : 0;
+      for (std::size_t o = 0; o < M * N; ++o) redo[o] = std::isfinite(out[o]) ? 0 : 1;
     }
   } else {
     std::vector<double> Ad(M * K), Bd(K * N), Cd(C0.size()), out(M * N);
@@ -530,6 +536,86 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
     if (opt.flags) counts[0].steps += steps * M * N;
   }
 
+  // Output conversion and the result's NaN rule (done here for the fast kernels; mac_dot
+  // already did it for the reference).
+  // (not of the outputs handed to the reference model: mac_dot converts those below)
+  const auto redone_later = [&](std::size_t o) { return !redo.empty() && redo[o] != 0; };
+  if (kernel != Kernel::reference && m.out) {
+    const Format& from = m.chunk ? m.outer : m.acc;
+    // an IEEE-like format with binary32's exponent field and fewer fraction bits (e8m13)
+    // into binary32: exact, its bits shifted into place (no flags)
+    const bool widen32 = is_plain_ieee_binary32(*m.out) && from.exp_bits == 8 && from.bias == 127 &&
+                         from.man_bits < 23 && from.specials == Specials::ieee && from.subnormals &&
+                         from.overflow == Overflow::ieee && from.has_negative_zero() &&
+                         from.width() == 9 + from.man_bits;
+    if (widen32) {
+      const int sh = 23 - from.man_bits;
+      const std::uint64_t nan = nan_code(rf, true);
+#pragma omp parallel for num_threads(threads) schedule(static)
+      for (std::size_t o = 0; o < M * N; ++o) {
+        if (redone_later(o)) continue;
+        const std::uint64_t code = res.codes[o];
+        const std::uint64_t sign = code >> (8 + from.man_bits);
+        const std::uint64_t rest = code & ((std::uint64_t{1} << (8 + from.man_bits)) - 1);
+        const std::uint64_t w = (sign << 31) | (rest << sh);
+        res.codes[o] = (w & 0x7fffffffu) > 0x7f800000u ? nan : w;  // NaN: the default one
+      }
+      // one exact conversion step per output
+      if (opt.flags)
+        counts[0].steps +=
+            M * N - static_cast<std::uint64_t>(std::count(redo.begin(), redo.end(), 1));
+    } else if (m.out_round.mode != RoundingMode::sr && is_plain_ieee_binary32(from)) {
+      // binary32 values: the array quantizer's SIMD kernel (it rounds exactly as convert()
+      // does; tests compare the two paths). Flags, when asked: a value in the output's
+      // normal range (or zero) can only be inexact, which its dequantized value shows; any
+      // other value (tiny, beyond max finite, NaN/Inf) takes convert() for the exact flags.
+      std::vector<float> v(M * N), back(opt.flags ? M * N : 0);
+      for (std::size_t o = 0; o < M * N; ++o)
+        v[o] = std::bit_cast<float>(static_cast<std::uint32_t>(res.codes[o]));
+      QuantizeOptions qo;
+      qo.round = m.out_round;
+      qo.threads = threads;
+      qo.error_stats = false;
+      (void)quantize<float, std::uint64_t>(*m.out, v, qo, res.codes, back);
+      const double lo = std::ldexp(1.0, m.out->emin());
+      const double hi = to_double(*m.out, m.out->max_finite_code());
+#pragma omp parallel for num_threads(threads) schedule(static)
+      for (std::size_t o = 0; o < M * N; ++o) {
+        if (redone_later(o)) continue;
+        if (opt.flags) {
+          const double x = std::abs(static_cast<double>(v[o]));
+          Flags f = 0;
+          if (x == 0 || (x >= lo && x <= hi)) {
+            f = back[o] != v[o] ? Flags{kInexact} : Flags{0};
+          } else {
+            const Rounded r =
+                convert(from, std::bit_cast<std::uint32_t>(v[o]), *m.out, m.out_round, 0);
+            res.codes[o] = r.code;
+            f = r.flags;
+          }
+          res.flags[o] |= f;
+          counts[static_cast<std::size_t>(omp_get_thread_num())].add(f);
+        }
+        if (classify(rf, res.codes[o]) == Class::nan) res.codes[o] = nan_code(rf, true);
+      }
+    } else {
+#pragma omp parallel for num_threads(threads) schedule(static)
+      for (std::size_t o = 0; o < M * N; ++o) {
+        if (redone_later(o)) continue;
+        const std::uint32_t rnd = m.out_round.mode == RoundingMode::sr
+                                      ? packed_random_bits(mac_random_key(opt.seed, RandomSite::out,
+                                                                          opt.output_offset + o),
+                                                           0, m.out_round.sr_bits)
+                                      : 0;
+        const Rounded r = convert(from, res.codes[o], *m.out, m.out_round, rnd);
+        res.codes[o] = classify(rf, r.code) == Class::nan ? nan_code(rf, true) : r.code;
+        if (opt.flags) {
+          res.flags[o] |= r.flags;
+          counts[static_cast<std::size_t>(omp_get_thread_num())].add(r.flags);
+        }
+      }
+    }
+  }
   // Outputs a fast kernel could not finish exactly go through the reference model.
   if (!redo.empty()) {
     std::vector<std::uint64_t> row(K), col(K);
@@ -552,78 +638,6 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
     }
   }
 
-  // Output conversion and the result's NaN rule (done here for the fast kernels; mac_dot
-  // already did it for the reference).
-  if (kernel != Kernel::reference && m.out) {
-    const Format& from = m.chunk ? m.outer : m.acc;
-    // an IEEE-like format with binary32's exponent field and fewer fraction bits (e8m13)
-    // into binary32: exact, its bits shifted into place (no flags)
-    const bool widen32 = is_plain_ieee_binary32(*m.out) && from.exp_bits == 8 && from.bias == 127 &&
-                         from.man_bits < 23 && from.specials == Specials::ieee && from.subnormals &&
-                         from.overflow == Overflow::ieee && from.has_negative_zero() &&
-                         from.width() == 9 + from.man_bits;
-    if (widen32) {
-      const int sh = 23 - from.man_bits;
-      const std::uint64_t nan = nan_code(rf, true);
-#pragma omp parallel for num_threads(threads) schedule(static)
-      for (std::size_t o = 0; o < M * N; ++o) {
-        const std::uint64_t code = res.codes[o];
-        const std::uint64_t sign = code >> (8 + from.man_bits);
-        const std::uint64_t rest = code & ((std::uint64_t{1} << (8 + from.man_bits)) - 1);
-        const std::uint64_t w = (sign << 31) | (rest << sh);
-        res.codes[o] = (w & 0x7fffffffu) > 0x7f800000u ? nan : w;  // NaN: the default one
-      }
-      if (opt.flags) counts[0].steps += M * N;  // one exact conversion step per output
-    } else if (m.out_round.mode != RoundingMode::sr && is_plain_ieee_binary32(from)) {
-      // binary32 values: the array quantizer's SIMD kernel (it rounds exactly as convert()
-      // does; tests compare the two paths). Flags, when asked: a value in the output's
-      // normal range (or zero) can only be inexact, which its dequantized value shows; any
-      // other value (tiny, beyond max finite, NaN/Inf) takes convert() for the exact flags.
-      std::vector<float> v(M * N), back(opt.flags ? M * N : 0);
-      for (std::size_t o = 0; o < M * N; ++o)
-        v[o] = std::bit_cast<float>(static_cast<std::uint32_t>(res.codes[o]));
-      QuantizeOptions qo;
-      qo.round = m.out_round;
-      qo.threads = threads;
-      qo.error_stats = false;
-      (void)quantize<float, std::uint64_t>(*m.out, v, qo, res.codes, back);
-      const double lo = std::ldexp(1.0, m.out->emin());
-      const double hi = to_double(*m.out, m.out->max_finite_code());
-#pragma omp parallel for num_threads(threads) schedule(static)
-      for (std::size_t o = 0; o < M * N; ++o) {
-        if (opt.flags) {
-          const double x = std::abs(static_cast<double>(v[o]));
-          Flags f = 0;
-          if (x == 0 || (x >= lo && x <= hi)) {
-            f = back[o] != v[o] ? Flags{kInexact} : Flags{0};
-          } else {
-            const Rounded r =
-                convert(from, std::bit_cast<std::uint32_t>(v[o]), *m.out, m.out_round, 0);
-            res.codes[o] = r.code;
-            f = r.flags;
-          }
-          res.flags[o] |= f;
-          counts[static_cast<std::size_t>(omp_get_thread_num())].add(f);
-        }
-        if (classify(rf, res.codes[o]) == Class::nan) res.codes[o] = nan_code(rf, true);
-      }
-    } else {
-#pragma omp parallel for num_threads(threads) schedule(static)
-      for (std::size_t o = 0; o < M * N; ++o) {
-        const std::uint32_t rnd = m.out_round.mode == RoundingMode::sr
-                                      ? packed_random_bits(mac_random_key(opt.seed, RandomSite::out,
-                                                                          opt.output_offset + o),
-                                                           0, m.out_round.sr_bits)
-                                      : 0;
-        const Rounded r = convert(from, res.codes[o], *m.out, m.out_round, rnd);
-        res.codes[o] = classify(rf, r.code) == Class::nan ? nan_code(rf, true) : r.code;
-        if (opt.flags) {
-          res.flags[o] |= r.flags;
-          counts[static_cast<std::size_t>(omp_get_thread_num())].add(r.flags);
-        }
-      }
-    }
-  }
   for (const auto& c : counts) res.counts.merge(c);
   for (auto r : redone) res.slow_outputs += r;
   if (!opt.flags) res.counts = MacCounts{};

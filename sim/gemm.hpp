@@ -24,6 +24,10 @@ struct GemmOptions {
   bool allow_fast = true;  ///< false: every output through the reference mac_dot
   /// Added to every output index i*N + j (keys random bits; conv2d uses it per image).
   std::uint64_t output_offset = 0;
+  /// gemm_f32 only: false skips the pass that checks that A and B hold values of m.a and m.b
+  /// (the caller vouches for them, e.g. its own quantizer's output: a training layer). An
+  /// input that is not a value of its format then gives unspecified (never undefined) results.
+  bool check_inputs = true;
 };
 
 struct GemmResult {

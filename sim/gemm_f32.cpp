@@ -94,11 +94,12 @@ std::size_t first_not_in(const Format& f, std::span<const float> v, int threads,
   return kNone;
 }
 
-// The binary32 values of an input: quantized into `buf`, or the caller's, checked (then
-// *scanned holds their scan; else it is left alone).
+// The binary32 values of an input: quantized into `buf`, or the caller's, checked unless the
+// caller vouches for them (when checked, *scanned holds their scan; else it is left alone).
 std::span<const float> prepare(const Format& f, std::span<const float> in, const GemmInputQuant* q,
                                std::vector<float>& buf, int threads, const char* name,
-                               double flush_below, std::optional<detail::OperandScan>& scanned) {
+                               double flush_below, bool check,
+                               std::optional<detail::OperandScan>& scanned) {
   if (q) {
     buf.resize(in.size());
     QuantizeOptions o = q->options;
@@ -107,7 +108,7 @@ std::span<const float> prepare(const Format& f, std::span<const float> in, const
     if (q->counters) *q->counters = c;
     return buf;
   }
-  if (!detail::is_plain_ieee_binary32(f)) {
+  if (check && !detail::is_plain_ieee_binary32(f)) {
     detail::OperandScan s;
     const std::size_t bad = first_not_in(f, in, threads, flush_below, s);
     scanned = s;
@@ -143,8 +144,10 @@ GemmF32Result gemm_f32(const MacConfig& m, std::size_t M, std::size_t N, std::si
   const auto flush = [&](const Format& f) {
     return m.ftz_inputs ? std::ldexp(1.0, f.emin()) : 0.0;
   };
-  const auto Av = prepare(m.a, A, quant_a, abuf, threads, "A", flush(m.a), scan_a);
-  const auto Bv = prepare(m.b, B, quant_b, bbuf, threads, "B", flush(m.b), scan_b);
+  const auto Av =
+      prepare(m.a, A, quant_a, abuf, threads, "A", flush(m.a), opt.check_inputs, scan_a);
+  const auto Bv =
+      prepare(m.b, B, quant_b, bbuf, threads, "B", flush(m.b), opt.check_inputs, scan_b);
   detail::GemmOperand oa = detail::GemmOperand::of_values(m.a, Av, "A");
   detail::GemmOperand ob = detail::GemmOperand::of_values(m.b, Bv, "B");
   if (scan_a) oa.scan = &*scan_a;

@@ -316,6 +316,38 @@ TEST_CASE("gemm.f32_fused_path_writes_fma_results_in_place_and_handles_overflow"
   }
 }
 
+TEST_CASE("gemm.f32_unchecked_inputs_give_the_same_bits") {
+  // check_inputs = false (a caller that vouches for its values) skips the pass, not the
+  // semantics: the same values, flags and counts, NaN and Inf inputs included
+  for (const char* spec : {"mellempudi2019", "ab=e5m2,acc=fp32,round=rne", "ab=e5m2,acc=fp16"}) {
+    CAPTURE(spec);
+    const MacConfig m = parse_mac(spec);
+    const std::size_t M = 7, N = 19, K = 33;
+    const auto ca = random_codes(m.a, M * K, 61, 2.0), cb = random_codes(m.b, K * N, 62, 2.0);
+    std::vector<float> A(ca.size()), B(cb.size());
+    for (std::size_t x = 0; x < A.size(); ++x) A[x] = static_cast<float>(to_double(m.a, ca[x]));
+    for (std::size_t x = 0; x < B.size(); ++x) B[x] = static_cast<float>(to_double(m.b, cb[x]));
+    A[3] = std::numeric_limits<float>::infinity();
+    B[40] = std::numeric_limits<float>::quiet_NaN();
+    for (const bool flags : {false, true}) {
+      GemmOptions checked;
+      checked.flags = flags;
+      GemmOptions trusted = checked;
+      trusted.check_inputs = false;
+      std::vector<float> C1(M * N), C2(M * N);
+      const GemmF32Result r1 = gemm_f32(m, M, N, K, A, nullptr, B, nullptr, C1, checked);
+      const GemmF32Result r2 = gemm_f32(m, M, N, K, A, nullptr, B, nullptr, C2, trusted);
+      CHECK(std::memcmp(C1.data(), C2.data(), C1.size() * sizeof(float)) == 0);
+      CHECK(r1.flags == r2.flags);
+      CHECK(r1.counts.inexact == r2.counts.inexact);
+      CHECK(r1.counts.steps == r2.counts.steps);
+      CHECK(r1.kernel == r2.kernel);
+      CHECK(!std::isfinite(C1[0]));      // row 0 met the Inf (A[3])
+      CHECK(std::isnan(C1[1 * N + 2]));  // column 2 met the NaN (B[40]: k = 2, j = 2)
+    }
+  }
+}
+
 TEST_CASE("gemm.kernel_choice") {
   // the binary32 kernel: AVX-512 (any structure it takes), AVX2 (sequential only)
   const std::string narrow = simd_isa_level() >= 3 ? "emulated-fp32" : "emulated";

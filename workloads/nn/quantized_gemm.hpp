@@ -11,7 +11,9 @@
 //    MacConfig's input formats (quantize_role's output; an fp32 input any float; a layer
 //    quantizes each tensor once per step and reuses it in two GEMMs, so the quantization
 //    itself stays in quantize_role); the result format must fit binary32. It gives the same
-//    bits as quantizing to codes and calling gemm() directly (tests check both paths).
+//    bits as quantizing to codes and calling gemm() directly (tests check both paths). The
+//    inputs are checked to be values of the formats in builds with assertions only (a
+//    logic_error naming the layer); release builds trust the layers.
 #pragma once
 
 #include <cstdint>
