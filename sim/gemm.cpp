@@ -30,7 +30,7 @@ using detail::is_plain_ieee_binary32;
 using detail::Kernel;
 using detail::min_exp;
 
-void run_fp32_tile(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,
+bool run_fp32_tile(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,
                    std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, float* out,
                    std::uint32_t* inexact) {
   switch (simd_isa_level()) {
@@ -388,26 +388,33 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
     const float* Af = val_a.floats(Abuf, threads);
     const float* Bf = val_b.floats(Bbuf, threads);
     for (std::size_t x = 0; x < C0.size(); ++x) Cf[x] = static_cast<float>(dec_c(C0[x]));
-#pragma omp parallel for num_threads(threads) schedule(dynamic)
+    int nonfinite_out = 0;
+#pragma omp parallel for num_threads(threads) schedule(dynamic) reduction(| : nonfinite_out)
     for (std::size_t t = 0; t < n_tiles; ++t) {
       const std::size_t i0 = (t / tiles_n) * tm, j0 = (t % tiles_n) * tn;
-      run_fp32_tile(Af, Bf, C0.empty() ? nullptr : Cf.data(), K, N, i0, std::min(M, i0 + tm), j0,
-                    std::min(N, j0 + tn), out, opt.flags ? inexact.data() : nullptr);
+      nonfinite_out |= run_fp32_tile(Af, Bf, C0.empty() ? nullptr : Cf.data(), K, N, i0,
+                                     std::min(M, i0 + tm), j0, std::min(N, j0 + tn), out,
+                                     opt.flags ? inexact.data() : nullptr)
+                           ? 0
+                           : 1;
     }
     std::uint64_t inexact_sum = 0, finite = 0;
     int overflowed = 0;
+    // (values straight in place, no flags, every output finite: nothing left to do)
+    if (!direct || opt.flags || nonfinite_out) {
 #pragma omp parallel for num_threads(threads) schedule(static) \
     reduction(+ : inexact_sum, finite) reduction(| : overflowed)
-    for (std::size_t o = 0; o < M * N; ++o) {
-      if (!direct) res.codes[o] = std::bit_cast<std::uint32_t>(out[o]);
-      if (!std::isfinite(out[o])) {  // overflowed, or met NaN/Inf: the reference model's
-        overflowed = 1;
-        continue;
-      }
-      if (opt.flags) {
-        res.flags[o] = inexact[o] ? kInexact : 0;
-        inexact_sum += inexact[o];
-        ++finite;
+      for (std::size_t o = 0; o < M * N; ++o) {
+        if (!direct) res.codes[o] = std::bit_cast<std::uint32_t>(out[o]);
+        if (!std::isfinite(out[o])) {  // overflowed, or met NaN/Inf: the reference model's
+          overflowed = 1;
+          continue;
+        }
+        if (opt.flags) {
+          res.flags[o] = inexact[o] ? kInexact : 0;
+          inexact_sum += inexact[o];
+          ++finite;
+        }
       }
     }
     if (direct && overflowed) {  // rare: the codes after all, the reference for those outputs

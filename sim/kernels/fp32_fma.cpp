@@ -135,7 +135,7 @@ void fp32_micro(const float* a, std::size_t lda, const float* b, std::size_t ldb
 
 // Per-thread scratch of the tile function (reused across calls: tiles are small).
 struct Scratch {
-  std::vector<float> apack, bpanel, ctmp;
+  std::vector<float> apack, arest, bpanel, ctmp;
   std::vector<std::uint32_t> itmp;
 };
 Scratch& scratch() {
@@ -143,19 +143,72 @@ Scratch& scratch() {
   return s;
 }
 
+// One panel of columns [j, j + cols) (cols <= NV * W) through one k-block for all of the
+// tile's register blocks: B's rows packed (zero columns past the tile; read in place when the
+// panel is whole and used by one register block only), A's rows packed (ap) or read in place;
+// a block at the tile's edge runs on a padded copy of its outputs.
+template <std::size_t R, std::size_t NV, bool kFlags>
+void fp32_panel(const float* A, const float* ap, bool pack_a, const float* B, std::size_t K,
+                std::size_t N, std::size_t k0, std::size_t kb, std::size_t i0, std::size_t i1,
+                std::size_t j, std::size_t cols, float* out, std::uint32_t* inexact, Scratch& sc) {
+  constexpr std::size_t PW = NV * W;  // panel width
+  const std::size_t blocks = (i1 - i0 + R - 1) / R;
+  const float* bp = B + k0 * N + j;
+  std::size_t ldb = N;
+  if (cols < PW || blocks > 1) {
+    float* panel = sc.bpanel.data();
+    for (std::size_t kk = 0; kk < kb; ++kk) {
+      std::memcpy(panel + kk * PW, B + (k0 + kk) * N + j, cols * sizeof(float));
+      std::fill(panel + kk * PW + cols, panel + (kk + 1) * PW, 0.0f);
+    }
+    bp = panel;
+    ldb = PW;
+  }
+  for (std::size_t rb = 0; rb < blocks; ++rb) {
+    const std::size_t i = i0 + rb * R, rows = std::min(R, i1 - i);
+    float* rest = sc.arest.data();
+    if (!pack_a && rows < R) {  // the rows left over: packed after all
+      for (std::size_t r = 0; r < R; ++r)
+        for (std::size_t kk = 0; kk < kb; ++kk)
+          rest[kk * R + r] = r < rows ? A[(i + r) * K + k0 + kk] : 0.0f;
+    }
+    const bool in_place = !pack_a && rows == R;
+    const float* a = in_place ? A + i * K + k0 : pack_a ? ap + rb * R * kb : rest;
+    const std::size_t lda = in_place ? K : 0;
+    if (rows == R && cols == PW) {
+      fp32_micro<R, NV, kFlags>(a, lda, bp, ldb, kb, out + i * N + j, N,
+                                kFlags ? inexact + i * N + j : nullptr);
+      continue;
+    }
+    float* ct = sc.ctmp.data();
+    std::uint32_t* it = kFlags ? sc.itmp.data() : nullptr;
+    std::fill(ct, ct + R * PW, 0.0f);
+    if (kFlags) std::fill(it, it + R * PW, 0u);
+    for (std::size_t r = 0; r < rows; ++r)
+      std::memcpy(ct + r * PW, out + (i + r) * N + j, cols * sizeof(float));
+    fp32_micro<R, NV, kFlags>(a, lda, bp, ldb, kb, ct, PW, it);
+    for (std::size_t r = 0; r < rows; ++r) {
+      std::memcpy(out + (i + r) * N + j, ct + r * PW, cols * sizeof(float));
+      if (kFlags)
+        for (std::size_t l = 0; l < cols; ++l) inexact[(i + r) * N + j + l] += it[r * PW + l];
+    }
+  }
+}
+
 // The tile with panels NV vectors wide, R rows per register block. Per k-block: A's rows
-// packed R at a time (zero rows past the tile), then per panel of columns B's rows packed
-// (zero columns past the tile; read in place when the panel is whole and used by one register
-// block only), then the register blocks; a block at the tile's edge runs on a padded copy of
-// its outputs.
+// packed R at a time (zero rows past the tile) when several panels read them, then the
+// panels; a last panel of at most one vector takes the one-vector register block when that
+// has as many rows (no padded half).
 template <std::size_t R, std::size_t NV, bool kFlags>
 void fp32_tile_nv(const float* A, const float* B, std::size_t K, std::size_t N, std::size_t i0,
                   std::size_t i1, std::size_t j0, std::size_t j1, float* out,
                   std::uint32_t* inexact) {
   constexpr std::size_t PW = NV * W;  // panel width
+  constexpr bool narrow_last = NV == 2 && Blocking<kFlags>::R1 == R;
   const std::size_t blocks = (i1 - i0 + R - 1) / R;
   Scratch& sc = scratch();
   sc.apack.resize(blocks * R * KB);
+  sc.arest.resize(R * KB);
   sc.bpanel.resize(KB * PW);
   sc.ctmp.resize(R * PW);
   if (kFlags) sc.itmp.resize(R * PW);
@@ -178,52 +231,33 @@ void fp32_tile_nv(const float* A, const float* B, std::size_t K, std::size_t N, 
       }
     for (std::size_t j = j0; j < j1; j += PW) {
       const std::size_t cols = std::min(PW, j1 - j);
-      const float* bp = B + k0 * N + j;
-      std::size_t ldb = N;
-      if (cols < PW || blocks > 1) {
-        float* panel = sc.bpanel.data();
-        for (std::size_t kk = 0; kk < kb; ++kk) {
-          std::memcpy(panel + kk * PW, B + (k0 + kk) * N + j, cols * sizeof(float));
-          std::fill(panel + kk * PW + cols, panel + (kk + 1) * PW, 0.0f);
-        }
-        bp = panel;
-        ldb = PW;
-      }
-      for (std::size_t rb = 0; rb < blocks; ++rb) {
-        const std::size_t i = i0 + rb * R, rows = std::min(R, i1 - i);
-        if (!pack_a && rows < R) {  // the rows left over: packed after all
-          float* dst = ap;
-          for (std::size_t r = 0; r < R; ++r)
-            for (std::size_t kk = 0; kk < kb; ++kk)
-              dst[kk * R + r] = r < rows ? A[(i + r) * K + k0 + kk] : 0.0f;
-        }
-        const bool in_place = !pack_a && rows == R;
-        const float* a = in_place ? A + i * K + k0 : pack_a ? ap + rb * R * kb : ap;
-        const std::size_t lda = in_place ? K : 0;
-        if (rows == R && cols == PW) {
-          fp32_micro<R, NV, kFlags>(a, lda, bp, ldb, kb, out + i * N + j, N,
-                                    kFlags ? inexact + i * N + j : nullptr);
-          continue;
-        }
-        float* ct = sc.ctmp.data();
-        std::uint32_t* it = kFlags ? sc.itmp.data() : nullptr;
-        std::fill(ct, ct + R * PW, 0.0f);
-        if (kFlags) std::fill(it, it + R * PW, 0u);
-        for (std::size_t r = 0; r < rows; ++r)
-          std::memcpy(ct + r * PW, out + (i + r) * N + j, cols * sizeof(float));
-        fp32_micro<R, NV, kFlags>(a, lda, bp, ldb, kb, ct, PW, it);
-        for (std::size_t r = 0; r < rows; ++r) {
-          std::memcpy(out + (i + r) * N + j, ct + r * PW, cols * sizeof(float));
-          if (kFlags)
-            for (std::size_t l = 0; l < cols; ++l) inexact[(i + r) * N + j + l] += it[r * PW + l];
-        }
+      if (narrow_last && cols <= W) {
+        fp32_panel<R, 1, kFlags>(A, ap, pack_a, B, K, N, k0, kb, i0, i1, j, cols, out, inexact,
+                                 sc);
+      } else {
+        fp32_panel<R, NV, kFlags>(A, ap, pack_a, B, K, N, k0, kb, i0, i1, j, cols, out, inexact,
+                                  sc);
       }
     }
   }
 }
 
+// Whether every output of the tile is finite (else the engine hands those to the reference
+// model). On the bits, branch-free, while the tile is still in cache.
+bool tile_finite(const float* out, std::size_t N, std::size_t i0, std::size_t i1, std::size_t j0,
+                 std::size_t j1) {
+  std::uint32_t special = 0;
+  for (std::size_t i = i0; i < i1; ++i)
+    for (std::size_t j = j0; j < j1; ++j) {
+      std::uint32_t b;
+      std::memcpy(&b, out + i * N + j, sizeof b);
+      special |= (b & 0x7f800000u) == 0x7f800000u ? 1u : 0u;
+    }
+  return special == 0;
+}
+
 template <bool kFlags>
-void fp32_tile_impl(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,
+bool fp32_tile_impl(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,
                     std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, float* out,
                     std::uint32_t* inexact) {
   for (std::size_t i = i0; i < i1; ++i) {
@@ -234,7 +268,7 @@ void fp32_tile_impl(const float* A, const float* B, const float* C0, std::size_t
     }
     if (inexact) std::fill(inexact + i * N + j0, inexact + i * N + j1, 0u);
   }
-  if (K == 0 || i0 >= i1 || j0 >= j1) return;
+  if (K == 0 || i0 >= i1 || j0 >= j1) return tile_finite(out, N, i0, i1, j0, j1);
   using Bl = Blocking<kFlags>;
   // one vector wide when the tile's columns fit one vector (a 16-channel convolution)
   if (j1 - j0 <= W) {
@@ -242,18 +276,16 @@ void fp32_tile_impl(const float* A, const float* B, const float* C0, std::size_t
   } else {
     fp32_tile_nv<Bl::R2, 2, kFlags>(A, B, K, N, i0, i1, j0, j1, out, inexact);
   }
+  return tile_finite(out, N, i0, i1, j0, j1);
 }
 
 }  // namespace
 
-void fp32_tile(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,
+bool fp32_tile(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,
                std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, float* out,
                std::uint32_t* inexact_steps) {
-  if (inexact_steps) {
-    fp32_tile_impl<true>(A, B, C0, K, N, i0, i1, j0, j1, out, inexact_steps);
-  } else {
-    fp32_tile_impl<false>(A, B, C0, K, N, i0, i1, j0, j1, out, nullptr);
-  }
+  if (inexact_steps) return fp32_tile_impl<true>(A, B, C0, K, N, i0, i1, j0, j1, out, inexact_steps);
+  return fp32_tile_impl<false>(A, B, C0, K, N, i0, i1, j0, j1, out, nullptr);
 }
 
 }  // namespace fp8sim::detail::FP8SIM_ISA

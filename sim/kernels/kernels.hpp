@@ -1,6 +1,7 @@
 // sim/kernels/kernels.hpp — internal: the GEMM kernels, one file per family, each compiled
 // once per x86-64 ISA level (-march=x86-64-v4 / -v3 / baseline) and chosen at run time:
-//   fp32_fma.cpp        "fp32-fma"        the native binary32 FMA chain
+//   fp32_fma.cpp        "fp32-fma"        the native binary32 FMA chain (fp32_tile: true when
+//                                         every output of the tile is finite)
 //   emulated.cpp        "emulated", "multiterm"  any accumulator on binary64 bits; the exact
 //                                         path (generic_block) the others hand lanes back to
 //   narrow_fp32.cpp     "emulated-fp32"   narrow accumulators on binary32 (AVX2, AVX-512)
@@ -104,7 +105,7 @@ struct ValueScanPart {
 
 #define FP8SIM_DECLARE_GEMM_KERNELS(ISA)                                                        \
   namespace ISA {                                                                               \
-  void fp32_tile(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N, \
+  bool fp32_tile(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N, \
                  std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, float* out,    \
                  std::uint32_t* inexact_steps);                                                 \
   void emulated_tile(const EmuParams& p, const double* A, const double* B, const double* C0,    \

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -108,7 +109,7 @@ void im2col(const std::vector<float>& x, const Window& g, int threads, std::vect
 // pixel by pixel and within a pixel in column order (a window inside the image through the
 // offset table, the same order). Threaded over images: each clears and sums into its own
 // image in the same order for any thread count.
-void col2im(const std::vector<float>& cols, const Window& g, float* dx, int threads) {
+void col2im(const float* cols, const Window& g, float* dx, int threads) {
   const std::size_t K = g.cols();
   const std::vector<std::ptrdiff_t> off = window_offsets(g);
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -117,7 +118,7 @@ void col2im(const std::vector<float>& cols, const Window& g, float* dx, int thre
     std::fill(img, img + g.c * g.h * g.w, 0.0f);
     for (std::size_t oy = 0; oy < g.oh; ++oy)
       for (std::size_t ox = 0; ox < g.ow; ++ox) {
-        const float* row = cols.data() + ((b * g.oh + oy) * g.ow + ox) * K;
+        const float* row = cols + ((b * g.oh + oy) * g.ow + ox) * K;
         std::ptrdiff_t corner = 0;
         if (window_inside(g, oy, ox, corner)) {
           float* dst = img + corner;
@@ -141,8 +142,31 @@ void col2im(const std::vector<float>& cols, const Window& g, float* dx, int thre
 // Buffers a convolution's forward or backward uses only while it runs, shared by every
 // layer of the thread and kept from step to step (no allocation, page faults or clearing of
 // arrays as large as an im2col per step).
+// A float array that grows without clearing: resize keeps the allocation when it is large
+// enough and never writes the elements (std::vector's would clear what a smaller layer left
+// beyond its size, tens of MB per step).
+class ScratchArray {
+ public:
+  void resize(std::size_t n) {
+    if (n > cap_) {
+      data_.reset(new float[n]);
+      cap_ = n;
+    }
+    size_ = n;
+  }
+  [[nodiscard]] float* data() { return data_.get(); }
+  [[nodiscard]] std::size_t size() const { return size_; }
+  float& operator[](std::size_t i) { return data_[i]; }
+  operator std::span<float>() { return {data_.get(), size_}; }
+  operator std::span<const float>() const { return {data_.get(), size_}; }
+
+ private:
+  std::unique_ptr<float[]> data_;
+  std::size_t size_ = 0, cap_ = 0;
+};
+
 struct ConvScratch {
-  std::vector<float> wt, ym, dyq, dyt, dym, dcols;
+  ScratchArray wt, ym, dyq, dyt, dym, dcols;
 };
 ConvScratch& conv_scratch() {
   thread_local ConvScratch s;
@@ -315,7 +339,7 @@ Tensor4 Conv2d::backward(const Tensor4& dy, const Recipe& r, const StepContext& 
     for (std::size_t x = 0; x < M * K; ++x) dc[x] *= f;
   }
   Tensor4 dx = xt::empty<float>({n_, in_, h_, w_});
-  col2im(sc.dcols, g, dx.data(), th);
+  col2im(sc.dcols.data(), g, dx.data(), th);
   return dx;
 }
 
