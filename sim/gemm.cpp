@@ -392,11 +392,11 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
 #pragma omp parallel for num_threads(threads) schedule(dynamic) reduction(| : nonfinite_out)
     for (std::size_t t = 0; t < n_tiles; ++t) {
       const std::size_t i0 = (t / tiles_n) * tm, j0 = (t % tiles_n) * tn;
-      nonfinite_out |= run_fp32_tile(Af, Bf, C0.empty() ? nullptr : Cf.data(), K, N, i0,
-                                     std::min(M, i0 + tm), j0, std::min(N, j0 + tn), out,
-                                     opt.flags ? inexact.data() : nullptr)
-                           ? 0
-                           : 1;
+      nonfinite_out |=
+          run_fp32_tile(Af, Bf, C0.empty() ? nullptr : Cf.data(), K, N, i0, std::min(M, i0 + tm),
+                        j0, std::min(N, j0 + tn), out, opt.flags ? inexact.data() : nullptr)
+              ? 0
+              : 1;
     }
     std::uint64_t inexact_sum = 0, finite = 0;
     int overflowed = 0;

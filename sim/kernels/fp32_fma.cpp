@@ -133,6 +133,17 @@ void fp32_micro(const float* a, std::size_t lda, const float* b, std::size_t ldb
     }
 }
 
+// dst[0, PW) = src[0, cols) and zeros (a constant-size copy when whole: a memcpy of variable
+// size compiles to rep movsq here, which cost 97% of the packing).
+template <std::size_t PW>
+[[gnu::always_inline]] inline void copy_padded(float* dst, const float* src, std::size_t cols) {
+  if (cols == PW) {
+    std::memcpy(dst, src, PW * sizeof(float));
+    return;
+  }
+  for (std::size_t l = 0; l < PW; ++l) dst[l] = l < cols ? src[l] : 0.0f;
+}
+
 // Per-thread scratch of the tile function (reused across calls: tiles are small).
 struct Scratch {
   std::vector<float> apack, arest, bpanel, ctmp;
@@ -157,10 +168,8 @@ void fp32_panel(const float* A, const float* ap, bool pack_a, const float* B, st
   std::size_t ldb = N;
   if (cols < PW || blocks > 1) {
     float* panel = sc.bpanel.data();
-    for (std::size_t kk = 0; kk < kb; ++kk) {
-      std::memcpy(panel + kk * PW, B + (k0 + kk) * N + j, cols * sizeof(float));
-      std::fill(panel + kk * PW + cols, panel + (kk + 1) * PW, 0.0f);
-    }
+    for (std::size_t kk = 0; kk < kb; ++kk)
+      copy_padded<PW>(panel + kk * PW, B + (k0 + kk) * N + j, cols);
     bp = panel;
     ldb = PW;
   }
@@ -182,13 +191,17 @@ void fp32_panel(const float* A, const float* ap, bool pack_a, const float* B, st
     }
     float* ct = sc.ctmp.data();
     std::uint32_t* it = kFlags ? sc.itmp.data() : nullptr;
-    std::fill(ct, ct + R * PW, 0.0f);
     if (kFlags) std::fill(it, it + R * PW, 0u);
-    for (std::size_t r = 0; r < rows; ++r)
-      std::memcpy(ct + r * PW, out + (i + r) * N + j, cols * sizeof(float));
+    for (std::size_t r = 0; r < R; ++r) {
+      if (r < rows) {
+        copy_padded<PW>(ct + r * PW, out + (i + r) * N + j, cols);
+      } else {
+        std::fill(ct + r * PW, ct + (r + 1) * PW, 0.0f);
+      }
+    }
     fp32_micro<R, NV, kFlags>(a, lda, bp, ldb, kb, ct, PW, it);
     for (std::size_t r = 0; r < rows; ++r) {
-      std::memcpy(out + (i + r) * N + j, ct + r * PW, cols * sizeof(float));
+      for (std::size_t l = 0; l < cols; ++l) out[(i + r) * N + j + l] = ct[r * PW + l];
       if (kFlags)
         for (std::size_t l = 0; l < cols; ++l) inexact[(i + r) * N + j + l] += it[r * PW + l];
     }
@@ -232,8 +245,7 @@ void fp32_tile_nv(const float* A, const float* B, std::size_t K, std::size_t N, 
     for (std::size_t j = j0; j < j1; j += PW) {
       const std::size_t cols = std::min(PW, j1 - j);
       if (narrow_last && cols <= W) {
-        fp32_panel<R, 1, kFlags>(A, ap, pack_a, B, K, N, k0, kb, i0, i1, j, cols, out, inexact,
-                                 sc);
+        fp32_panel<R, 1, kFlags>(A, ap, pack_a, B, K, N, k0, kb, i0, i1, j, cols, out, inexact, sc);
       } else {
         fp32_panel<R, NV, kFlags>(A, ap, pack_a, B, K, N, k0, kb, i0, i1, j, cols, out, inexact,
                                   sc);
@@ -284,7 +296,8 @@ bool fp32_tile_impl(const float* A, const float* B, const float* C0, std::size_t
 bool fp32_tile(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,
                std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, float* out,
                std::uint32_t* inexact_steps) {
-  if (inexact_steps) return fp32_tile_impl<true>(A, B, C0, K, N, i0, i1, j0, j1, out, inexact_steps);
+  if (inexact_steps)
+    return fp32_tile_impl<true>(A, B, C0, K, N, i0, i1, j0, j1, out, inexact_steps);
   return fp32_tile_impl<false>(A, B, C0, K, N, i0, i1, j0, j1, out, nullptr);
 }
 
