@@ -20,6 +20,7 @@
 
 #include "analysis/analysis.hpp"
 #include "cli/commands.hpp"
+#include "cli/cpu_info.hpp"
 #include "formats/formats.hpp"
 #include "rounding/rounding.hpp"
 
@@ -205,8 +206,10 @@ void add_bench_command(CLI::App& app, Context& ctx) {
       return 0.0;
     };
     if (o->json) {
-      fmt::print("{{\"n\": {}, \"isa\": \"{}\", \"fp16_mismatches_vs_native\": {}, \"rows\": [", n,
-                 isa_name(), fp16_mismatch);
+      fmt::print(
+          "{{\"cpu\": {}, \"n\": {}, \"isa\": \"{}\", \"fp16_mismatches_vs_native\": {}, "
+          "\"rows\": [",
+          json_string(cpu_model()), n, isa_name(), fp16_mismatch);
       for (std::size_t i = 0; i < rows.size(); ++i) {
         const double base = native_eps(rows[i].threads);
         fmt::print(
@@ -228,8 +231,8 @@ void add_bench_command(CLI::App& app, Context& ctx) {
       }
       fmt::print("]}}\n");
     } else {
-      fmt::print("fp8sim bench quantize: 2^{} fp32 values ~ N(0,1), best of {}, ISA {}\n", o->log2n,
-                 o->repeats, isa_name());
+      fmt::print("fp8sim bench quantize: 2^{} fp32 values ~ N(0,1), best of {}, ISA {}\nCPU: {}\n",
+                 o->log2n, o->repeats, isa_name(), cpu_model());
       fmt::print("{:<40} {:>7} {:>14} {:>14} {:>10}\n", "case", "threads", "Melem/s",
                  "Melem/s/core", "x native");
       for (const auto& r : rows) {

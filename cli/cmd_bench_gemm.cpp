@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/cpu_info.hpp"
 #include "rounding/rounding.hpp"
 #include "sim/gemm.hpp"
 #include "sim/golden/golden_mac.hpp"
@@ -231,8 +232,9 @@ void add_bench_gemm_command(CLI::App& bench, Context& ctx) {
     const bool blas_ok = have_blas && max_blas_diff < 1e-5;
     if (o->json) {
       fmt::print(
-          "{{\"openblas_core\": {}, \"openblas_check_max_rel_diff\": {}, "
-          "\"golden_mac_per_s\": {}, \"rows\": [",
+          "{{\"cpu\": {}, \"kernel_isa\": {}, \"openblas_core\": {}, "
+          "\"openblas_check_max_rel_diff\": {}, \"golden_mac_per_s\": {}, \"rows\": [",
+          json_string(cpu_model()), json_string(kernel_isa()),
           json_string(have_blas && blas.corename ? blas.corename() : "none"),
           json_number(max_blas_diff), json_number(golden_macs));
       for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -246,6 +248,7 @@ void add_bench_gemm_command(CLI::App& bench, Context& ctx) {
       }
       fmt::print("]}}\n");
     } else {
+      fmt::print("CPU: {}; fp8sim's kernels run at {}\n", cpu_model(), kernel_isa());
       if (have_blas) {
         fmt::print("OpenBLAS core: {} (OPENBLAS_CORETYPE={} set by fp8sim{})\n",
                    blas.corename ? blas.corename() : "?", blas.forced,

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/cpu_info.hpp"
 #include "workloads/train.hpp"
 
 namespace fp8sim::cli {
@@ -104,7 +105,7 @@ void add_bench_train_command(CLI::App& bench, Context& ctx) {
     std::size_t batch = 128, steps = 3, width = 16;
     int threads = 2;
     std::vector<std::string> recipes = {"fp32", "mellempudi2019", "wang2018"};
-    bool json = false;
+    bool json = false, with_stats = false;
   };
   auto o = std::make_shared<Opts>();
   add_integer(*cmd, "--batch", o->batch, std::size_t{1}, std::size_t{4096}, "Batch size");
@@ -117,6 +118,9 @@ void add_bench_train_command(CLI::App& bench, Context& ctx) {
       ->type_name("NAME ...")
       ->capture_default_str()
       ->check(CLI::IsMember(workloads::recipe_preset_names()));
+  cmd->add_flag("--with-stats", o->with_stats,
+                "Also time each recipe collecting every quantizer's and GEMM's statistics every "
+                "step (what --record with --sample-every 1 computes): rows 'RECIPE +stats'");
   cmd->add_flag("--json", o->json, "Print JSON");
   cmd->footer(
       "Times training steps of the resnet workload on a synthetic batch (no data set needed)\n"
@@ -129,7 +133,8 @@ void add_bench_train_command(CLI::App& bench, Context& ctx) {
       "Goal: mellempudi2019 at 0.3x PyTorch's fp32 speed, peak memory under 2 GiB.\n"
       "Examples:\n"
       "  fp8sim bench train                                  batch 128, 2 threads, 3 steps\n"
-      "  fp8sim bench train --recipes mellempudi2019 --steps 1 --batch 32 --json\n");
+      "  fp8sim bench train --recipes mellempudi2019 --steps 1 --batch 32 --json\n"
+      "  fp8sim bench train --recipes mellempudi2019 --with-stats   the cost of statistics\n");
   cmd->callback([o, &ctx] {
     (void)ctx;
     struct Row {
@@ -145,15 +150,18 @@ void add_bench_train_command(CLI::App& bench, Context& ctx) {
       t.threads = o->threads;
       t.resnet_width = o->width;
       rows.push_back({name, workloads::time_training_steps(t, o->steps)});
+      if (o->with_stats)
+        rows.push_back({name + " +stats", workloads::time_training_steps(t, o->steps, true)});
     }
     std::string why;
     const double torch = torch_images_per_second(o->threads, o->batch, o->steps, o->width, why);
     const double rss = peak_rss_mib();
     if (o->json) {
       fmt::print(
-          "{{\"batch\": {}, \"threads\": {}, \"steps\": {}, \"width\": {}, "
-          "\"torch_images_per_s\": {}, \"peak_rss_mib\": {:.1f}, \"rows\": [",
-          o->batch, o->threads, o->steps, o->width, torch > 0 ? json_number(torch) : "null", rss);
+          "{{\"cpu\": {}, \"kernel_isa\": {}, \"batch\": {}, \"threads\": {}, \"steps\": {}, "
+          "\"width\": {}, \"torch_images_per_s\": {}, \"peak_rss_mib\": {:.1f}, \"rows\": [",
+          json_string(cpu_model()), json_string(kernel_isa()), o->batch, o->threads, o->steps,
+          o->width, torch > 0 ? json_number(torch) : "null", rss);
       for (std::size_t i = 0; i < rows.size(); ++i) {
         const auto& r = rows[i];
         fmt::print(
@@ -168,6 +176,7 @@ void add_bench_train_command(CLI::App& bench, Context& ctx) {
       fmt::print("]}}\n");
       return;
     }
+    fmt::print("CPU: {}; fp8sim's kernels run at {}\n", cpu_model(), kernel_isa());
     fmt::print("resnet (width {}), batch {}, {} threads, {} timed steps\n", o->width, o->batch,
                o->threads, o->steps);
     fmt::print("{:<18} {:>10} {:>8} {:>6} {:>9} {:>9} {:>6} {:>7} {:>6}\n", "recipe", "images/s",

@@ -248,6 +248,11 @@ detail::ValueScanPartSum scan_chunks(std::span<const float> v, int threads, Part
 
 }  // namespace
 
+int detail::threads_for_work(int max_threads, double work, double per_thread) {
+  const double t = std::floor(work / per_thread);
+  return t >= max_threads ? max_threads : std::max(1, static_cast<int>(t));
+}
+
 detail::OperandScan detail::scan_values(std::span<const float> v, double flush_below, int threads) {
   const auto tiny = static_cast<float>(flush_below);
   const int isa = simd_isa_level();
@@ -300,13 +305,22 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
   if (!C0.empty() && C0.size() != M * N)
     throw std::invalid_argument(
         fmt::format("gemm: C has {} codes, expected M*N = {}", C0.size(), M * N));
-  const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
+  const int max_threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
   const Format& cf = m.c ? *m.c : m.acc;
   const Format& rf = result_format(m);
 
   detail::KernelPlan plan = detail::plan_kernel(m, K, opt.flags);
   Kernel& kernel = plan.kernel;
   if (!opt.allow_fast || K == 0) kernel = Kernel::reference;
+  // Threads from the work: a small GEMM runs on fewer threads than it may use, since waking
+  // a thread costs more than its share (results never depend on the count). Each thread
+  // gets at least ~50 us of work: 2^21 MACs of the FMA kernel, 2^17 of the others.
+  const int threads =
+      !opt.fit_threads ? max_threads
+                       : detail::threads_for_work(max_threads,
+                                                  static_cast<double>(M) * static_cast<double>(N) *
+                                                      static_cast<double>(K),
+                                                  kernel == Kernel::fp32 ? 0x1p21 : 0x1p17);
   // Non-finite inputs take the reference path (they are rare and full of IEEE corner cases).
   double amax = 0, bmax = 0, amin = 0, bmin = 0;
   const OperandValues val_a(A, m.ftz_inputs), val_b(B, m.ftz_inputs);

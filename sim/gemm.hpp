@@ -16,7 +16,10 @@
 namespace fp8sim {
 
 struct GemmOptions {
-  int threads = 0;         ///< 0: all (OpenMP default)
+  int threads = 0;  ///< at most this many (0: OpenMP's default)
+  /// true: fewer threads for a small GEMM (each gets ~50 us of work at least); false: exactly
+  /// `threads` (tests of thread independence)
+  bool fit_threads = true;
   std::uint64_t seed = 0;  ///< random bits of stochastic rounding
   int tile_m = 0;          ///< rows per tile (0: the kernel's choice)
   int tile_n = 0;          ///< columns per tile (0: the kernel's choice)

@@ -18,6 +18,10 @@ struct OperandScan {
   double amax = 0, amin = 0;
   bool nonfinite = false;
 };
+/// The threads a piece of work gets: max_threads, or fewer so that each has at least
+/// per_thread of it (at least 1).
+[[nodiscard]] int threads_for_work(int max_threads, double work, double per_thread);
+
 /// The scan of binary32 values, magnitudes below flush_below counted as zero (NaN and Inf
 /// only set nonfinite); threaded, vectorized.
 [[nodiscard]] OperandScan scan_values(std::span<const float> v, double flush_below, int threads);

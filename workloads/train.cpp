@@ -224,7 +224,7 @@ Start restore(const TrainState& s, const TrainOptions& opt, Workload& model,
 
 }  // namespace
 
-StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps) {
+StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps, bool with_stats) {
   if (opt.batch == 0) throw std::invalid_argument("batch size 0 is not allowed (at least 1)");
   Recipe recipe = opt.recipe;
   recipe_check(recipe);
@@ -243,8 +243,11 @@ StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps) {
   ScaleStates scales;
   std::size_t units = 0;
   double update = 0;
+  StepStats stats;
   auto one_step = [&](std::uint64_t step) {
-    const StepContext ctx{opt.seed, step, opt.threads, nullptr, &scales, true};
+    stats.clear();
+    const StepContext ctx{opt.seed, step, opt.threads, with_stats ? &stats : nullptr,
+                          &scales,  true};
     const BatchLoss l = model->forward_loss(batch, recipe, ctx, scaler.scale(), true);
     units = l.units;
     model->backward(l.grad, recipe, ctx);

@@ -119,7 +119,9 @@ class TrainObserver {
 };
 
 /// Benchmark: `steps` training steps (after one warm-up step) of the workload on a
-/// synthetic batch (uniform pixels, fixed labels), no data set needed, no statistics.
+/// synthetic batch (uniform pixels, fixed labels), no data set needed; with_stats: every
+/// quantizer's and GEMM's statistics collected every step (what a recording with
+/// --sample-every 1 computes, without writing it), else none.
 struct StepTiming {
   double seconds = 0;            ///< wall time of the timed steps
   double images_per_second = 0;  ///< samples per second
@@ -130,7 +132,8 @@ struct StepTiming {
   /// weights and their re-quantization)
   double gemm = 0, quantize = 0, lowering = 0, norm = 0, update = 0;
 };
-[[nodiscard]] StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps);
+[[nodiscard]] StepTiming time_training_steps(const TrainOptions& opt, std::size_t steps,
+                                             bool with_stats = false);
 
 /// Runs the training. Throws std::invalid_argument on bad options (naming them) and
 /// std::runtime_error when the data cannot be read.

@@ -14,6 +14,7 @@
 
 #include "rounding/rounding.hpp"
 #include "sim/gemm.hpp"
+#include "sim/gemm_operand.hpp"
 
 using namespace fp8sim;
 
@@ -140,6 +141,7 @@ void check_wide_kernel(const char* (&specs)[NS], const std::string& kernel, std:
       GemmOptions fast = ref;
       fast.allow_fast = true;
       fast.threads = 2;
+      fast.fit_threads = false;
       const GemmResult rf = gemm(m, M, N, K, A, B, C, ref);
       check_same(gemm(m, M, N, K, A, B, C, fast), rf, m);
       fast.flags = false;
@@ -178,6 +180,7 @@ TEST_CASE("gemm.fast_kernels_equal_reference_model") {
       GemmOptions fast;
       fast.seed = 99;
       fast.threads = 2;
+      fast.fit_threads = false;
       GemmOptions ref = fast;
       ref.allow_fast = false;
       const GemmResult rf = gemm(m, M, N, K, A, B, C, ref);
@@ -265,6 +268,7 @@ TEST_CASE("gemm.fp32_kernel_every_edge_of_its_blocks") {
         const GemmResult rf = gemm(m, M, N, K, A, B, C, ref);
         GemmOptions fast;
         fast.threads = 2;
+        fast.fit_threads = false;
         const GemmResult ff = gemm(m, M, N, K, A, B, C, fast);
         CHECK(ff.kernel == "fp32-fma");
         check_same(ff, rf, m);
@@ -348,6 +352,15 @@ TEST_CASE("gemm.f32_unchecked_inputs_give_the_same_bits") {
   }
 }
 
+TEST_CASE("gemm.threads_chosen_from_the_work") {
+  // a small GEMM gets fewer threads than it may use, never fewer than 1 or more than allowed
+  CHECK(detail::threads_for_work(8, 100, 1 << 21) == 1);
+  CHECK(detail::threads_for_work(8, 3.5 * (1 << 21), 1 << 21) == 3);
+  CHECK(detail::threads_for_work(2, 1e12, 1 << 21) == 2);
+  CHECK(detail::threads_for_work(1, 1e12, 1 << 21) == 1);
+  CHECK(detail::threads_for_work(4, 0, 1 << 17) == 1);
+}
+
 TEST_CASE("gemm.kernel_choice") {
   // the binary32 kernel: AVX-512 (any structure it takes), AVX2 (sequential only)
   const std::string narrow = simd_isa_level() >= 3 ? "emulated-fp32" : "emulated";
@@ -372,6 +385,7 @@ TEST_CASE("gemm.same_result_for_any_threads_and_tiles") {
   GemmOptions o;
   o.seed = 3;
   o.threads = 1;
+  o.fit_threads = false;  // exactly t threads, however small the GEMM
   const GemmResult base = gemm(m, M, N, K, A, B, {}, o);
   for (int t : {2, 8}) {
     for (int tile : {1, 5, 64}) {

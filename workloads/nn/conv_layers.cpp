@@ -384,7 +384,7 @@ FP8SIM_BN_CLONES double bn_sum_sq_dev(const float* x, std::size_t n, double mean
 
 // xhat = (x - mean) * inv, y = gamma * xhat + beta
 FP8SIM_BN_CLONES void bn_normalize(const float* x, std::size_t n, double mean, double inv,
-                                    double gamma, double beta, float* xhat, float* y) {
+                                   double gamma, double beta, float* xhat, float* y) {
   for (std::size_t i = 0; i < n; ++i) {
     const double xh = (static_cast<double>(x[i]) - mean) * inv;
     xhat[i] = static_cast<float>(xh);
@@ -394,7 +394,7 @@ FP8SIM_BN_CLONES void bn_normalize(const float* x, std::size_t n, double mean, d
 
 // sum of g and of g * xhat
 FP8SIM_BN_CLONES void bn_grad_sums(const float* g, const float* xhat, std::size_t n, double& sg,
-                                    double& sgx) {
+                                   double& sgx) {
   double a[8] = {}, b[8] = {};
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -414,7 +414,7 @@ FP8SIM_BN_CLONES void bn_grad_sums(const float* g, const float* xhat, std::size_
 
 // dx = scale * (g - mean_g - xhat * mean_gx) (train) or scale * g
 FP8SIM_BN_CLONES void bn_dx(const float* g, const float* xhat, std::size_t n, double scale,
-                             double mean_g, double mean_gx, bool train, float* dx) {
+                            double mean_g, double mean_gx, bool train, float* dx) {
   if (train) {
     for (std::size_t i = 0; i < n; ++i)
       dx[i] = static_cast<float>(
