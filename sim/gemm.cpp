@@ -30,17 +30,40 @@ using detail::is_plain_ieee_binary32;
 using detail::Kernel;
 using detail::min_exp;
 
-bool run_fp32_tile(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,
-                   std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, float* out,
-                   std::uint32_t* inexact) {
+bool run_fp32_tile(const float* A, const float* B, const float* bpacked, const float* C0,
+                   std::size_t K, std::size_t N, std::size_t i0, std::size_t i1, std::size_t j0,
+                   std::size_t j1, float* out, std::uint32_t* inexact) {
   switch (simd_isa_level()) {
     case 4:
-      return detail::v4::fp32_tile(A, B, C0, K, N, i0, i1, j0, j1, out, inexact);
+      return detail::v4::fp32_tile(A, B, bpacked, C0, K, N, i0, i1, j0, j1, out, inexact);
     case 3:
-      return detail::v3::fp32_tile(A, B, C0, K, N, i0, i1, j0, j1, out, inexact);
+      return detail::v3::fp32_tile(A, B, bpacked, C0, K, N, i0, i1, j0, j1, out, inexact);
     default:
-      return detail::v1::fp32_tile(A, B, C0, K, N, i0, i1, j0, j1, out, inexact);
+      return detail::v1::fp32_tile(A, B, bpacked, C0, K, N, i0, i1, j0, j1, out, inexact);
   }
+}
+
+// B in the FMA kernel's panels (one pass, threaded over k): when several rows of tiles read
+// it, so that no tile packs it again through strided loads.
+std::vector<float> pack_fp32_b(const float* B, std::size_t K, std::size_t N, int threads) {
+  const int isa = simd_isa_level();
+  const std::size_t pw = isa >= 4   ? detail::v4::fp32_pack_width()
+                         : isa == 3 ? detail::v3::fp32_pack_width()
+                                    : detail::v1::fp32_pack_width();
+  std::vector<float> packed(((N + pw - 1) / pw) * K * pw);
+  constexpr std::size_t kRows = 64;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::size_t k0 = 0; k0 < K; k0 += kRows) {
+    const std::size_t k1 = std::min(K, k0 + kRows);
+    if (isa >= 4) {
+      detail::v4::fp32_pack_b(B, K, N, k0, k1, packed.data());
+    } else if (isa == 3) {
+      detail::v3::fp32_pack_b(B, K, N, k0, k1, packed.data());
+    } else {
+      detail::v1::fp32_pack_b(B, K, N, k0, k1, packed.data());
+    }
+  }
+  return packed;
 }
 
 void run_emulated_tile(const detail::EmuParams& p, const double* A, const double* B,
@@ -118,6 +141,10 @@ class Decoder {
   double operator()(std::uint64_t code) const {
     if (binary32_) return std::bit_cast<float>(static_cast<std::uint32_t>(code));  // NaN too
     return table_.empty() ? slow(code) : table_[code];
+  }
+  /// The values of every code as binary32 (empty unless the format has a table).
+  [[nodiscard]] std::vector<float> float_table() const {
+    return std::vector<float>(table_.begin(), table_.end());
   }
 
   /// Largest and smallest non-zero magnitude among `codes` (amin = Inf when all are zero),
@@ -208,6 +235,17 @@ class OperandValues {
   const float* floats(std::vector<float>& buf, int threads) const {
     if (op_.by_values && !ftz_) return op_.values.data();
     buf.resize(op_.size());
+    if (!op_.by_values) {  // codes: one lookup of a binary32 table each (no binary64, no branch)
+      const std::vector<float> table = dec_.float_table();
+      if (!table.empty()) {
+        const std::uint64_t* c = op_.codes.data();
+        const float* t = table.data();
+        float* out = buf.data();
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (std::size_t x = 0; x < buf.size(); ++x) out[x] = t[c[x]];
+        return buf.data();
+      }
+    }
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (std::size_t x = 0; x < buf.size(); ++x) buf[x] = static_cast<float>((*this)(x));
     return buf.data();
@@ -403,14 +441,19 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
     const float* Bf = val_b.floats(Bbuf, threads);
     for (std::size_t x = 0; x < C0.size(); ++x) Cf[x] = static_cast<float>(dec_c(C0[x]));
     int nonfinite_out = 0;
+    // B packed once for all rows of tiles when there are several (a BLAS's packing); one row
+    // of tiles packs its panels itself (the same cost, no extra copy)
+    const std::vector<float> bpack =
+        tiles_m > 1 ? pack_fp32_b(Bf, K, N, threads) : std::vector<float>{};
+    const float* bp = bpack.empty() ? nullptr : bpack.data();
 #pragma omp parallel for num_threads(threads) schedule(dynamic) reduction(| : nonfinite_out)
     for (std::size_t t = 0; t < n_tiles; ++t) {
       const std::size_t i0 = (t / tiles_n) * tm, j0 = (t % tiles_n) * tn;
-      nonfinite_out |=
-          run_fp32_tile(Af, Bf, C0.empty() ? nullptr : Cf.data(), K, N, i0, std::min(M, i0 + tm),
-                        j0, std::min(N, j0 + tn), out, opt.flags ? inexact.data() : nullptr)
-              ? 0
-              : 1;
+      nonfinite_out |= run_fp32_tile(Af, Bf, bp, C0.empty() ? nullptr : Cf.data(), K, N, i0,
+                                     std::min(M, i0 + tm), j0, std::min(N, j0 + tn), out,
+                                     opt.flags ? inexact.data() : nullptr)
+                           ? 0
+                           : 1;
     }
     std::uint64_t inexact_sum = 0, finite = 0;
     int overflowed = 0;

@@ -159,14 +159,18 @@ Scratch& scratch() {
 // panel is whole and used by one register block only), A's rows packed (ap) or read in place;
 // a block at the tile's edge runs on a padded copy of its outputs.
 template <std::size_t R, std::size_t NV, bool kFlags>
-void fp32_panel(const float* A, const float* ap, bool pack_a, const float* B, std::size_t K,
-                std::size_t N, std::size_t k0, std::size_t kb, std::size_t i0, std::size_t i1,
-                std::size_t j, std::size_t cols, float* out, std::uint32_t* inexact, Scratch& sc) {
+void fp32_panel(const float* A, const float* ap, bool pack_a, const float* B, const float* bpacked,
+                std::size_t K, std::size_t N, std::size_t k0, std::size_t kb, std::size_t i0,
+                std::size_t i1, std::size_t j, std::size_t cols, float* out, std::uint32_t* inexact,
+                Scratch& sc) {
   constexpr std::size_t PW = NV * W;  // panel width
   const std::size_t blocks = (i1 - i0 + R - 1) / R;
   const float* bp = B + k0 * N + j;
   std::size_t ldb = N;
-  if (cols < PW || blocks > 1) {
+  if (bpacked) {  // the engine's packed copy of B: panels 2W wide, zero-padded
+    bp = bpacked + ((j / (2 * W)) * K + k0) * (2 * W) + j % (2 * W);
+    ldb = 2 * W;
+  } else if (cols < PW || blocks > 1) {
     float* panel = sc.bpanel.data();
     for (std::size_t kk = 0; kk < kb; ++kk)
       copy_padded<PW>(panel + kk * PW, B + (k0 + kk) * N + j, cols);
@@ -213,9 +217,9 @@ void fp32_panel(const float* A, const float* ap, bool pack_a, const float* B, st
 // panels; a last panel of at most one vector takes the one-vector register block when that
 // has as many rows (no padded half).
 template <std::size_t R, std::size_t NV, bool kFlags>
-void fp32_tile_nv(const float* A, const float* B, std::size_t K, std::size_t N, std::size_t i0,
-                  std::size_t i1, std::size_t j0, std::size_t j1, float* out,
-                  std::uint32_t* inexact) {
+void fp32_tile_nv(const float* A, const float* B, const float* bpacked, std::size_t K,
+                  std::size_t N, std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1,
+                  float* out, std::uint32_t* inexact) {
   constexpr std::size_t PW = NV * W;  // panel width
   constexpr bool narrow_last = NV == 2 && Blocking<kFlags>::R1 == R;
   const std::size_t blocks = (i1 - i0 + R - 1) / R;
@@ -245,10 +249,11 @@ void fp32_tile_nv(const float* A, const float* B, std::size_t K, std::size_t N, 
     for (std::size_t j = j0; j < j1; j += PW) {
       const std::size_t cols = std::min(PW, j1 - j);
       if (narrow_last && cols <= W) {
-        fp32_panel<R, 1, kFlags>(A, ap, pack_a, B, K, N, k0, kb, i0, i1, j, cols, out, inexact, sc);
+        fp32_panel<R, 1, kFlags>(A, ap, pack_a, B, bpacked, K, N, k0, kb, i0, i1, j, cols, out,
+                                 inexact, sc);
       } else {
-        fp32_panel<R, NV, kFlags>(A, ap, pack_a, B, K, N, k0, kb, i0, i1, j, cols, out, inexact,
-                                  sc);
+        fp32_panel<R, NV, kFlags>(A, ap, pack_a, B, bpacked, K, N, k0, kb, i0, i1, j, cols, out,
+                                  inexact, sc);
       }
     }
   }
@@ -269,9 +274,9 @@ bool tile_finite(const float* out, std::size_t N, std::size_t i0, std::size_t i1
 }
 
 template <bool kFlags>
-bool fp32_tile_impl(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,
-                    std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, float* out,
-                    std::uint32_t* inexact) {
+bool fp32_tile_impl(const float* A, const float* B, const float* bpacked, const float* C0,
+                    std::size_t K, std::size_t N, std::size_t i0, std::size_t i1, std::size_t j0,
+                    std::size_t j1, float* out, std::uint32_t* inexact) {
   for (std::size_t i = i0; i < i1; ++i) {
     if (C0) {
       std::memcpy(out + i * N + j0, C0 + i * N + j0, (j1 - j0) * sizeof(float));
@@ -284,21 +289,35 @@ bool fp32_tile_impl(const float* A, const float* B, const float* C0, std::size_t
   using Bl = Blocking<kFlags>;
   // one vector wide when the tile's columns fit one vector (a 16-channel convolution)
   if (j1 - j0 <= W) {
-    fp32_tile_nv<Bl::R1, 1, kFlags>(A, B, K, N, i0, i1, j0, j1, out, inexact);
+    fp32_tile_nv<Bl::R1, 1, kFlags>(A, B, bpacked, K, N, i0, i1, j0, j1, out, inexact);
   } else {
-    fp32_tile_nv<Bl::R2, 2, kFlags>(A, B, K, N, i0, i1, j0, j1, out, inexact);
+    fp32_tile_nv<Bl::R2, 2, kFlags>(A, B, bpacked, K, N, i0, i1, j0, j1, out, inexact);
   }
   return tile_finite(out, N, i0, i1, j0, j1);
 }
 
 }  // namespace
 
-bool fp32_tile(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N,
-               std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, float* out,
-               std::uint32_t* inexact_steps) {
+bool fp32_tile(const float* A, const float* B, const float* bpacked, const float* C0, std::size_t K,
+               std::size_t N, std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1,
+               float* out, std::uint32_t* inexact_steps) {
   if (inexact_steps)
-    return fp32_tile_impl<true>(A, B, C0, K, N, i0, i1, j0, j1, out, inexact_steps);
-  return fp32_tile_impl<false>(A, B, C0, K, N, i0, i1, j0, j1, out, nullptr);
+    return fp32_tile_impl<true>(A, B, bpacked, C0, K, N, i0, i1, j0, j1, out, inexact_steps);
+  return fp32_tile_impl<false>(A, B, bpacked, C0, K, N, i0, i1, j0, j1, out, nullptr);
+}
+
+std::size_t fp32_pack_width() {
+  return 2 * W;
+}
+
+void fp32_pack_b(const float* B, std::size_t K, std::size_t N, std::size_t k_lo, std::size_t k_hi,
+                 float* packed) {
+  constexpr std::size_t PW = 2 * W;
+  for (std::size_t p = 0; p * PW < N; ++p) {
+    const std::size_t cols = std::min(PW, N - p * PW);
+    for (std::size_t k = k_lo; k < k_hi; ++k)
+      copy_padded<PW>(packed + (p * K + k) * PW, B + k * N + p * PW, cols);
+  }
 }
 
 }  // namespace fp8sim::detail::FP8SIM_ISA

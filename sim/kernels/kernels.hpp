@@ -1,7 +1,10 @@
 // sim/kernels/kernels.hpp — internal: the GEMM kernels, one file per family, each compiled
 // once per x86-64 ISA level (-march=x86-64-v4 / -v3 / baseline) and chosen at run time:
 //   fp32_fma.cpp        "fp32-fma"        the native binary32 FMA chain (fp32_tile: true when
-//                                         every output of the tile is finite)
+//                                         every output of the tile is finite; B read from
+//                                         fp32_pack_b's panels when given, packed per tile
+//                                         otherwise: panel p, row k, lane l at
+//                                         ((p * K + k) * fp32_pack_width() + l), zero-padded)
 //   emulated.cpp        "emulated", "multiterm"  any accumulator on binary64 bits; the exact
 //                                         path (generic_block) the others hand lanes back to
 //   narrow_fp32.cpp     "emulated-fp32"   narrow accumulators on binary32 (AVX2, AVX-512)
@@ -103,16 +106,19 @@ struct ValueScanPart {
   std::size_t wrong;
 };
 
-#define FP8SIM_DECLARE_GEMM_KERNELS(ISA)                                                        \
-  namespace ISA {                                                                               \
-  bool fp32_tile(const float* A, const float* B, const float* C0, std::size_t K, std::size_t N, \
-                 std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, float* out,    \
-                 std::uint32_t* inexact_steps);                                                 \
-  void emulated_tile(const EmuParams& p, const double* A, const double* B, const double* C0,    \
-                     std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1,            \
-                     const TileOut& out);                                                       \
-  ValueScanPart scan_part(const float* v, std::size_t n, float tiny);                           \
-  ValueScanPart check_part(const ValueCheck& c, const float* v, std::size_t n);                 \
+#define FP8SIM_DECLARE_GEMM_KERNELS(ISA)                                                       \
+  namespace ISA {                                                                              \
+  bool fp32_tile(const float* A, const float* B, const float* bpacked, const float* C0,        \
+                 std::size_t K, std::size_t N, std::size_t i0, std::size_t i1, std::size_t j0, \
+                 std::size_t j1, float* out, std::uint32_t* inexact_steps);                    \
+  std::size_t fp32_pack_width();                                                               \
+  void fp32_pack_b(const float* B, std::size_t K, std::size_t N, std::size_t k_lo,             \
+                   std::size_t k_hi, float* packed);                                           \
+  void emulated_tile(const EmuParams& p, const double* A, const double* B, const double* C0,   \
+                     std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1,           \
+                     const TileOut& out);                                                      \
+  ValueScanPart scan_part(const float* v, std::size_t n, float tiny);                          \
+  ValueScanPart check_part(const ValueCheck& c, const float* v, std::size_t n);                \
   }
 FP8SIM_DECLARE_GEMM_KERNELS(v4)
 FP8SIM_DECLARE_GEMM_KERNELS(v3)
