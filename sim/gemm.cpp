@@ -9,6 +9,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <tuple>
 #include <utility>
@@ -45,22 +46,23 @@ bool run_fp32_tile(const float* A, const float* B, const float* bpacked, const f
 
 // B in the FMA kernel's panels (one pass, threaded over k): when several rows of tiles read
 // it, so that no tile packs it again through strided loads.
-std::vector<float> pack_fp32_b(const float* B, std::size_t K, std::size_t N, int threads) {
+std::unique_ptr<float[]> pack_fp32_b(const float* B, std::size_t K, std::size_t N, int threads) {
   const int isa = simd_isa_level();
   const std::size_t pw = isa >= 4   ? detail::v4::fp32_pack_width()
                          : isa == 3 ? detail::v3::fp32_pack_width()
                                     : detail::v1::fp32_pack_width();
-  std::vector<float> packed(((N + pw - 1) / pw) * K * pw);
+  // (not cleared: every element is written, padding included)
+  std::unique_ptr<float[]> packed(new float[((N + pw - 1) / pw) * K * pw]);
   constexpr std::size_t kRows = 64;
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (std::size_t k0 = 0; k0 < K; k0 += kRows) {
     const std::size_t k1 = std::min(K, k0 + kRows);
     if (isa >= 4) {
-      detail::v4::fp32_pack_b(B, K, N, k0, k1, packed.data());
+      detail::v4::fp32_pack_b(B, K, N, k0, k1, packed.get());
     } else if (isa == 3) {
-      detail::v3::fp32_pack_b(B, K, N, k0, k1, packed.data());
+      detail::v3::fp32_pack_b(B, K, N, k0, k1, packed.get());
     } else {
-      detail::v1::fp32_pack_b(B, K, N, k0, k1, packed.data());
+      detail::v1::fp32_pack_b(B, K, N, k0, k1, packed.get());
     }
   }
   return packed;
@@ -433,9 +435,10 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
     }
   } else if (kernel == Kernel::fp32) {
     // binary32 values of the inputs: the fused path's own arrays where they need no flush
-    std::vector<float> Abuf, Bbuf, Cf(C0.size()), own;
-    if (!direct) own.resize(M * N);
-    float* out = direct ? values : own.data();
+    std::vector<float> Abuf, Bbuf, Cf(C0.size());
+    // (not cleared: every tile writes all of its outputs)
+    std::unique_ptr<float[]> own(direct ? nullptr : new float[M * N]);
+    float* out = direct ? values : own.get();
     std::vector<std::uint32_t> inexact(opt.flags ? M * N : 0);
     const float* Af = val_a.floats(Abuf, threads);
     const float* Bf = val_b.floats(Bbuf, threads);
@@ -443,9 +446,9 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
     int nonfinite_out = 0;
     // B packed once for all rows of tiles when there are several (a BLAS's packing); one row
     // of tiles packs its panels itself (the same cost, no extra copy)
-    const std::vector<float> bpack =
-        tiles_m > 1 ? pack_fp32_b(Bf, K, N, threads) : std::vector<float>{};
-    const float* bp = bpack.empty() ? nullptr : bpack.data();
+    const std::unique_ptr<float[]> bpack =
+        tiles_m > 1 ? pack_fp32_b(Bf, K, N, threads) : std::unique_ptr<float[]>{};
+    const float* bp = bpack.get();
 #pragma omp parallel for num_threads(threads) schedule(dynamic) reduction(| : nonfinite_out)
     for (std::size_t t = 0; t < n_tiles; ++t) {
       const std::size_t i0 = (t / tiles_n) * tm, j0 = (t % tiles_n) * tn;
