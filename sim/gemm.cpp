@@ -387,7 +387,9 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
   GemmResult res;
   res.kernel = plan.name();
   // the FMA kernel's binary32 values straight into the caller's array (no codes)
-  const bool direct = values && kernel == Kernel::fp32 && !m.out;
+  // (the emulated kernels' values too: exactly values of the result format, which fits
+  // binary32 when gemm_f32 asks)
+  const bool direct = values && kernel != Kernel::reference && !m.out;
   if (!direct) res.codes.assign(M * N, 0);
   if (opt.flags) res.flags.assign(M * N, 0);
   std::vector<MacCounts> counts(static_cast<std::size_t>(threads));
@@ -493,7 +495,9 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
       for (std::size_t o = 0; o < M * N; ++o) redo[o] = std::isfinite(out[o]) ? 0 : 1;
     }
   } else {
-    std::vector<double> Ad(M * K), Bd(K * N), Cd(C0.size()), out(M * N);
+    std::vector<double> Ad(M * K), Bd(K * N), Cd(C0.size());
+    std::unique_ptr<double[]> out_buf(new double[M * N]);  // (every output is written)
+    double* out = out_buf.get();
     // (the O(n^2) passes are threaded too: at n = 512 they cost as much as the kernels)
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (std::size_t x = 0; x < A.size(); ++x) Ad[x] = val_a(x);
@@ -570,7 +574,7 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
     for (std::size_t t = 0; t < n_tiles; ++t) {
       MacCounts& cnt = counts[static_cast<std::size_t>(omp_get_thread_num())];
       const std::size_t i0 = (t / tiles_n) * tm, j0 = (t % tiles_n) * tn;
-      const detail::TileOut to{out.data(), opt.flags ? res.flags.data() : nullptr,
+      const detail::TileOut to{out, opt.flags ? res.flags.data() : nullptr,
                                opt.flags ? &cnt : nullptr,
                                &redone[static_cast<std::size_t>(omp_get_thread_num())]};
       run_emulated_tile(p, Ad.data(), Bd.data(), C0.empty() ? nullptr : Cd.data(), i0,
@@ -598,8 +602,14 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
                                                    : K;
     }
     const Format& vf = m.chunk ? m.outer : m.acc;
+    if (direct) {
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (std::size_t o = 0; o < M * N; ++o) res.codes[o] = encode_exact(vf, out[o]);
+      for (std::size_t o = 0; o < M * N; ++o) values[o] = static_cast<float>(out[o]);
+      if (wrote_values) *wrote_values = true;
+    } else {
+#pragma omp parallel for num_threads(threads) schedule(static)
+      for (std::size_t o = 0; o < M * N; ++o) res.codes[o] = encode_exact(vf, out[o]);
+    }
     if (opt.flags) counts[0].steps += steps * M * N;
   }
 

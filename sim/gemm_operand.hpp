@@ -55,9 +55,9 @@ struct GemmOperand {
 };
 
 /// The engine behind gemm() and gemm_f32(): C = A·B (+C0) as gemm() documents. With
-/// `values` (M*N floats, gemm_f32's output) the binary32 FMA kernel, when it runs and the
-/// result needs no output conversion, writes the values there and leaves the result's codes
-/// empty (`*wrote_values` true; every value finite); otherwise the codes are filled as usual.
+/// `values` (M*N floats, gemm_f32's output; the result format must fit binary32) a fast
+/// kernel, when the result needs no output conversion, writes the values there and leaves
+/// the result's codes empty (`*wrote_values` true); otherwise the codes are filled as usual.
 [[nodiscard]] GemmResult gemm_operands(const MacConfig& m, std::size_t M, std::size_t N,
                                        std::size_t K, const GemmOperand& A, const GemmOperand& B,
                                        std::span<const std::uint64_t> C0, const GemmOptions& opt,

@@ -681,13 +681,13 @@ void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget
     }
 }
 
-template <int Acc, int Outer>
+template <int Acc, int Outer, int NV>
 void narrow_rows(const EmuParams& p, const double* A, const double* B, const double* C0,
                  std::size_t i0, std::size_t in, std::size_t j0, std::size_t jn, const TileOut& out,
                  Totals& tot) {
   // rows per block: 8 without flags (more chains in flight), 4 with flags (their counters
-  // would not fit the registers); narrow_tile uses the same numbers
-  constexpr int NV = 2;
+  // would not fit the registers); narrow_tile uses the same numbers. Columns: NV vectors of
+  // 16 per block (2; 1 for a last 16 columns, e.g. a 16-channel convolution)
   const NarrowTarget ta(p.acc), tout(p.outer);
   for (std::size_t j = j0; j < jn; j += 16 * NV) {
     if (p.flags) {
@@ -714,22 +714,27 @@ void narrow_tile(const EmuParams& p, const double* A, const double* B, const dou
                  Totals& tot, std::size_t& in, std::size_t& jn) {
   const std::size_t R = p.flags ? 4 : 8, W = 32;
   in = i0 + (i1 - i0) / R * R;
-  jn = j0 + (j1 - j0) / W * W;
+  const std::size_t j2 = j0 + (j1 - j0) / W * W;  // two-vector blocks up to here
+  jn = j2 + (j1 - j2) / 16 * 16;                  // and one 16-column block after them
   if (in == i0 || jn == j0) {
     in = i0;
     jn = j0;
     return;
   }
   auto by_outer = [&]<int Acc>() {
+    auto run = [&]<int Outer>() {
+      if (j2 > j0) narrow_rows<Acc, Outer, 2>(p, A, B, C0, i0, in, j0, j2, out, tot);
+      if (jn > j2) narrow_rows<Acc, Outer, 1>(p, A, B, C0, i0, in, j2, jn, out, tot);
+    };
     switch (p.chunk ? p.narrow_outer : 0) {
       case 0:
-        return narrow_rows<Acc, 0>(p, A, B, C0, i0, in, j0, jn, out, tot);
+        return run.template operator()<0>();
       case kNarrowF16:
-        return narrow_rows<Acc, kNarrowF16>(p, A, B, C0, i0, in, j0, jn, out, tot);
+        return run.template operator()<kNarrowF16>();
       case kNarrowRne:
-        return narrow_rows<Acc, kNarrowRne>(p, A, B, C0, i0, in, j0, jn, out, tot);
+        return run.template operator()<kNarrowRne>();
       default:
-        return narrow_rows<Acc, kNarrowF32>(p, A, B, C0, i0, in, j0, jn, out, tot);
+        return run.template operator()<kNarrowF32>();
     }
   };
   by_narrow_kind(p.narrow, by_outer);

@@ -248,35 +248,39 @@ TEST_CASE("gemm.fp32_overflow_outputs_match_the_reference") {
   CHECK(f.counts.overflow > 0);
 }
 
-TEST_CASE("gemm.fp32_kernel_every_edge_of_its_blocks") {
-  // the binary32 FMA kernel's register blocks (8-16 rows x one or two vectors), its packed
-  // panels, zero-padded edges and k-blocks of 256: shapes around every boundary, with C and
+TEST_CASE("gemm.kernels_every_edge_of_their_blocks") {
+  // the register blocks (8-16 rows x one or two vectors), packed panels, zero-padded edges
+  // and k-blocks of 256 of the binary32 FMA kernel and of the narrow-accumulator kernel
+  // (fp16 rne; wang2018's chunks of 64 into fp32): shapes around every boundary, with C and
   // flags, against the reference model
-  const MacConfig m = parse_mac("ab=e5m2,acc=fp32,round=rne");
-  std::uint64_t seed = 40;
-  for (const std::size_t M : {1, 9, 17})
-    for (const std::size_t N : {1, 8, 16, 17, 33, 47})
-      for (const std::size_t K : {1, 17, 257}) {
-        CAPTURE(M);
-        CAPTURE(N);
-        CAPTURE(K);
-        const auto A = random_codes(m.a, M * K, ++seed, 1.5);
-        const auto B = random_codes(m.b, K * N, ++seed, 1.5);
-        const auto C = random_codes(m.acc, M * N, ++seed, 1.5);
-        GemmOptions ref;
-        ref.allow_fast = false;
-        const GemmResult rf = gemm(m, M, N, K, A, B, C, ref);
-        GemmOptions fast;
-        fast.threads = 2;
-        fast.fit_threads = false;
-        const GemmResult ff = gemm(m, M, N, K, A, B, C, fast);
-        CHECK(ff.kernel == "fp32-fma");
-        check_same(ff, rf, m);
-        fast.flags = false;
-        CHECK(gemm(m, M, N, K, A, B, C, fast).codes == rf.codes);
-        const GemmResult r0 = gemm(m, M, N, K, A, B, {}, ref);
-        CHECK(gemm(m, M, N, K, A, B, {}, fast).codes == r0.codes);
-      }
+  for (const char* spec : {"ab=e5m2,acc=fp32,round=rne", "ab=e5m2,acc=fp16", "wang2018"}) {
+    CAPTURE(std::string(spec));
+    const MacConfig m = parse_mac(spec);
+    const Format& cf = m.c ? *m.c : m.acc;
+    std::uint64_t seed = 40;
+    for (const std::size_t M : {1, 9, 17})
+      for (const std::size_t N : {1, 8, 16, 17, 33, 47})
+        for (const std::size_t K : {1, 17, 257}) {
+          CAPTURE(M);
+          CAPTURE(N);
+          CAPTURE(K);
+          const auto A = random_codes(m.a, M * K, ++seed, 1.5);
+          const auto B = random_codes(m.b, K * N, ++seed, 1.5);
+          const auto C = random_codes(cf, M * N, ++seed, 1.5);
+          GemmOptions ref;
+          ref.allow_fast = false;
+          const GemmResult rf = gemm(m, M, N, K, A, B, C, ref);
+          GemmOptions fast;
+          fast.threads = 2;
+          const GemmResult ff = gemm(m, M, N, K, A, B, C, fast);
+          CHECK(ff.kernel == gemm_kernel_name(m));
+          check_same(ff, rf, m);
+          fast.flags = false;
+          CHECK(gemm(m, M, N, K, A, B, C, fast).codes == rf.codes);
+          const GemmResult r0 = gemm(m, M, N, K, A, B, {}, ref);
+          CHECK(gemm(m, M, N, K, A, B, {}, fast).codes == r0.codes);
+        }
+  }
 }
 
 TEST_CASE("gemm.f32_fused_path_writes_fma_results_in_place_and_handles_overflow") {
