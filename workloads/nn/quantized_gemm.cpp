@@ -1,6 +1,8 @@
 // workloads/nn/quantized_gemm.cpp — role quantizers and layer GEMMs on fp32 arrays.
 #include "workloads/nn/quantized_gemm.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -77,11 +79,19 @@ float quantize_role(const RoleQuant& q, const std::string& name, std::span<const
       throw std::logic_error(fmt::format("quantize_role {}: delayed scaling without states", name));
     ScaleState& st = (*ctx.scales)[name];
     scale = static_cast<float>(st.scale);
-    double amax = 0;
-    for (const float x : in)
-      if (std::isfinite(x)) amax = std::max(amax, static_cast<double>(std::abs(x)));
-    tmp.resize(in.size());
-    for (std::size_t i = 0; i < in.size(); ++i) tmp[i] = in[i] * scale;
+    // (threaded: the max and the products do not depend on the order)
+    const int th = ctx.threads > 0 ? ctx.threads : omp_get_max_threads();
+    const float* src = in.data();
+    const std::size_t n = in.size();
+    float amax_f = 0;
+#pragma omp parallel for num_threads(th) schedule(static) reduction(max : amax_f) if (n > 65536)
+    for (std::size_t i = 0; i < n; ++i)
+      if (std::isfinite(src[i])) amax_f = std::max(amax_f, std::abs(src[i]));
+    const auto amax = static_cast<double>(amax_f);
+    tmp.resize(n);
+    float* dst = tmp.data();
+#pragma omp parallel for num_threads(th) schedule(static) if (n > 65536)
+    for (std::size_t i = 0; i < n; ++i) dst[i] = src[i] * scale;
     in = tmp;
     if (ctx.update_scales) {
       const std::size_t len = static_cast<std::size_t>(std::max(1, q.amax_history));
