@@ -98,9 +98,14 @@ TEST_CASE("nn.layer_gemm_equals_quantize_then_gemm") {
   const GemmResult g = gemm(r.fprop, M, N, K, ca, cb, {}, go);
   for (std::size_t i = 0; i < C.size(); ++i)
     REQUIRE(std::bit_cast<std::uint32_t>(C[i]) == static_cast<std::uint32_t>(g.codes[i]));
-  // inputs that are not values of the GEMM's formats are refused
+  // inputs that are not values of the GEMM's formats are refused in builds with assertions
+  // (the sanitizer run); release builds trust the layers and skip the pass
   auto raw = normal_values(M * K, 9);
+#ifdef NDEBUG
+  CHECK_NOTHROW(layer_gemm(r.fprop, "t/fprop", M, N, K, raw, B, C, ctx));
+#else
   CHECK_THROWS_AS(layer_gemm(r.fprop, "t/fprop", M, N, K, raw, B, C, ctx), std::logic_error);
+#endif
 }
 
 namespace {
