@@ -121,6 +121,10 @@ expect 2 "bench gemm size 0" -- "$exe" bench gemm --sizes 0
 contains "$tmp/err" "want an integer from 1 to 16384" "bench gemm names the allowed sizes"
 expect 0 "bench gemm cpu-time" -- "$exe" bench gemm --sizes 64 --repeats 1 --cpu-time --threads 1
 contains "$tmp/out" "e5m2 -> fp16 rne sequential" "bench gemm rows"
+contains "$tmp/out" "kernels run at" "bench gemm names the CPU and the kernels' ISA level"
+expect 0 "bench train tiny" -- "$exe" bench train --batch 4 --steps 1 --width 2 --recipes fp32 --with-stats
+contains "$tmp/out" "fp32 +stats" "bench train times the statistics"
+contains "$tmp/out" "lowering%" "bench train shows where the time goes"
 
 # ---- vectors check
 tv="$conf/testfloat/f16_mulAdd.rtz.tv"
