@@ -526,6 +526,7 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
     std::vector<float> Af, Bf, Cf;
     p.narrow = plan.narrow;
     p.narrow_outer = plan.narrow_outer;
+    p.narrow_plain = plan.narrow_plain;
     p.multiterm_fp32 = plan.multiterm_fp32;
     p.acc_keep = plan.acc_keep;
     p.interleave = m.interleave;

@@ -86,6 +86,29 @@ std::pair<int, int> narrow_kinds(const MacConfig& m) {
   return {acc, acc == detail::kNarrowOff ? detail::kNarrowOff : outer};
 }
 
+// Rounding s + a*b first to nearest binary32, then (rne) into the accumulator, gives the
+// once-rounded result when the accumulator has P <= 11 significant bits, every product
+// q <= P with q + P <= 21, and C lies on the accumulator's grid. The binary32 sum is
+// inexact only when one operand has bits 24 places below the other's leading bit; then
+//  - the larger is s (P bits): |p| < 2^(e-23+q) <= 2^(e-P-2), and with the binary32 error
+//    (<= 2^(e-24)) the sum stays closer to s than the nearest accumulator midpoint
+//    (>= 2^(e-P-1) away, the half ulp below a power of two);
+//  - the larger is p (q <= P bits, so on the accumulator's grid): |s| < 2^(e-24+P) (2^(e-25+P)
+//    when the sum falls below the power of two p), closer to p than its nearest midpoint
+//    (2^(e-P), or 2^(e-P-1) below a power of two) for P <= 11.
+// Below the accumulator's normal range its grid is fixed, the same arguments hold; the
+// tracked range checks (or vcvtps2ph for fp16) are unchanged. Without flags only: the
+// inexact count needs to know whether the step was exact.
+bool narrow_plain_ok(const MacConfig& m, int kind) {
+  if (kind != kNarrowF16 && kind != kNarrowRne) return false;
+  const int P = m.acc.man_bits + 1;
+  const int q = (m.a.man_bits + 1) + (m.b.man_bits + 1);
+  const Format& cf = m.c ? *m.c : m.acc;
+  const bool c_on_grid =
+      cf.man_bits <= m.acc.man_bits && min_exp(cf) >= min_exp(m.acc) && cf.emax() <= m.acc.emax();
+  return P <= 11 && q <= P && q + P <= 21 && c_on_grid && m.acc.subnormals;
+}
+
 // The AVX-512 multiterm kernel: an accumulator on binary32's grid rounded once per group by
 // a conversion (binary32 with rne, rtz, rup: modes whose zero signs the kernel reproduces;
 // fewer fraction bits with rtz, the conversion's truncation then cut further), the aligned
@@ -146,6 +169,7 @@ KernelPlan plan_kernel(const MacConfig& m, std::size_t K, bool flags) {
   if (!ok) return plan;
   plan.kernel = Kernel::emulated;
   std::tie(plan.narrow, plan.narrow_outer) = narrow_kinds(m);
+  plan.narrow_plain = !flags && narrow_plain_ok(m, plan.narrow);
   plan.multiterm_fp32 = multiterm_fp32_ok(m, field_bit);
   // the int32 form: exact binary32 products and C, the aligned sum of n + 1 terms in 31 bits
   const bool width32 = m.align_bits + 1 + field_bit + group_bits(m.terms) <= 31;

@@ -21,8 +21,11 @@ enum class Kernel {
 struct KernelPlan {
   Kernel kernel = Kernel::reference;
   int narrow = 0, narrow_outer = 0;  ///< NarrowKind of the binary32 narrow kernel (0: off)
-  bool multiterm_fp32 = false;       ///< the AVX-512 multiterm kernel (binary64 sums)
-  bool multiterm_int32 = false;      ///< ... its int32 form, usable when flags are off
+  /// The narrow kernel's rne accumulator may take each step's sum rounded to nearest in
+  /// binary32 instead of to odd: the double rounding is then innocuous (narrow_plain_ok)
+  bool narrow_plain = false;
+  bool multiterm_fp32 = false;   ///< the AVX-512 multiterm kernel (binary64 sums)
+  bool multiterm_int32 = false;  ///< ... its int32 form, usable when flags are off
   /// ... the int32 form if every product of the data is a normal binary32 value (the
   /// formats allow others, e.g. bf16: gemm() checks the inputs' range)
   bool multiterm_int32_data = false;

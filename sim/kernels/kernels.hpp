@@ -60,6 +60,9 @@ struct EmuParams {
   /// false: no step of the narrow kernel (rne, sr) can leave the accumulator's normal range
   /// in a way its bits do not encode (gemm.cpp proves it per call), so it skips the checks
   bool narrow_track = true;
+  /// rne accumulators without flags: each step's sum rounded to nearest binary32 instead of
+  /// to odd (gemm_choice.cpp proves the double rounding innocuous for these formats)
+  bool narrow_plain = false;
   /// multiterm of 4 or 8 terms into binary32 (rne, rtz, rup), chunks summed in binary32
   /// rne: the AVX-512 multiterm kernel (gemm.cpp checks the conditions).
   bool multiterm_fp32 = false;

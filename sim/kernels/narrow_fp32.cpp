@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "rounding/simd_mask.hpp"
 
@@ -483,16 +484,17 @@ struct NarrowChain {
   __mmask16 redo;  // lanes to recompute
 };
 
-// R rows x NV vectors of 16 outputs at (i, j): the whole reduction.
+// R rows x NV vectors of 16 outputs at (i, j): the whole reduction, from the packed panels
+// Ap (row k: the R rows' a values) and Bp (row k: the 16 * NV columns' b values).
 // kTrack = false (no flags, p.narrow_track false): the steps need no range checks.
 // kBytes (sr, ta.sr_bytes): the random fields are moved by one byte shuffle.
-template <int Acc, int Outer, bool kFlags, int R, int NV, bool kTrack = true, bool kBytes = false>
+// kPlain (rne, p.narrow_plain): each step's sum rounded to nearest binary32, not to odd.
+template <int Acc, int Outer, bool kFlags, int R, int NV, bool kTrack = true, bool kBytes = false,
+          bool kPlain = false>
 void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget& tout,
-                  std::size_t i, std::size_t j, const double* A, const double* B, const double* C0,
-                  const TileOut& out, Totals& tot) {
+                  std::size_t i, std::size_t j, const float* Ap, const float* Bp, const double* A,
+                  const double* B, const double* C0, const TileOut& out, Totals& tot) {
   const std::size_t K = p.K, N = p.N;
-  const float* Af = p.Af;
-  const float* Bf = p.Bf;
   NarrowChain ch[R][NV];
   __m512 sv[R][NV];  // the accumulators, apart from ch so that they stay in registers
   // smallest (|x| - 1) and largest |x| met in column vector v, over all R rows (unsigned
@@ -597,20 +599,23 @@ void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget
       else if constexpr (kSr)
         rot = _mm512_set1_epi32((ta.sr_bits * q + (23 - ta_m)) & 31);
       __m512 b[NV];
-      for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(Bf + k * N + j + 16 * v);
+      for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(Bp + k * (16 * NV) + 16 * v);
         // unrolled before GCC decides where the arrays live, so that sv stays in registers
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
-        const __m512 a = _mm512_set1_ps(Af[(i + r) * K + k]);
+        const __m512 a = _mm512_set1_ps(Ap[k * R + static_cast<std::size_t>(r)]);
 #pragma GCC unroll 2
         for (int v = 0; v < NV; ++v) {
           NarrowChain& c = ch[r][v];
           // sr reads only the top m + r <= 22 fraction bits, which truncation keeps exactly;
           // the flags need round-to-odd (y != x exactly when the step is inexact)
-          const __m512 x =
-              kSr && !kFlags
-                  ? _mm512_fmadd_round_ps(a, b[v], sv[r][v], _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC)
-                  : odd_fma(a, b[v], sv[r][v]);
+          __m512 x;
+          if constexpr (kSr && !kFlags)
+            x = _mm512_fmadd_round_ps(a, b[v], sv[r][v], _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+          else if constexpr (kPlain)
+            x = _mm512_fmadd_ps(a, b[v], sv[r][v]);
+          else
+            x = odd_fma(a, b[v], sv[r][v]);
           __m512i add{};
           if constexpr (kBytes)
             add = _mm512_shuffle_epi8(_mm512_load_si512(rb[r * NV + v][wi & 3]), rot);
@@ -681,6 +686,17 @@ void narrow_block(const EmuParams& p, const NarrowTarget& ta, const NarrowTarget
     }
 }
 
+// Panels of the tile's inputs, reused across its blocks: A's rows in blocks of R, row k of
+// block b at (b * K + k) * R; one column block of B, row k at k * W. Contiguous panels keep
+// the loads sequential (B's rows are N floats apart: a page each for N >= 1024).
+struct NarrowPanels {
+  std::vector<float> a, b;
+};
+NarrowPanels& narrow_panels() {
+  static thread_local NarrowPanels panels;
+  return panels;
+}
+
 template <int Acc, int Outer, int NV>
 void narrow_rows(const EmuParams& p, const double* A, const double* B, const double* C0,
                  std::size_t i0, std::size_t in, std::size_t j0, std::size_t jn, const TileOut& out,
@@ -689,19 +705,46 @@ void narrow_rows(const EmuParams& p, const double* A, const double* B, const dou
   // would not fit the registers); narrow_tile uses the same numbers. Columns: NV vectors of
   // 16 per block (2; 1 for a last 16 columns, e.g. a 16-channel convolution)
   const NarrowTarget ta(p.acc), tout(p.outer);
-  for (std::size_t j = j0; j < jn; j += 16 * NV) {
+  const std::size_t K = p.K, N = p.N, R = p.flags ? 4 : 8, W = 16 * NV;
+  NarrowPanels& pan = narrow_panels();
+  if (pan.a.size() < (in - i0) * K) pan.a.resize((in - i0) * K);
+  if (pan.b.size() < K * W) pan.b.resize(K * W);
+  for (std::size_t i = i0; i < in; i += R) {
+    float* dst = pan.a.data() + (i - i0) * K;
+    for (std::size_t r = 0; r < R; ++r) {
+      const float* src = p.Af + (i + r) * K;
+      for (std::size_t k = 0; k < K; ++k) dst[k * R + r] = src[k];
+    }
+  }
+  for (std::size_t j = j0; j < jn; j += W) {
+    for (std::size_t k = 0; k < K; ++k)
+      std::memcpy(pan.b.data() + k * W, p.Bf + k * N + j, W * sizeof(float));
+    const float* Bp = pan.b.data();
+    auto run = [&]<int kR, bool kFlags, bool kTrack, bool kBytes, bool kPlain>() {
+      for (std::size_t i = i0; i < in; i += kR)
+        narrow_block<Acc, Outer, kFlags, kR, NV, kTrack, kBytes, kPlain>(
+            p, ta, tout, i, j, pan.a.data() + (i - i0) * K, Bp, A, B, C0, out, tot);
+    };
     if (p.flags) {
-      for (std::size_t i = i0; i < in; i += 4)
-        narrow_block<Acc, Outer, true, 4, NV>(p, ta, tout, i, j, A, B, C0, out, tot);
+      run.template operator()<4, true, true, false, false>();
     } else if (Acc == kNarrowSr && !p.narrow_track && ta.sr_bytes) {
-      for (std::size_t i = i0; i < in; i += 8)
-        narrow_block<Acc, Outer, false, 8, NV, false, true>(p, ta, tout, i, j, A, B, C0, out, tot);
-    } else if (Acc != kNarrowF16 && !p.narrow_track) {
-      for (std::size_t i = i0; i < in; i += 8)
-        narrow_block<Acc, Outer, false, 8, NV, false>(p, ta, tout, i, j, A, B, C0, out, tot);
+      run.template operator()<8, false, false, true, false>();
+    } else if (Acc == kNarrowSr) {
+      if (p.narrow_track)
+        run.template operator()<8, false, true, false, false>();
+      else
+        run.template operator()<8, false, false, false, false>();
+    } else if (Acc == kNarrowF16 || p.narrow_track) {
+      // (fp16: vcvtps2ph rounds every range; without flags nothing needs tracking)
+      if (p.narrow_plain)
+        run.template operator()<8, false, true, false, true>();
+      else
+        run.template operator()<8, false, true, false, false>();
     } else {
-      for (std::size_t i = i0; i < in; i += 8)
-        narrow_block<Acc, Outer, false, 8, NV>(p, ta, tout, i, j, A, B, C0, out, tot);
+      if (p.narrow_plain)
+        run.template operator()<8, false, false, false, true>();
+      else
+        run.template operator()<8, false, false, false, false>();
     }
   }
 }

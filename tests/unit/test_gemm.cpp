@@ -3,12 +3,14 @@
 // tile size; convolution lowering.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
 #include <ios>
 #include <limits>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -538,6 +540,88 @@ TEST_CASE("gemm.binary32_narrow_kernel_without_range_checks") {
       const GemmResult ff = gemm(m, M, N, K, A, B, c, fast);
       CHECK(ff.codes == rf.codes);
       if (avx512()) CHECK(ff.slow_outputs <= M * N / 8);
+    }
+  }
+}
+
+TEST_CASE("gemm.narrow_kernel_steps_at_every_double_rounding_hazard") {
+  // Without flags the narrow kernel may round each step's sum to nearest binary32 before
+  // rounding it into the accumulator (gemm_choice.cpp: narrow_plain_ok). One step s + a*b
+  // (K = 1, C = s) for every pair of 256 input codes, s placed where double rounding bites:
+  // 9 to 26 binades above or below the product (the binary32 sum inexact, or just exact),
+  // powers of two, midpoints and their neighbours. fp16 takes vcvtps2ph, bf16 and e5m7 the
+  // integer rounding; fp16 inputs (22-bit products, the proof's condition fails) the
+  // round-to-odd steps. Every code must equal the reference model's.
+  const char* specs[] = {
+      "ab=e5m2,acc=fp16,round=rne",        "ab=e4m3fn,acc=fp16,round=rne",
+      "ab=e5m2,acc=bf16,round=rne",        "ab=e4m3fn,acc=bf16,round=rne",
+      "ab=e5m2,acc=e5m7,round=rne",        "ab=fp16,acc=fp16,round=rne",
+      "ab=e5m2,acc=fp16,round=rne,c=e5m2",
+  };
+  for (const char* spec_c : specs) {
+    const std::string spec = spec_c;
+    CAPTURE(spec);
+    const MacConfig m = parse_mac(spec);
+    if (avx512()) CHECK(gemm_kernel_name(m) == "emulated-fp32");
+    std::mt19937_64 g(0x5eed);
+    auto finite_codes = [&](const Format& f) {
+      std::vector<std::uint64_t> all, pick;
+      for (std::uint64_t c = 0; c <= f.code_mask(); ++c)
+        if (classify(f, c) != Class::nan && classify(f, c) != Class::infinite) all.push_back(c);
+      std::shuffle(all.begin(), all.end(), g);
+      pick.assign(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(
+                                                 std::min<std::size_t>(256, all.size())));
+      return pick;
+    };
+    const auto a = finite_codes(m.a), b = finite_codes(m.b);
+    const std::size_t M = a.size(), N = b.size();
+    const Format& cf = m.c ? *m.c : m.acc;
+    std::uniform_int_distribution<int> off(9, 26), frac(0, (1 << cf.man_bits) - 1), kind(0, 3);
+    for (int round = 0; round < 4; ++round) {
+      std::vector<std::uint64_t> C(M * N);
+      for (std::size_t i = 0; i < M; ++i)
+        for (std::size_t j = 0; j < N; ++j) {
+          const double p = to_double(m.a, a[i]) * to_double(m.b, b[j]);
+          const int ep = p == 0 ? 0 : std::ilogb(p);
+          const int d = (g() & 1) ? off(g) : -off(g);
+          const double ulp = std::ldexp(1.0, -cf.man_bits);
+          double sig = 1.0;
+          switch (kind(g)) {
+            case 0:
+              sig = 1.0;
+              break;  // a power of two
+            case 1:
+              sig = 1.0 + ulp * frac(g);
+              break;  // any value
+            case 2:
+              sig = 2.0 - ulp;
+              break;  // just below one
+            default:
+              sig = 1.0 + ulp * (frac(g) | 1);
+              break;  // odd significand
+          }
+          const double s = std::ldexp(sig, ep + d) * ((g() & 1) ? -1 : 1);
+          std::uint64_t c = from_double(s, cf, RoundSpec{}).code;
+          if (classify(cf, c) == Class::nan || classify(cf, c) == Class::infinite)
+            c = max_finite_code_signed(cf, s < 0);
+          C[i * N + j] = c;
+        }
+      GemmOptions ref;
+      ref.allow_fast = false;
+      ref.flags = false;
+      GemmOptions fast = ref;
+      fast.allow_fast = true;
+      const GemmResult rf = gemm(m, M, N, 1, a, b, C, ref);
+      const GemmResult ff = gemm(m, M, N, 1, a, b, C, fast);
+      std::size_t bad = 0;
+      for (std::size_t o = 0; o < M * N; ++o)
+        if (ff.codes[o] != rf.codes[o] && ++bad <= 3) {
+          std::ostringstream msg;
+          msg << std::hex << "a 0x" << a[o / N] << " b 0x" << b[o % N] << " c 0x" << C[o]
+              << ": kernel 0x" << ff.codes[o] << ", reference 0x" << rf.codes[o];
+          FAIL_CHECK(msg.str());
+        }
+      CHECK(bad == 0);
     }
   }
 }
