@@ -223,107 +223,6 @@ void multiterm_block(const EmuParams& p, std::size_t i, std::size_t j, const dou
     }
 }
 
-// Without flags, when products and C are exact binary32 values and the aligned sum fits
-// 31 bits (align + 1 + log2(n + 1) <= 31; p.Af set): the same multiterm on 16 lanes of
-// binary32 and int32. With E the group's largest exponent (vgetexpps of the vrangeps
-// maximum), each term scaled by 2^(align - E) (exact) and truncated by vcvttps2dq is its
-// aligned, truncated significand, an integer below 2^(align + 1); the integers sum exactly;
-// one conversion with embedded rounding rounds the sum to 24 bits and a scaling by
-// 2^(E - align) places it, exact unless the result is subnormal or overflows, and those
-// lanes (with Inf or NaN) go to generic_block.
-template <int Mode, int NT, int R>
-void multiterm_block32(const EmuParams& p, std::size_t i, std::size_t j, const double* A,
-                       const double* B, const double* C0, const TileOut& out, Totals& tot) {
-  constexpr int kRound = mt_rounding(Mode);
-  const std::size_t K = p.K, N = p.N;
-  const float* Af = p.Af;
-  const float* Bf = p.Bf;
-  const __m512 align = _mm512_set1_ps(static_cast<float>(p.align));
-  __m512 sv[R], ov[R];
-  __mmask16 redo[R];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-    const __m512 c0 = p.Cf ? _mm512_loadu_ps(p.Cf + (i + r) * N + j) : _mm512_setzero_ps();
-    sv[r] = p.chunk ? _mm512_setzero_ps() : c0;
-    ov[r] = c0;
-    redo[r] = 0;
-  }
-  const std::size_t chunk = p.chunk ? p.chunk : K;
-  for (std::size_t k0 = 0; k0 < K; k0 += chunk) {
-    const std::size_t kend = std::min(K, k0 + chunk);
-    for (std::size_t g = k0; g < kend; g += NT) {
-      const std::size_t nn = std::min<std::size_t>(NT, kend - g);
-      __m512 b[NT];
-      for (std::size_t q = 0; q < NT; ++q)
-        b[q] = q < nn ? _mm512_loadu_ps(Bf + (g + q) * N + j) : _mm512_set1_ps(-0.0f);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) {
-        __m512 t[NT + 1];
-        t[0] = sv[r];
-        for (std::size_t q = 0; q < NT; ++q)
-          t[q + 1] = _mm512_mul_ps(
-              q < nn ? _mm512_set1_ps(Af[(i + r) * K + g + q]) : _mm512_set1_ps(1.0f), b[q]);
-        // max |.|: the products' tree first, off the accumulator's dependency chain
-        __m512 pm[NT];
-        for (int q = 0; q < NT; ++q) pm[q] = t[q + 1];
-        for (int w = NT; w > 1; w /= 2)
-          for (int q = 0; q < w / 2; ++q) pm[q] = _mm512_range_ps(pm[q], pm[q + w / 2], 0x0B);
-        const __m512 mabs = _mm512_range_ps(pm[0], t[0], 0x0B);
-        const __m512 e = _mm512_getexp_ps(mabs);
-        const __m512 up = _mm512_sub_ps(align, e);  // exact: small integers
-        __m512i sum = _mm512_cvtt_roundps_epi32(_mm512_scalef_ps(t[0], up), _MM_FROUND_NO_EXC);
-        for (int q = 1; q <= NT; ++q)
-          sum = _mm512_add_epi32(
-              sum, _mm512_cvtt_roundps_epi32(_mm512_scalef_ps(t[q], up), _MM_FROUND_NO_EXC));
-        __m512 res =
-            _mm512_scalef_ps(_mm512_cvt_roundepi32_ps(sum, kRound), _mm512_sub_ps(e, align));
-        // all terms zero: -0 only if every term is -0 (IEEE, modes other than rdn)
-        const __mmask16 all_zero = _mm512_cmp_ps_mask(mabs, _mm512_setzero_ps(), _CMP_EQ_OQ);
-        if (all_zero) {
-          __m512i andbits = _mm512_castps_si512(t[0]);
-          for (int q = 1; q <= NT; ++q)
-            andbits = _mm512_and_si512(andbits, _mm512_castps_si512(t[q]));
-          res = _mm512_mask_mov_ps(res, all_zero, _mm512_castsi512_ps(andbits));
-        }
-        redo[r] |= _mm512_fpclass_ps_mask(res, 0x20);  // subnormal: rounded twice
-        sv[r] = res;
-      }
-    }
-    if (p.chunk) {  // outer binary32 rne
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) {
-        ov[r] = _mm512_add_ps(ov[r], sv[r]);
-        sv[r] = _mm512_setzero_ps();
-      }
-    }
-  }
-  for (int r = 0; r < R; ++r) {
-    const __m512 res = p.chunk ? ov[r] : sv[r];
-    // Inf or NaN (an overflow happened): the general path has the exact IEEE story
-    const __mmask16 bad =
-        redo[r] | _mm512_cmp_ps_mask(_mm512_sub_ps(res, res), _mm512_setzero_ps(), _CMP_NEQ_UQ);
-    alignas(64) float val[16];
-    _mm512_store_ps(val, res);
-    finish_row<false>(p, A, B, C0, i + static_cast<std::size_t>(r), j, 16, bad != 0, val, nullptr,
-                      out, tot);
-  }
-}
-
-// ------------------------------------------- streaming form: any group size, align=field --
-//
-// align=field (kField): a product's alignment reference is its exponent field 2^(ea+eb)
-// (Fa * Fb, exact powers of two, 0 for a zero product) instead of its leading bit; the
-// accumulator's is its leading bit. An accumulator with fewer fraction bits on binary32's
-// grid (kKeep, rtz only): the conversion truncates to 24 bits, clearing the low bits of the
-// result truncates further (truncations compose).
-//
-// The same arithmetic in two passes over each group, for groups of 16 or 32 products and for
-// align=field: the first pass finds the alignment reference (the largest |term|, or with
-// kField the largest product exponent field Fa * Fb and the accumulator's leading bit), the
-// second forms each product, truncates it to the grid 2^(E - align) and adds it to the
-// exact sum. Nothing is held per term, so R rows share each row of B while it is in a
-// register and the group size costs no registers.
-
 // The columns j .. j + lanes of B (and of the exponent fields Fb) that a call reads, row k
 // at b + k * ld, packed contiguously once per column block (rows of a wide B are a page
 // apart, and those rows' lines compete for the same few L1 sets); or a block of rows of A
@@ -365,6 +264,122 @@ Panel<T> pack_rows(const T* X, const T* F, std::size_t K, std::size_t i, std::si
     }
   return {a, f, R};
 }
+
+// Without flags, when products and C are exact binary32 values and the aligned sum fits
+// 31 bits (align + 1 + log2(n + 1) <= 31; p.Af set): the same multiterm on 16 lanes of
+// binary32 and int32. With E the group's largest exponent (the exponent bits of the
+// vrangeps maximum), each term multiplied by 2^(align - E) (exact: a power of two built
+// from E's bits) and truncated by vcvttps2dq is its aligned, truncated significand, an
+// integer below 2^(align + 1); the integers sum exactly; one conversion with embedded
+// rounding rounds the sum to 24 bits and a multiplication by 2^(E - align) places it,
+// exact unless the result is subnormal or overflows. Those lanes, and lanes whose E is
+// outside [align - 126, 127] (both powers of two must be normal binary32: a tiny or
+// subnormal maximum, Inf or NaN), go to generic_block. (Multiplications rather than
+// vscalefps, which issues at half the rate on some cores.)
+template <int Mode, int NT, int R>
+void multiterm_block32(const EmuParams& p, std::size_t i, std::size_t j, const double* A,
+                       const double* B, const double* C0, const Panel<float>& pan,
+                       const TileOut& out, Totals& tot) {
+  constexpr int kRound = mt_rounding(Mode);
+  const std::size_t K = p.K, N = p.N;
+  const float* Af = p.Af;
+  const auto align = static_cast<std::uint32_t>(p.align);
+  const __m512i exp_mask = _mm512_set1_epi32(0x7f800000);
+  const __m512i up_base = _mm512_set1_epi32(static_cast<int>((align + 254u) << 23));
+  const __m512i down_off = _mm512_set1_epi32(static_cast<int>(align << 23));
+  // E in range: Ebits - lo_bits <= span (unsigned)
+  const __m512i lo_bits = _mm512_set1_epi32(static_cast<int>((align + 1u) << 23));
+  const __m512i span = _mm512_set1_epi32(static_cast<int>(0x7f000000u - ((align + 1u) << 23)));
+  __m512 sv[R], ov[R];
+  __mmask16 redo[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    const __m512 c0 = p.Cf ? _mm512_loadu_ps(p.Cf + (i + r) * N + j) : _mm512_setzero_ps();
+    sv[r] = p.chunk ? _mm512_setzero_ps() : c0;
+    ov[r] = c0;
+    redo[r] = 0;
+  }
+  const std::size_t chunk = p.chunk ? p.chunk : K;
+  // one group of nn <= NT products (kFull: nn == NT) into every row's accumulator
+  auto group = [&]<bool kFull>(std::size_t g, std::size_t nn) {
+    __m512 b[NT];
+    for (std::size_t q = 0; q < NT; ++q)
+      b[q] = kFull || q < nn ? _mm512_loadu_ps(pan.b + (g + q) * pan.ld) : _mm512_set1_ps(-0.0f);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      __m512 t[NT + 1];
+      t[0] = sv[r];
+      for (std::size_t q = 0; q < NT; ++q)
+        t[q + 1] = _mm512_mul_ps(
+            kFull || q < nn ? _mm512_set1_ps(Af[(i + r) * K + g + q]) : _mm512_set1_ps(1.0f), b[q]);
+      // max |.|: the products' tree first, off the accumulator's dependency chain
+      __m512 pm[NT];
+      for (int q = 0; q < NT; ++q) pm[q] = t[q + 1];
+      for (int w = NT; w > 1; w /= 2)
+        for (int q = 0; q < w / 2; ++q) pm[q] = _mm512_range_ps(pm[q], pm[q + w / 2], 0x0B);
+      const __m512 mabs = _mm512_range_ps(pm[0], t[0], 0x0B);  // sign cleared
+      const __m512i mbits = _mm512_castps_si512(mabs);
+      const __m512i ebits = _mm512_and_si512(mbits, exp_mask);
+      const __m512 up = _mm512_castsi512_ps(_mm512_sub_epi32(up_base, ebits));     // 2^(align-E)
+      const __m512 down = _mm512_castsi512_ps(_mm512_sub_epi32(ebits, down_off));  // 2^(E-align)
+      __m512i sum = _mm512_cvtt_roundps_epi32(_mm512_mul_ps(t[0], up), _MM_FROUND_NO_EXC);
+      for (int q = 1; q <= NT; ++q)
+        sum = _mm512_add_epi32(
+            sum, _mm512_cvtt_roundps_epi32(_mm512_mul_ps(t[q], up), _MM_FROUND_NO_EXC));
+      __m512 res = _mm512_mul_ps(_mm512_cvt_roundepi32_ps(sum, kRound), down);
+      // all terms zero: -0 only if every term is -0 (IEEE, modes other than rdn)
+      const __mmask16 nonzero = _mm512_test_epi32_mask(mbits, mbits);
+      if (nonzero != 0xffff) {
+        const auto all_zero = static_cast<__mmask16>(~nonzero);
+        __m512i andbits = _mm512_castps_si512(t[0]);
+        for (int q = 1; q <= NT; ++q)
+          andbits = _mm512_and_si512(andbits, _mm512_castps_si512(t[q]));
+        res = _mm512_mask_mov_ps(res, all_zero, _mm512_castsi512_ps(andbits));
+      }
+      redo[r] |= _mm512_mask_cmpgt_epu32_mask(nonzero, _mm512_sub_epi32(ebits, lo_bits), span);
+      redo[r] |= _mm512_fpclass_ps_mask(res, 0x20);  // subnormal: rounded twice
+      sv[r] = res;
+    }
+  };
+  for (std::size_t k0 = 0; k0 < K; k0 += chunk) {
+    const std::size_t kend = std::min(K, k0 + chunk);
+    std::size_t g = k0;
+    for (; g + NT <= kend; g += NT) group.template operator()<true>(g, NT);
+    if (g < kend) group.template operator()<false>(g, kend - g);
+    if (p.chunk) {  // outer binary32 rne
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        ov[r] = _mm512_add_ps(ov[r], sv[r]);
+        sv[r] = _mm512_setzero_ps();
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const __m512 res = p.chunk ? ov[r] : sv[r];
+    // Inf or NaN (an overflow happened): the general path has the exact IEEE story
+    const __mmask16 bad =
+        redo[r] | _mm512_cmp_ps_mask(_mm512_sub_ps(res, res), _mm512_setzero_ps(), _CMP_NEQ_UQ);
+    alignas(64) float val[16];
+    _mm512_store_ps(val, res);
+    finish_row<false>(p, A, B, C0, i + static_cast<std::size_t>(r), j, 16, bad != 0, val, nullptr,
+                      out, tot);
+  }
+}
+
+// ------------------------------------------- streaming form: any group size, align=field --
+//
+// align=field (kField): a product's alignment reference is its exponent field 2^(ea+eb)
+// (Fa * Fb, exact powers of two, 0 for a zero product) instead of its leading bit; the
+// accumulator's is its leading bit. An accumulator with fewer fraction bits on binary32's
+// grid (kKeep, rtz only): the conversion truncates to 24 bits, clearing the low bits of the
+// result truncates further (truncations compose).
+//
+// The same arithmetic in two passes over each group, for groups of 16 or 32 products and for
+// align=field: the first pass finds the alignment reference (the largest |term|, or with
+// kField the largest product exponent field Fa * Fb and the accumulator's leading bit), the
+// second forms each product, truncates it to the grid 2^(E - align) and adds it to the
+// exact sum. Nothing is held per term, so R rows share each row of B while it is in a
+// register and the group size costs no registers.
 
 // The sign of an all-zero group's result: the AND of every term's bits (IEEE: -0 only if
 // every term is -0, modes other than rdn). Rare: a separate pass.
@@ -657,16 +672,20 @@ void multiterm_tile(const EmuParams& p, const double* A, const double* B, const 
     }
   };
   auto run = [&]<int Mode, int NT>() {
-    for (std::size_t j = j0; j < jn; j += cols)
-      for (std::size_t i = i0; i < in; i += R) {
+    for (std::size_t j = j0; j < jn; j += cols) {
+      Panel<float> pan{};
+      if (int32)
+        pan = pack_panel(p.Bf, static_cast<const float*>(nullptr), p.K, p.N, j, cols, buf32);
+      for (std::size_t i = i0; i < in; i += rows) {
         if (int32) {
-          multiterm_block32<Mode, NT, R>(p, i, j, A, B, C0, out, tot);
+          multiterm_block32<Mode, NT, R>(p, i, j, A, B, C0, pan, out, tot);
         } else if (p.flags) {
           multiterm_block<Mode, NT, true, R, 2>(p, i, j, A, B, C0, out, tot);
         } else {
           multiterm_block<Mode, NT, false, R, 2>(p, i, j, A, B, C0, out, tot);
         }
       }
+    }
   };
   auto by_kind = [&]<int Mode, bool kKeep>() {
     if (stream) {

@@ -674,6 +674,59 @@ TEST_CASE("gemm.multiterm_fp32_kernel_equals_reference_model") {
         "multiterm");
 }
 
+TEST_CASE("gemm.multiterm_int32_form_at_the_ends_of_binary32") {
+  // The int32 form of the multiterm kernel (no flags) places terms by powers of two built
+  // from the group's largest exponent E; both must be normal binary32, so lanes whose E is
+  // below align - 126 (a tiny or subnormal accumulator met by zero products) or that
+  // overflowed to Inf go to the general path. Rows of zero products over C of every binade
+  // down to the subnormals, and rows of huge products over C near max finite.
+  for (const char* spec_c : {"ab=e5m2,acc=fp32,round=rtz,struct=multiterm:4:24:2,c=fp32",
+                             "ab=e5m2,acc=fp32,round=rne,struct=multiterm:8:13:1,c=fp32",
+                             "ab=bf16,acc=fp32,round=rne,struct=multiterm:4:24:2,c=fp32"}) {
+    const std::string spec = spec_c;
+    CAPTURE(spec);
+    const MacConfig m = parse_mac(spec);
+    if (avx512()) CHECK(gemm_kernel_name(m) == "multiterm-fp32");
+    const std::size_t M = 8, N = 32, K = 24;
+    std::vector<std::uint64_t> A(M * K), B(K * N), C(M * N);
+    const Format& f32 = *m.c;
+    // the largest input whose products are normal binary32 values (the int32 form's data)
+    const double big = m.a.exp_bits == 8 ? 0x1p63 : 57344.0;
+    for (std::size_t i = 0; i < M; ++i)
+      for (std::size_t k = 0; k < K; ++k) {
+        // rows 0-1: zero products; rows 2-3: one small product, at k = 20; rows 4-7: big ones
+        // (with bf16 inputs, sums over C near max finite that overflow to Inf)
+        const double a = i < 2 ? 0.0 : i < 4 ? (k == 20 ? 0x1p-16 : 0.0) : (k % 3 ? big : -big);
+        A[i * K + k] = from_double(a, m.a, {}).code;
+      }
+    for (std::size_t x = 0; x < B.size(); ++x) B[x] = from_double(big, m.b, {}).code;
+    for (std::size_t i = 0; i < M; ++i)
+      for (std::size_t j = 0; j < N; ++j) {
+        // rows 0-3: C from 2^-100 down to 2^-149 (E below align - 126 in some lanes);
+        // rows 4-7: C near max finite, the sums overflowing to Inf in some lanes
+        const double c = i < 4 ? std::ldexp(1.0 + double(j % 4) / 4, -100 - int(i * N + j) % 50)
+                               : (j % 2 ? 1.0 : -1.0) * 0x1.fffffep127 * (j % 3 ? 1.0 : 0.5);
+        C[i * N + j] = from_double(c, f32, {}).code;
+      }
+    GemmOptions ref;
+    ref.allow_fast = false;
+    ref.flags = false;
+    GemmOptions fast = ref;
+    fast.allow_fast = true;
+    const GemmResult rf = gemm(m, M, N, K, A, B, C, ref);
+    const GemmResult ff = gemm(m, M, N, K, A, B, C, fast);
+    std::size_t bad = 0;
+    for (std::size_t o = 0; o < M * N; ++o)
+      if (ff.codes[o] != rf.codes[o] && ++bad <= 3) {
+        std::ostringstream msg;
+        msg << std::hex << "output " << std::dec << o << std::hex << ": kernel 0x" << ff.codes[o]
+            << ", reference 0x" << rf.codes[o];
+        FAIL_CHECK(msg.str());
+      }
+    CHECK(bad == 0);
+  }
+}
+
 TEST_CASE("gemm.measured_gpu_options_equal_reference_model") {
   // align=field (the products' exponent fields as alignment reference) and interleave=W
   // (the measured GPU presets, docs/gpu-presets.md): the AVX-512 multiterm kernel for
