@@ -31,26 +31,57 @@ using detail::is_plain_ieee_binary32;
 using detail::Kernel;
 using detail::min_exp;
 
-bool run_fp32_tile(const float* A, const float* B, const float* bpacked, const float* C0,
-                   std::size_t K, std::size_t N, std::size_t i0, std::size_t i1, std::size_t j0,
-                   std::size_t j1, float* out, std::uint32_t* inexact) {
+bool run_fp32_tile(const float* A, const float* apacked, const float* B, const float* bpacked,
+                   const float* C0, std::size_t K, std::size_t N, std::size_t i0, std::size_t i1,
+                   std::size_t j0, std::size_t j1, float* out, std::uint32_t* inexact) {
   switch (simd_isa_level()) {
     case 4:
-      return detail::v4::fp32_tile(A, B, bpacked, C0, K, N, i0, i1, j0, j1, out, inexact);
+      return detail::v4::fp32_tile(A, apacked, B, bpacked, C0, K, N, i0, i1, j0, j1, out, inexact);
     case 3:
-      return detail::v3::fp32_tile(A, B, bpacked, C0, K, N, i0, i1, j0, j1, out, inexact);
+      return detail::v3::fp32_tile(A, apacked, B, bpacked, C0, K, N, i0, i1, j0, j1, out, inexact);
     default:
-      return detail::v1::fp32_tile(A, B, bpacked, C0, K, N, i0, i1, j0, j1, out, inexact);
+      return detail::v1::fp32_tile(A, apacked, B, bpacked, C0, K, N, i0, i1, j0, j1, out, inexact);
   }
+}
+
+// A in the FMA kernel's row blocks (one pass, threaded over blocks): when several columns of
+// tiles read it and the tiles' rows start on a block (tm a multiple of the block), so that no
+// tile packs it again; null otherwise (the tiles pack their rows themselves).
+std::unique_ptr<float[]> pack_fp32_a(const float* A, std::size_t M, std::size_t K, std::size_t tm,
+                                     bool flags, int threads) {
+  const int isa = simd_isa_level();
+  const std::size_t R = isa >= 4   ? detail::v4::fp32_pack_rows(flags)
+                        : isa == 3 ? detail::v3::fp32_pack_rows(flags)
+                                   : detail::v1::fp32_pack_rows(flags);
+  if (tm % R != 0) return {};
+  const std::size_t blocks = (M + R - 1) / R;
+  // (not cleared: every element is written, the zero rows included)
+  std::unique_ptr<float[]> packed(new float[blocks * R * K]);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::size_t b = 0; b < blocks; ++b) {
+    if (isa >= 4) {
+      detail::v4::fp32_pack_a(A, M, K, R, b, b + 1, packed.get());
+    } else if (isa == 3) {
+      detail::v3::fp32_pack_a(A, M, K, R, b, b + 1, packed.get());
+    } else {
+      detail::v1::fp32_pack_a(A, M, K, R, b, b + 1, packed.get());
+    }
+  }
+  return packed;
+}
+
+std::size_t fp32_panel_width() {
+  const int isa = simd_isa_level();
+  return isa >= 4   ? detail::v4::fp32_pack_width()
+         : isa == 3 ? detail::v3::fp32_pack_width()
+                    : detail::v1::fp32_pack_width();
 }
 
 // B in the FMA kernel's panels (one pass, threaded over k): when several rows of tiles read
 // it, so that no tile packs it again through strided loads.
 std::unique_ptr<float[]> pack_fp32_b(const float* B, std::size_t K, std::size_t N, int threads) {
   const int isa = simd_isa_level();
-  const std::size_t pw = isa >= 4   ? detail::v4::fp32_pack_width()
-                         : isa == 3 ? detail::v3::fp32_pack_width()
-                                    : detail::v1::fp32_pack_width();
+  const std::size_t pw = fp32_panel_width();
   // (not cleared: every element is written, padding included)
   std::unique_ptr<float[]> packed(new float[((N + pw - 1) / pw) * K * pw]);
   constexpr std::size_t kRows = 64;
@@ -236,23 +267,25 @@ class OperandValues {
   }
   /// The input as binary32 values: the operand's own array when it has one that needs no
   /// flush, else `buf` filled.
-  const float* floats(std::vector<float>& buf, int threads) const {
+  // (buf: not cleared, every element is written here, in parallel)
+  const float* floats(std::unique_ptr<float[]>& buf, int threads) const {
     if (op_.by_values && !ftz_) return op_.values.data();
-    buf.resize(op_.size());
+    buf.reset(new float[op_.size()]);
     if (!op_.by_values) {  // codes: one lookup of a binary32 table each (no binary64, no branch)
       const std::vector<float> table = dec_.float_table();
       if (!table.empty()) {
         const std::uint64_t* c = op_.codes.data();
         const float* t = table.data();
-        float* out = buf.data();
+        float* out = buf.get();
 #pragma omp parallel for num_threads(threads) schedule(static)
-        for (std::size_t x = 0; x < buf.size(); ++x) out[x] = t[c[x]];
-        return buf.data();
+        for (std::size_t x = 0; x < op_.size(); ++x) out[x] = t[c[x]];
+        return buf.get();
       }
     }
+    float* out = buf.get();
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (std::size_t x = 0; x < buf.size(); ++x) buf[x] = static_cast<float>((*this)(x));
-    return buf.data();
+    for (std::size_t x = 0; x < op_.size(); ++x) out[x] = static_cast<float>((*this)(x));
+    return buf.get();
   }
 
  private:
@@ -439,7 +472,8 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
     }
   } else if (kernel == Kernel::fp32) {
     // binary32 values of the inputs: the fused path's own arrays where they need no flush
-    std::vector<float> Abuf, Bbuf, Cf(C0.size());
+    std::unique_ptr<float[]> Abuf, Bbuf;
+    std::vector<float> Cf(C0.size());
     // (not cleared: every tile writes all of its outputs)
     std::unique_ptr<float[]> own(direct ? nullptr : new float[M * N]);
     float* out = direct ? values : own.get();
@@ -448,15 +482,21 @@ GemmResult detail::gemm_operands(const MacConfig& m, std::size_t M, std::size_t 
     const float* Bf = val_b.floats(Bbuf, threads);
     for (std::size_t x = 0; x < C0.size(); ++x) Cf[x] = static_cast<float>(dec_c(C0[x]));
     int nonfinite_out = 0;
-    // B packed once for all rows of tiles when there are several (a BLAS's packing); one row
-    // of tiles packs its panels itself (the same cost, no extra copy)
-    const std::unique_ptr<float[]> bpack =
-        tiles_m > 1 ? pack_fp32_b(Bf, K, N, threads) : std::unique_ptr<float[]>{};
+    // B packed once for all rows of tiles when there are several (a BLAS's packing) and the
+    // tiles' columns start on a panel; one row of tiles packs its panels itself (the same
+    // cost, no extra copy)
+    const std::unique_ptr<float[]> bpack = tiles_m > 1 && tn % fp32_panel_width() == 0
+                                               ? pack_fp32_b(Bf, K, N, threads)
+                                               : std::unique_ptr<float[]>{};
     const float* bp = bpack.get();
+    // and A once for all columns of tiles (each would pack its rows again per k-block)
+    const std::unique_ptr<float[]> apack =
+        tiles_n > 1 ? pack_fp32_a(Af, M, K, tm, opt.flags, threads) : std::unique_ptr<float[]>{};
+    const float* ap = apack.get();
 #pragma omp parallel for num_threads(threads) schedule(dynamic) reduction(| : nonfinite_out)
     for (std::size_t t = 0; t < n_tiles; ++t) {
       const std::size_t i0 = (t / tiles_n) * tm, j0 = (t % tiles_n) * tn;
-      nonfinite_out |= run_fp32_tile(Af, Bf, bp, C0.empty() ? nullptr : Cf.data(), K, N, i0,
+      nonfinite_out |= run_fp32_tile(Af, ap, Bf, bp, C0.empty() ? nullptr : Cf.data(), K, N, i0,
                                      std::min(M, i0 + tm), j0, std::min(N, j0 + tn), out,
                                      opt.flags ? inexact.data() : nullptr)
                            ? 0

@@ -159,10 +159,10 @@ Scratch& scratch() {
 // panel is whole and used by one register block only), A's rows packed (ap) or read in place;
 // a block at the tile's edge runs on a padded copy of its outputs.
 template <std::size_t R, std::size_t NV, bool kFlags>
-void fp32_panel(const float* A, const float* ap, bool pack_a, const float* B, const float* bpacked,
-                std::size_t K, std::size_t N, std::size_t k0, std::size_t kb, std::size_t i0,
-                std::size_t i1, std::size_t j, std::size_t cols, float* out, std::uint32_t* inexact,
-                Scratch& sc) {
+void fp32_panel(const float* A, const float* ap, std::size_t ap_stride, bool pack_a, const float* B,
+                const float* bpacked, std::size_t K, std::size_t N, std::size_t k0, std::size_t kb,
+                std::size_t i0, std::size_t i1, std::size_t j, std::size_t cols, float* out,
+                std::uint32_t* inexact, Scratch& sc) {
   constexpr std::size_t PW = NV * W;  // panel width
   const std::size_t blocks = (i1 - i0 + R - 1) / R;
   const float* bp = B + k0 * N + j;
@@ -186,7 +186,7 @@ void fp32_panel(const float* A, const float* ap, bool pack_a, const float* B, co
           rest[kk * R + r] = r < rows ? A[(i + r) * K + k0 + kk] : 0.0f;
     }
     const bool in_place = !pack_a && rows == R;
-    const float* a = in_place ? A + i * K + k0 : pack_a ? ap + rb * R * kb : rest;
+    const float* a = in_place ? A + i * K + k0 : pack_a ? ap + rb * ap_stride : rest;
     const std::size_t lda = in_place ? K : 0;
     if (rows == R && cols == PW) {
       fp32_micro<R, NV, kFlags>(a, lda, bp, ldb, kb, out + i * N + j, N,
@@ -213,13 +213,14 @@ void fp32_panel(const float* A, const float* ap, bool pack_a, const float* B, co
 }
 
 // The tile with panels NV vectors wide, R rows per register block. Per k-block: A's rows
-// packed R at a time (zero rows past the tile) when several panels read them, then the
+// packed R at a time (zero rows past the tile) when several panels read them (or read from
+// the engine's packed copy, apacked: fp32_pack_a's layout with R rows per block), then the
 // panels; a last panel of at most one vector takes the one-vector register block when that
 // has as many rows (no padded half).
 template <std::size_t R, std::size_t NV, bool kFlags>
-void fp32_tile_nv(const float* A, const float* B, const float* bpacked, std::size_t K,
-                  std::size_t N, std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1,
-                  float* out, std::uint32_t* inexact) {
+void fp32_tile_nv(const float* A, const float* apacked, const float* B, const float* bpacked,
+                  std::size_t K, std::size_t N, std::size_t i0, std::size_t i1, std::size_t j0,
+                  std::size_t j1, float* out, std::uint32_t* inexact) {
   constexpr std::size_t PW = NV * W;  // panel width
   constexpr bool narrow_last = NV == 2 && Blocking<kFlags>::R1 == R;
   const std::size_t blocks = (i1 - i0 + R - 1) / R;
@@ -233,9 +234,12 @@ void fp32_tile_nv(const float* A, const float* B, const float* bpacked, std::siz
   // A is packed when several panels read it; a tile one panel wide (a convolution of 16
   // channels) reads it in place, whole register blocks of rows at least
   const bool pack_a = j1 - j0 > PW;
+  const bool global_a = pack_a && apacked && i0 % R == 0;
   for (std::size_t k0 = 0; k0 < K; k0 += KB) {
     const std::size_t kb = std::min(KB, K - k0);
-    for (std::size_t rb = 0; rb < blocks && pack_a; ++rb)
+    const float* apk = global_a ? apacked + ((i0 / R) * K + k0) * R : ap;
+    const std::size_t ap_stride = global_a ? R * K : R * kb;
+    for (std::size_t rb = 0; rb < blocks && pack_a && !global_a; ++rb)
       for (std::size_t r = 0; r < R; ++r) {
         const std::size_t i = i0 + rb * R + r;
         float* dst = ap + rb * R * kb + r;
@@ -249,11 +253,11 @@ void fp32_tile_nv(const float* A, const float* B, const float* bpacked, std::siz
     for (std::size_t j = j0; j < j1; j += PW) {
       const std::size_t cols = std::min(PW, j1 - j);
       if (narrow_last && cols <= W) {
-        fp32_panel<R, 1, kFlags>(A, ap, pack_a, B, bpacked, K, N, k0, kb, i0, i1, j, cols, out,
-                                 inexact, sc);
+        fp32_panel<R, 1, kFlags>(A, apk, ap_stride, pack_a, B, bpacked, K, N, k0, kb, i0, i1, j,
+                                 cols, out, inexact, sc);
       } else {
-        fp32_panel<R, NV, kFlags>(A, ap, pack_a, B, bpacked, K, N, k0, kb, i0, i1, j, cols, out,
-                                  inexact, sc);
+        fp32_panel<R, NV, kFlags>(A, apk, ap_stride, pack_a, B, bpacked, K, N, k0, kb, i0, i1, j,
+                                  cols, out, inexact, sc);
       }
     }
   }
@@ -274,9 +278,9 @@ bool tile_finite(const float* out, std::size_t N, std::size_t i0, std::size_t i1
 }
 
 template <bool kFlags>
-bool fp32_tile_impl(const float* A, const float* B, const float* bpacked, const float* C0,
-                    std::size_t K, std::size_t N, std::size_t i0, std::size_t i1, std::size_t j0,
-                    std::size_t j1, float* out, std::uint32_t* inexact) {
+bool fp32_tile_impl(const float* A, const float* apacked, const float* B, const float* bpacked,
+                    const float* C0, std::size_t K, std::size_t N, std::size_t i0, std::size_t i1,
+                    std::size_t j0, std::size_t j1, float* out, std::uint32_t* inexact) {
   for (std::size_t i = i0; i < i1; ++i) {
     if (C0) {
       std::memcpy(out + i * N + j0, C0 + i * N + j0, (j1 - j0) * sizeof(float));
@@ -289,21 +293,41 @@ bool fp32_tile_impl(const float* A, const float* B, const float* bpacked, const 
   using Bl = Blocking<kFlags>;
   // one vector wide when the tile's columns fit one vector (a 16-channel convolution)
   if (j1 - j0 <= W) {
-    fp32_tile_nv<Bl::R1, 1, kFlags>(A, B, bpacked, K, N, i0, i1, j0, j1, out, inexact);
+    fp32_tile_nv<Bl::R1, 1, kFlags>(A, nullptr, B, bpacked, K, N, i0, i1, j0, j1, out, inexact);
   } else {
-    fp32_tile_nv<Bl::R2, 2, kFlags>(A, B, bpacked, K, N, i0, i1, j0, j1, out, inexact);
+    fp32_tile_nv<Bl::R2, 2, kFlags>(A, apacked, B, bpacked, K, N, i0, i1, j0, j1, out, inexact);
   }
   return tile_finite(out, N, i0, i1, j0, j1);
 }
 
 }  // namespace
 
-bool fp32_tile(const float* A, const float* B, const float* bpacked, const float* C0, std::size_t K,
-               std::size_t N, std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1,
-               float* out, std::uint32_t* inexact_steps) {
+bool fp32_tile(const float* A, const float* apacked, const float* B, const float* bpacked,
+               const float* C0, std::size_t K, std::size_t N, std::size_t i0, std::size_t i1,
+               std::size_t j0, std::size_t j1, float* out, std::uint32_t* inexact_steps) {
   if (inexact_steps)
-    return fp32_tile_impl<true>(A, B, bpacked, C0, K, N, i0, i1, j0, j1, out, inexact_steps);
-  return fp32_tile_impl<false>(A, B, bpacked, C0, K, N, i0, i1, j0, j1, out, nullptr);
+    return fp32_tile_impl<true>(A, apacked, B, bpacked, C0, K, N, i0, i1, j0, j1, out,
+                                inexact_steps);
+  return fp32_tile_impl<false>(A, apacked, B, bpacked, C0, K, N, i0, i1, j0, j1, out, nullptr);
+}
+
+std::size_t fp32_pack_rows(bool flags) {
+  return flags ? Blocking<true>::R2 : Blocking<false>::R2;
+}
+
+void fp32_pack_a(const float* A, std::size_t M, std::size_t K, std::size_t R, std::size_t b_lo,
+                 std::size_t b_hi, float* packed) {
+  for (std::size_t b = b_lo; b < b_hi; ++b)
+    for (std::size_t r = 0; r < R; ++r) {
+      const std::size_t i = b * R + r;
+      float* dst = packed + b * K * R + r;
+      if (i < M) {
+        const float* src = A + i * K;
+        for (std::size_t k = 0; k < K; ++k) dst[k * R] = src[k];
+      } else {
+        for (std::size_t k = 0; k < K; ++k) dst[k * R] = 0.0f;
+      }
+    }
 }
 
 std::size_t fp32_pack_width() {

@@ -4,7 +4,10 @@
 //                                         every output of the tile is finite; B read from
 //                                         fp32_pack_b's panels when given, packed per tile
 //                                         otherwise: panel p, row k, lane l at
-//                                         ((p * K + k) * fp32_pack_width() + l), zero-padded)
+//                                         ((p * K + k) * fp32_pack_width() + l), zero-padded;
+//                                         A likewise from fp32_pack_a's row blocks of
+//                                         R = fp32_pack_rows(flags): block b, row k, row r at
+//                                         ((b * K + k) * R + r), zero rows past M)
 //   emulated.cpp        "emulated", "multiterm"  any accumulator on binary64 bits; the exact
 //                                         path (generic_block) the others hand lanes back to
 //   narrow_fp32.cpp     "emulated-fp32"   narrow accumulators on binary32 (AVX2, AVX-512)
@@ -109,19 +112,22 @@ struct ValueScanPart {
   std::size_t wrong;
 };
 
-#define FP8SIM_DECLARE_GEMM_KERNELS(ISA)                                                       \
-  namespace ISA {                                                                              \
-  bool fp32_tile(const float* A, const float* B, const float* bpacked, const float* C0,        \
-                 std::size_t K, std::size_t N, std::size_t i0, std::size_t i1, std::size_t j0, \
-                 std::size_t j1, float* out, std::uint32_t* inexact_steps);                    \
-  std::size_t fp32_pack_width();                                                               \
-  void fp32_pack_b(const float* B, std::size_t K, std::size_t N, std::size_t k_lo,             \
-                   std::size_t k_hi, float* packed);                                           \
-  void emulated_tile(const EmuParams& p, const double* A, const double* B, const double* C0,   \
-                     std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1,           \
-                     const TileOut& out);                                                      \
-  ValueScanPart scan_part(const float* v, std::size_t n, float tiny);                          \
-  ValueScanPart check_part(const ValueCheck& c, const float* v, std::size_t n);                \
+#define FP8SIM_DECLARE_GEMM_KERNELS(ISA)                                                          \
+  namespace ISA {                                                                                 \
+  bool fp32_tile(const float* A, const float* apacked, const float* B, const float* bpacked,      \
+                 const float* C0, std::size_t K, std::size_t N, std::size_t i0, std::size_t i1,   \
+                 std::size_t j0, std::size_t j1, float* out, std::uint32_t* inexact_steps);       \
+  std::size_t fp32_pack_rows(bool flags);                                                         \
+  void fp32_pack_a(const float* A, std::size_t M, std::size_t K, std::size_t R, std::size_t b_lo, \
+                   std::size_t b_hi, float* packed);                                              \
+  std::size_t fp32_pack_width();                                                                  \
+  void fp32_pack_b(const float* B, std::size_t K, std::size_t N, std::size_t k_lo,                \
+                   std::size_t k_hi, float* packed);                                              \
+  void emulated_tile(const EmuParams& p, const double* A, const double* B, const double* C0,      \
+                     std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1,              \
+                     const TileOut& out);                                                         \
+  ValueScanPart scan_part(const float* v, std::size_t n, float tiny);                             \
+  ValueScanPart check_part(const ValueCheck& c, const float* v, std::size_t n);                   \
   }
 FP8SIM_DECLARE_GEMM_KERNELS(v4)
 FP8SIM_DECLARE_GEMM_KERNELS(v3)

@@ -384,23 +384,37 @@ TEST_CASE("gemm.kernel_choice") {
 }
 
 TEST_CASE("gemm.same_result_for_any_threads_and_tiles") {
-  const MacConfig m = parse_mac("ab=e5m2,acc=bf16,round=sr:8");
-  const std::size_t M = 33, N = 70, K = 130;
-  const auto A = random_codes(m.a, M * K, 5);
-  const auto B = random_codes(m.b, K * N, 6);
-  GemmOptions o;
-  o.seed = 3;
-  o.threads = 1;
-  o.fit_threads = false;  // exactly t threads, however small the GEMM
-  const GemmResult base = gemm(m, M, N, K, A, B, {}, o);
-  for (int t : {2, 8}) {
-    for (int tile : {1, 5, 64}) {
-      o.threads = t;
-      o.tile_m = tile;
-      o.tile_n = tile * 3;
-      const GemmResult r = gemm(m, M, N, K, A, B, {}, o);
-      CHECK(r.codes == base.codes);
-      CHECK(r.flags == base.flags);
+  // (the FMA kernel: tiles of 8 and 16 rows read A from the engine's packed row blocks, of 1
+  // and 5 rows pack their own; K crosses its 256-step k-blocks)
+  for (const char* spec : {"ab=e5m2,acc=bf16,round=sr:8", "ab=e5m2,acc=fp32,round=rne"}) {
+    CAPTURE(std::string(spec));
+    const MacConfig m = parse_mac(spec);
+    const std::size_t M = 33, N = 70, K = 300;
+    const auto A = random_codes(m.a, M * K, 5);
+    const auto B = random_codes(m.b, K * N, 6);
+    for (bool flags : {true, false}) {
+      CAPTURE(flags);
+      GemmOptions o;
+      o.seed = 3;
+      o.threads = 1;
+      o.flags = flags;
+      o.fit_threads = false;  // exactly t threads, however small the GEMM
+      const GemmResult base = gemm(m, M, N, K, A, B, {}, o);
+      GemmOptions ref = o;
+      ref.allow_fast = false;
+      CHECK(gemm(m, M, N, K, A, B, {}, ref).codes == base.codes);
+      for (int t : {2, 8}) {
+        for (int tile : {1, 5, 8, 16, 64}) {
+          o.threads = t;
+          o.tile_m = tile;
+          o.tile_n = tile * 3;
+          CAPTURE(t);
+          CAPTURE(tile);
+          const GemmResult r = gemm(m, M, N, K, A, B, {}, o);
+          CHECK(r.codes == base.codes);
+          CHECK(r.flags == base.flags);
+        }
+      }
     }
   }
 }
