@@ -1,6 +1,7 @@
 // cli/cmd_bench.cpp — `fp8sim bench quantize`: throughput of the array quantizer
 // against a native baseline measured in the same run (the CPU's own fp32 -> fp16
 // conversion, vcvtps2ph), which fp8sim's fp16 emulation must also equal bit for bit.
+#include <dlfcn.h>
 #include <immintrin.h>
 #include <omp.h>
 #include <unistd.h>
@@ -82,9 +83,15 @@ void add_bench_command(CLI::App& app, Context& ctx) {
   struct Opts {
     int log2n = 24, repeats = 5, threads = 0;
     bool json = false;
+    std::string cpfloat;
   };
   auto o = std::make_shared<Opts>();
   add_integer(*q, "--log2n", o->log2n, 10, 28, "Array size 2^N");
+  q->add_option("--cpfloat", o->cpfloat,
+                "CPFloat baseline: the shared library scripts/build-cpfloat builds from a CPFloat "
+                "source tree (measured beside fp8sim on the same inputs; rne results must equal "
+                "fp8sim's bit for bit)")
+      ->check(CLI::ExistingFile);
   add_integer(*q, "--repeats", o->repeats, 1, 100, "Timed repetitions (best is reported)");
   add_integer(*q, "--threads", o->threads, 0, 1024,
               "Threads for the parallel rows (0 = all cores)");
@@ -93,9 +100,14 @@ void add_bench_command(CLI::App& app, Context& ctx) {
       "Prints elements per second per case, beside the CPU's own fp32 -> fp16 conversion\n"
       "(vcvtps2ph) measured in the same run, which fp8sim's fp16 emulation must equal bit for\n"
       "bit (exit 1 if not); then what statistics and an HDF5 row cost per call.\n"
+      "With --cpfloat, CPFloat's conversion to the same E5M2-like format (3 bits, exponents\n"
+      "-14..15, subnormals, overflow to Inf) runs on the same inputs, and fp8sim's values\n"
+      "output is timed beside it.\n"
       "Examples:\n"
       "  fp8sim bench quantize\n"
-      "  fp8sim bench quantize --log2n 20 --repeats 3 --threads 1 --json");
+      "  fp8sim bench quantize --log2n 20 --repeats 3 --threads 1 --json\n"
+      "  scripts/build-cpfloat ~/src/cpfloat /tmp/cpf && \\\n"
+      "    fp8sim bench quantize --cpfloat /tmp/cpf/libfp8sim-cpfloat.so");
   q->callback([o, &ctx] {
     const std::size_t n = std::size_t{1} << o->log2n;
     require_memory(mul_sat(n, 24), fmt::format("bench quantize --log2n {}", o->log2n));
@@ -129,6 +141,7 @@ void add_bench_command(CLI::App& app, Context& ctx) {
     for (int t : thread_counts) {
       QuantizeOptions qo;
       qo.threads = t;
+      qo.error_stats = false;  // codes and counters, as the native conversion gives codes
       double sec = best_seconds(
           o->repeats, [&] { (void)quantize<float, std::uint16_t>(fp16, x, qo, codes16); });
       rows.push_back({"fp8sim fp32->fp16 rne", t, static_cast<double>(n) / sec});
@@ -172,6 +185,7 @@ void add_bench_command(CLI::App& app, Context& ctx) {
         for (int t : thread_counts) {
           QuantizeOptions qo;
           qo.threads = t;
+          qo.error_stats = false;  // the base: codes and counters only
           std::vector<float> vals(n);
           const double base = best_seconds(
               o->repeats, [&] { (void)quantize<float, std::uint8_t>(f, x, qo, codes8); });
@@ -199,6 +213,52 @@ void add_bench_command(CLI::App& app, Context& ctx) {
           overheads.push_back({fmt::format("fp32->{} rne", fname), t, base, stats, recorded});
         }
       }
+    }
+    // CPFloat beside fp8sim: both produce the rounded values as binary32
+    struct Versus {
+      std::string mode;
+      int threads;
+      double cpfloat_eps, fp8sim_eps;
+    };
+    std::vector<Versus> versus;
+    std::uint64_t cpfloat_mismatch = 0;
+    std::string cpfloat_error;
+    if (!o->cpfloat.empty()) {
+      using round_t = int (*)(float*, const float*, std::size_t, int, int, int, int, int);
+      void* h = dlopen(o->cpfloat.c_str(), RTLD_NOW | RTLD_LOCAL);
+      auto* fn = h ? reinterpret_cast<round_t>(dlsym(h, "fp8sim_cpfloat_round")) : nullptr;
+      if (!fn) {
+        throw UsageError(fmt::format(
+            "--cpfloat {}: {} (build it with scripts/build-cpfloat CPFLOAT_SOURCE_DIR OUT_DIR)",
+            o->cpfloat, h ? "no fp8sim_cpfloat_round in it" : std::string(dlerror())));
+      }
+      const Format e5m2 = parse_format("e5m2");
+      std::vector<float> ycp(n), yfs(n);
+      for (const char* rname : {"rne", "sr:8"}) {
+        const bool sr = std::string(rname) == "sr:8";
+        for (int t : thread_counts) {
+          int status = 0;
+          const double cs = best_seconds(o->repeats, [&] {
+            status = fn(ycp.data(), x.data(), n, 3, -14, 15, sr ? 5 : 1, t);
+          });
+          if (status != 0 && cpfloat_error.empty())
+            cpfloat_error = fmt::format("CPFloat returned status {}", status);
+          QuantizeOptions qo;
+          qo.round = parse_rounding(rname);
+          qo.key = RandomKey{1, 0};
+          qo.threads = t;
+          qo.error_stats = false;
+          const double fs = best_seconds(o->repeats, [&] {
+            (void)quantize_values<float>(e5m2, x, qo, std::span<float>(yfs));
+          });
+          if (!sr)
+            for (std::size_t i = 0; i < n; ++i)
+              cpfloat_mismatch +=
+                  std::bit_cast<std::uint32_t>(ycp[i]) != std::bit_cast<std::uint32_t>(yfs[i]);
+          versus.push_back({rname, t, static_cast<double>(n) / cs, static_cast<double>(n) / fs});
+        }
+      }
+      dlclose(h);
     }
     auto native_eps = [&](int t) {
       for (const auto& r : rows)
@@ -229,7 +289,13 @@ void add_bench_command(CLI::App& app, Context& ctx) {
             i ? ", " : "", json_string(v.name), v.threads, v.base, v.stats, v.recorded,
             v.stats / v.base - 1, v.recorded / v.base - 1);
       }
-      fmt::print("]}}\n");
+      fmt::print("], \"cpfloat\": [");
+      for (std::size_t i = 0; i < versus.size(); ++i)
+        fmt::print("{}{{\"round\": \"{}\", \"threads\": {}, \"cpfloat_elements_per_s\": {:.6g}, "
+                   "\"fp8sim_elements_per_s\": {:.6g}, \"ratio\": {:.4f}}}",
+                   i ? ", " : "", versus[i].mode, versus[i].threads, versus[i].cpfloat_eps,
+                   versus[i].fp8sim_eps, versus[i].fp8sim_eps / versus[i].cpfloat_eps);
+      fmt::print("], \"cpfloat_rne_mismatches\": {}}}\n", cpfloat_mismatch);
     } else {
       fmt::print("fp8sim bench quantize: 2^{} fp32 values ~ N(0,1), best of {}, ISA {}\nCPU: {}\n",
                  o->log2n, o->repeats, isa_name(), cpu_model());
@@ -260,7 +326,24 @@ void add_bench_command(CLI::App& app, Context& ctx) {
                    v.threads, v.base * 1e3, v.stats * 1e3, v.recorded * 1e3,
                    100 * (v.stats / v.base - 1), 100 * (v.recorded / v.base - 1));
       fmt::print("goal: < 10% with statistics on; sampling (--sample-every N) divides it by N\n");
+      if (!versus.empty()) {
+        fmt::print(
+            "\nCPFloat (same inputs, E5M2-like: 3 bits, exponents -14..15, subnormals, overflow "
+            "to Inf; values out on both sides, fp8sim without error statistics)\n");
+        fmt::print("{:<10} {:>7} {:>16} {:>16} {:>10}\n", "round", "threads", "CPFloat Melem/s",
+                   "fp8sim Melem/s", "x CPFloat");
+        for (const auto& v : versus)
+          fmt::print("{:<10} {:>7} {:>16.1f} {:>16.1f} {:>10.2f}\n", v.mode, v.threads,
+                     v.cpfloat_eps / 1e6, v.fp8sim_eps / 1e6, v.fp8sim_eps / v.cpfloat_eps);
+        fmt::print("rne values that differ from CPFloat's: {} of {}\n", cpfloat_mismatch, n);
+        fmt::print("goal: >= 2.5x CPFloat\n");
+      }
     }
+    if (!cpfloat_error.empty()) {
+      fmt::print(stderr, "fp8sim bench quantize: {}\n", cpfloat_error);
+      ctx.exit_status = 1;
+    }
+    if (cpfloat_mismatch) ctx.exit_status = 1;
     if (fp16_mismatch) ctx.exit_status = 1;
   });
 }

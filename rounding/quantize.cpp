@@ -133,6 +133,16 @@ KParams make_params(const Format& f, const QuantizeOptions& opt) {
   p.max_code = static_cast<std::uint32_t>(f.max_finite_code());
   p.inf_code_pos = f.has_inf() ? static_cast<std::uint32_t>(inf_code(f, false)) : 0;
   p.key = opt.key;
+  p.max_bits = std::bit_cast<std::uint32_t>(static_cast<float>(to_double(f, f.max_finite_code())));
+  const bool fast_layout = !opt.round.ftz && !opt.error_stats && f.subnormals &&
+                           f.has_negative_zero() && f.man_bits <= 20 &&
+                           f.emax() + 24 - f.man_bits <= 127 && f.emin() - f.man_bits >= -149 &&
+                           f.sign_mask() == (std::uint64_t{1} << (f.width() - 1)) &&
+                           f.width() == 1 + f.exp_bits + f.man_bits;
+  p.fast_rne = fast_layout && opt.round.mode == RoundingMode::rne;
+  p.fast_sr = fast_layout && opt.round.mode == RoundingMode::sr &&
+              f.man_bits + opt.round.sr_bits <= 22 &&
+              f.emin() - f.man_bits - opt.round.sr_bits >= -126;
   for (int s = 0; s < 2; ++s) {
     // Overflow and Inf results come from the scalar path itself, so both agree by design.
     const float big = s ? -std::numeric_limits<float>::max() : std::numeric_limits<float>::max();

@@ -209,14 +209,171 @@ template <RoundingMode M, bool kValues>
   }
 }
 
+#if defined(__AVX512F__)
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which it then reports as
+// "used uninitialized" (a false positive in the system header).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The code, value and counters of 16 lanes rounded on the FPU to y = |value| (on the
+// format's grid, <= max finite), for fast_rne16 and fast_sr16.
+template <bool kValues>
+[[gnu::always_inline]] inline void fast_store16(const KParams& p, __m512i u, __m512i a, __m512 y,
+                                                char* __restrict codes, float* __restrict vals,
+                                                GroupSums& g) {
+  const int m = p.m;
+  const __m512 scale = _mm512_castsi512_ps(_mm512_set1_epi32(p.bias << 23));  // 2^(bias-127)
+  const __m512i mag = _mm512_srli_epi32(_mm512_castps_si512(_mm512_mul_ps(y, scale)), 23 - m);
+  const __m512i sign = _mm512_and_si512(u, _mm512_set1_epi32(static_cast<int>(0x80000000u)));
+  // the sign from bit 31 to the code's top bit
+  const __m512i code =
+      _mm512_or_si512(mag, _mm512_srli_epi32(sign, 31 - __builtin_ctz(p.sign_mask)));
+  switch (p.code_bytes) {
+    case 1:
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(codes), _mm512_cvtepi32_epi8(code));
+      break;
+    case 2:
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes), _mm512_cvtepi32_epi16(code));
+      break;
+    default:
+      _mm512_storeu_si512(codes, code);
+  }
+  if constexpr (kValues) _mm512_storeu_si512(vals, _mm512_or_si512(_mm512_castps_si512(y), sign));
+  const __m512i zero = _mm512_setzero_si512(), minus1 = _mm512_set1_epi32(-1);
+  auto count = [&](vu& v, __mmask16 k) {
+    v = std::bit_cast<vu>(
+        _mm512_mask_sub_epi32(std::bit_cast<__m512i>(v), k, std::bit_cast<__m512i>(v), minus1));
+  };
+  const __mmask16 is_zero = _mm512_cmpeq_epi32_mask(a, zero);
+  const __mmask16 zero_out = _mm512_cmpeq_epi32_mask(mag, zero);
+  count(g.exact, _mm512_cmpeq_epi32_mask(_mm512_castps_si512(y), a));
+  count(g.zeros_in, is_zero);
+  count(g.uf0, static_cast<__mmask16>(zero_out & ~is_zero));
+  count(g.subn, static_cast<__mmask16>(~zero_out &
+                                       _mm512_cmplt_epu32_mask(mag, _mm512_set1_epi32(1 << m))));
+}
+
+// rne of 16 values on the FPU (p.fast_rne): with E = max(e, emin) the exponent of |x|
+// (emin below the normal range, where the grid is fixed), c = 1.5 * 2^(E + 23 - m) and
+// y = (|x| + c) - c round |x| to m fraction bits, ties to even (the sum lies in c's binade,
+// whose ulp is the target's ulp at E); y * 2^(bias - 127) then holds the target's code in
+// its binary32 bits, >> (23 - m) (below the target's normal range these are binary32
+// subnormals on the same grid). The counters as kernel16 keeps them. false, writing
+// nothing, when a lane holds a value above the max finite (or Inf/NaN): kernel16's job.
+template <bool kValues>
+[[gnu::always_inline]] inline bool fast_rne16(const KParams& p, const float* __restrict x,
+                                              char* __restrict codes, float* __restrict vals,
+                                              GroupSums& g) {
+  const __m512i u = _mm512_loadu_si512(x);
+  const __m512i a = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
+  if (_mm512_cmpgt_epu32_mask(a, _mm512_set1_epi32(static_cast<int>(p.max_bits)))) return false;
+  const __m512i e = _mm512_max_epu32(_mm512_and_si512(a, _mm512_set1_epi32(0x7f800000)),
+                                     _mm512_set1_epi32((p.emin + 127) << 23));
+  const __m512 c =
+      _mm512_castsi512_ps(_mm512_add_epi32(e, _mm512_set1_epi32(((23 - p.m) << 23) | 0x400000)));
+  const __m512 y = _mm512_sub_ps(_mm512_add_ps(_mm512_castsi512_ps(a), c), c);
+  fast_store16<kValues>(p, u, a, y, codes, vals, g);
+  return true;
+}
+
+// Stochastic rounding of 16 values on the FPU (p.fast_sr): with E as in fast_rne16 and
+// u = 2^(E - m - r), |x| truncated to a multiple of u (RZ of |x| + 2^(E + 23 - m - r), whose
+// binade has that ulp), plus R * u (R the word's top r bits; exact), truncated to a multiple
+// of 2^(E - m) the same way: a carry exactly when the top r discarded bits plus R reach 2^r,
+// as kernel16 decides. (A carry out of the binade stays below 2^(E+1) + 2^(E-m), which the
+// last truncation takes to 2^(E+1).) false when a lane is above the max finite before or
+// after rounding, or Inf/NaN: kernel16 then does all 16.
+template <bool kValues>
+[[gnu::always_inline]] inline bool fast_sr16(const KParams& p, const float* __restrict x,
+                                             const std::uint32_t* __restrict rnd,
+                                             char* __restrict codes, float* __restrict vals,
+                                             GroupSums& g) {
+  const __m512i u = _mm512_loadu_si512(x);
+  const __m512i a = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
+  const __m512i max_bits = _mm512_set1_epi32(static_cast<int>(p.max_bits));
+  if (_mm512_cmpgt_epu32_mask(a, max_bits)) return false;
+  const int m = p.m, r = p.sr_bits;
+  const __m512i e = _mm512_max_epu32(_mm512_and_si512(a, _mm512_set1_epi32(0x7f800000)),
+                                     _mm512_set1_epi32((p.emin + 127) << 23));
+  const __m512 c_r =
+      _mm512_castsi512_ps(_mm512_add_epi32(e, _mm512_set1_epi32((23 - m - r) << 23)));
+  const __m512 c = _mm512_castsi512_ps(_mm512_add_epi32(e, _mm512_set1_epi32((23 - m) << 23)));
+  const __m512 ulp_r = _mm512_castsi512_ps(_mm512_sub_epi32(e, _mm512_set1_epi32((m + r) << 23)));
+  const __m512 af = _mm512_castsi512_ps(a);
+  const __m512 t =
+      _mm512_sub_ps(_mm512_add_round_ps(af, c_r, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC), c_r);
+  const __m512 rv = _mm512_cvtepi32_ps(_mm512_srli_epi32(_mm512_loadu_si512(rnd), 32 - r));
+  const __m512 s = _mm512_fmadd_ps(rv, ulp_r, t);  // exact
+  const __m512 y =
+      _mm512_sub_ps(_mm512_add_round_ps(s, c, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC), c);
+  if (_mm512_cmpgt_epu32_mask(_mm512_castps_si512(y), max_bits)) return false;
+  fast_store16<kValues>(p, u, a, y, codes, vals, g);
+  return true;
+}
+
+#endif
+
 template <RoundingMode M, bool kValues>
 [[gnu::always_inline]] inline void kernel_group(const KParams& p, const float* __restrict x,
                                                 const std::uint32_t* __restrict rnd,
                                                 char* __restrict codes, float* __restrict vals,
                                                 GroupSums& g) {
-  for (int k = 0; k < 4; ++k)
+  for (int k = 0; k < 4; ++k) {
+#if defined(__AVX512F__)
+    if constexpr (M == RoundingMode::rne)
+      if (p.fast_rne &&
+          fast_rne16<kValues>(p, x + 16 * k, codes + 16 * k * p.code_bytes, vals + 16 * k, g))
+        continue;
+    if constexpr (M == RoundingMode::sr)
+      if (p.fast_sr && fast_sr16<kValues>(p, x + 16 * k, rnd + 16 * k,
+                                          codes + 16 * k * p.code_bytes, vals + 16 * k, g))
+        continue;
+#endif
     kernel16<M, kValues>(p, x + 16 * k, rnd + 16 * k, codes + 16 * k * p.code_bytes, vals + 16 * k,
                          g);
+  }
+}
+
+// random_group (rounding/random_bits.hpp) for this ISA: with AVX-512, Philox4x32-10 of the
+// group's 16 counters on vpmuludq (each 32-bit state word in a 64-bit lane, whose high half
+// carries garbage that nothing reads: vpmuludq reads the low halves, the outputs keep them);
+// GCC's vectorisation of the portable loop picks vpmullq, several times slower. The
+// kernel-against-scalar tests compare every stochastic rounding with Random123's words.
+[[gnu::always_inline]] inline void group_random_words(const RandomKey& key, std::uint64_t group,
+                                                      std::uint32_t* out) {
+#if defined(__AVX512F__)
+  const std::uint64_t base = group << 4;
+  const __m512i m0 = _mm512_set1_epi64(0xD2511F53u), m1 = _mm512_set1_epi64(0xCD9E8D57u);
+  __m512i x0[2], x1[2], x2[2], x3[2];
+  for (int h = 0; h < 2; ++h) {
+    const auto lo = static_cast<std::int64_t>(static_cast<std::uint32_t>(base) | (8u * h));
+    x0[h] = _mm512_add_epi64(_mm512_set1_epi64(lo), _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
+    x1[h] = _mm512_set1_epi64(static_cast<std::uint32_t>(base >> 32));
+    x2[h] = _mm512_set1_epi64(static_cast<std::uint32_t>(key.stream));
+    x3[h] = _mm512_set1_epi64(static_cast<std::uint32_t>(key.stream >> 32));
+  }
+  auto a = static_cast<std::uint32_t>(key.seed), b = static_cast<std::uint32_t>(key.seed >> 32);
+  for (int round = 0; round < 10; ++round) {
+    const __m512i ka = _mm512_set1_epi64(a), kb = _mm512_set1_epi64(b);
+    for (int h = 0; h < 2; ++h) {
+      const __m512i p0 = _mm512_mul_epu32(x0[h], m0);
+      const __m512i p1 = _mm512_mul_epu32(x2[h], m1);
+      x0[h] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x1[h], ka, 0x96);
+      x2[h] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3[h], kb, 0x96);
+      x1[h] = p1;
+      x3[h] = p0;
+    }
+    a += 0x9E3779B9u;
+    b += 0xBB67AE85u;
+  }
+  for (int h = 0; h < 2; ++h) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8 * h), _mm512_cvtepi64_epi32(x0[h]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16 + 8 * h), _mm512_cvtepi64_epi32(x1[h]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 32 + 8 * h), _mm512_cvtepi64_epi32(x2[h]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 48 + 8 * h), _mm512_cvtepi64_epi32(x3[h]));
+  }
+#else
+  random_group(key, group, out);
+#endif
 }
 
 template <RoundingMode M>
@@ -230,7 +387,7 @@ template <RoundingMode M>
   GroupSums g;
   std::uint64_t window_start = 0;
   for (std::uint64_t gi = 0; gi < n_groups; ++gi) {
-    if constexpr (M == RoundingMode::sr) random_group(p.key, first_group + gi, rnd);
+    if constexpr (M == RoundingMode::sr) group_random_words(p.key, first_group + gi, rnd);
     char* cout =
         codes ? static_cast<char*>(codes) + 64 * gi * static_cast<std::uint64_t>(p.code_bytes)
               : ctmp;

@@ -23,6 +23,15 @@ struct KParams {
   bool ovf_sat0, ovf_sat1;
   std::uint32_t nan_bits0, nan_bits1;  ///< fp32 bits of the value of a NaN input's result
   RandomKey key;
+  /// rne into an IEEE-like layout with subnormals, signed zeros, no ftz, the rounding
+  /// constant 1.5 * 2^(e + 23 - m) inside binary32 for every e <= emax, and no error
+  /// statistics: the AVX-512 fast path (quantize_kernel.cpp), which hands any 16 lanes
+  /// holding a value above max_bits (overflow, Inf, NaN) to the general kernel.
+  bool fast_rne = false;
+  /// sr (r bits) under the same conditions with m + r <= 22 and 2^(emin - m - r) normal in
+  /// binary32: the AVX-512 fast path for stochastic rounding (quantize_kernel.cpp).
+  bool fast_sr = false;
+  std::uint32_t max_bits = 0;  ///< binary32 bits of the format's max finite value
 };
 
 #define FP8SIM_DECLARE_KERNEL(ISA)                                                               \

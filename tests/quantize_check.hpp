@@ -76,7 +76,25 @@ inline void check_kernel_equals_scalar(const Format& f, const std::vector<float>
   CHECK(c.nan_out == b.nan_out);
   CHECK(c.inf_out == b.inf_out);
   CHECK(c.error_count == b.error_count);
+  CHECK(c.zeros_in == b.zeros_in);
+  CHECK(c.nan_in == b.nan_in);
+  CHECK(c.inf_in == b.inf_in);
   CHECK(c.error_sq == 0);
+
+  // Values only, no error statistics (rne into IEEE-like formats takes the FPU fast path).
+  std::vector<float> v_only(x.size());
+  const QuantizeCounters d = quantize_values<float>(f, x, opt, std::span<float>(v_only));
+  std::size_t bad_v = 0;
+  for (std::size_t i = 0; i < x.size(); ++i)
+    bad_v += std::bit_cast<std::uint32_t>(v_only[i]) != std::bit_cast<std::uint32_t>(v_ref[i]);
+  CHECK(bad_v == 0);
+  CHECK(d.exact == b.exact);
+  CHECK(d.zeros_in == b.zeros_in);
+  CHECK(d.underflow_to_zero == b.underflow_to_zero);
+  CHECK(d.subnormal_out == b.subnormal_out);
+  CHECK(d.overflow == b.overflow);
+  CHECK(d.nan_out == b.nan_out);
+  CHECK(d.inf_out == b.inf_out);
 }
 
 /// Formats the fp32 kernel handles (<= 16 bits) plus the variants of their policies.
