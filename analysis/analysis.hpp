@@ -16,6 +16,7 @@
 #include "analysis/recorder.hpp"
 #include "analysis/run_info.hpp"
 #include "analysis/run_summary.hpp"
+#include "analysis/sweep_file.hpp"
 #include "analysis/tensor_io.hpp"
 #include "analysis/tensor_stats.hpp"
 #include "analysis/train_series.hpp"

@@ -16,6 +16,7 @@
 
 #include "analysis/analysis.hpp"
 #include "cli/commands.hpp"
+#include "cli/gemm_measure.hpp"
 #include "cli/record_options.hpp"
 #include "cli/run_config.hpp"
 #include "rounding/rounding.hpp"
@@ -23,51 +24,6 @@
 #include "sim/golden/golden_mac.hpp"
 
 namespace fp8sim::cli {
-
-namespace {
-
-// --dist: normal, uniform or lognormal[:SIGMA]; returns sigma (0 for the other two).
-struct Dist {
-  enum Kind { normal, uniform, lognormal } kind = normal;
-  double sigma = 1.0;
-};
-
-Dist parse_dist(const std::string& dist) {
-  if (dist == "normal") return {};
-  if (dist == "uniform") return {Dist::uniform, 0};
-  if (dist == "lognormal") return {Dist::lognormal, 1.0};
-  if (dist.rfind("lognormal:", 0) == 0)
-    return {Dist::lognormal,
-            parse_real(std::string_view(dist).substr(10), RealRange{0.0, 64.0, true, false},
-                       "--dist lognormal:SIGMA: SIGMA")};
-  throw UsageError(fmt::format(
-      "unknown --dist {} (allowed: normal, uniform, lognormal, lognormal:SIGMA)", shown(dist)));
-}
-
-std::vector<double> random_values(std::size_t n, const Dist& dist, std::uint64_t seed) {
-  std::mt19937_64 g(seed);
-  std::vector<double> v(n);
-  switch (dist.kind) {
-    case Dist::normal: {
-      std::normal_distribution<double> d(0, 1);
-      for (auto& x : v) x = d(g);
-      break;
-    }
-    case Dist::uniform: {
-      std::uniform_real_distribution<double> d(-1, 1);
-      for (auto& x : v) x = d(g);
-      break;
-    }
-    case Dist::lognormal: {
-      std::lognormal_distribution<double> d(0, dist.sigma);
-      for (auto& x : v) x = d(g) * ((g() & 1) ? -1 : 1);
-      break;
-    }
-  }
-  return v;
-}
-
-}  // namespace
 
 void add_gemm_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
@@ -234,10 +190,9 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
     go.threads = o->threads;
     go.flags = !o->no_flags;
     GemmResult r;
-    double sec = 0, max_rel = 0, sum_rel = 0, max_ulp = 0, sum_ulp = 0;
+    double sec = 0, max_rel = 0, mean_rel = 0, max_ulp = 0, mean_ulp = 0;
     std::size_t n_err = 0, nonfinite = 0, golden_checked = 0, golden_bad = 0;
     std::uint64_t steps_done = 0, steps_recorded = 0;
-    std::vector<double> ad, bd, ref(M * N), got(M * N);
     const auto run_start = std::chrono::steady_clock::now();
     auto last_progress = run_start;
     const bool progress = !o->quiet && o->steps > 1;
@@ -253,44 +208,15 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
       const auto A = quantize_recorded(m.a, av, o->threads, record ? &qa : nullptr);
       const auto B = quantize_recorded(m.b, bv, o->threads, record ? &qb : nullptr);
       go.seed = o->seed + static_cast<std::uint64_t>(step);
-      const auto t0 = std::chrono::steady_clock::now();
-      r = gemm(m, M, N, K, A, B, {}, go);
-      sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-      // fp64 reference from the quantized inputs: exact products, compensated sum.
-      max_rel = sum_rel = max_ulp = sum_ulp = 0;
-      n_err = nonfinite = 0;
-      ad.resize(A.size());
-      bd.resize(B.size());
-      for (std::size_t x = 0; x < A.size(); ++x) ad[x] = to_double(m.a, A[x]);
-      for (std::size_t x = 0; x < B.size(); ++x) bd[x] = to_double(m.b, B[x]);
-#pragma omp parallel for reduction(max : max_rel, max_ulp) reduction(+ : sum_rel, sum_ulp, n_err, nonfinite)
-      for (std::size_t o2 = 0; o2 < M * N; ++o2) {
-        const std::size_t i = o2 / N, j = o2 % N;
-        double sm = 0, c = 0;
-        for (std::size_t k = 0; k < K; ++k) {
-          const double p = ad[i * K + k] * bd[k * N + j];
-          const double t = sm + p;
-          c += std::abs(sm) >= std::abs(p) ? (sm - t) + p : (p - t) + sm;
-          sm = t;
-        }
-        ref[o2] = sm + c;
-        got[o2] = to_double(rf, r.codes[o2]);
-        if (!std::isfinite(got[o2])) {
-          ++nonfinite;
-          continue;
-        }
-        const double err = std::abs(got[o2] - ref[o2]);
-        const double rel = ref[o2] != 0 ? err / std::abs(ref[o2]) : (err != 0 ? 1.0 : 0.0);
-        // one ulp of the result format at the reference's magnitude
-        const int e = ref[o2] != 0 ? std::max(std::ilogb(ref[o2]), rf.emin()) : rf.emin();
-        const double ulp = std::ldexp(1.0, e - rf.man_bits);
-        max_rel = std::max(max_rel, rel);
-        sum_rel += rel;
-        max_ulp = std::max(max_ulp, err / ulp);
-        sum_ulp += err / ulp;
-        ++n_err;
-      }
+      GemmMeasure gm = measure_gemm(m, M, N, K, A, B, go, o->threads);
+      r = gm.r;
+      sec = gm.seconds;
+      max_rel = gm.max_rel;
+      max_ulp = gm.max_ulp;
+      mean_rel = gm.mean_rel;
+      mean_ulp = gm.mean_ulp;
+      n_err = gm.finite;
+      nonfinite = gm.nonfinite;
       if (o->check_golden) {
         const std::size_t total = M * N, want = std::min<std::size_t>(total, 4096);
         std::vector<std::uint64_t> col(K);
@@ -316,14 +242,8 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
       if (record) {
         rec->record_quantizer(id_a, step, qa);
         rec->record_quantizer(id_b, step, qb);
-        analysis::GemmStats gs;
-        gs.output = analysis::compare_to_reference(rf, ref, got, o->threads);
-        gs.mac = analysis::MacTally{r.counts.steps,         r.counts.inexact, r.counts.underflow,
-                                    r.counts.overflow,      r.counts.invalid, r.counts.swamped,
-                                    r.counts.carry_overflow};
-        gs.products = static_cast<std::uint64_t>(M) * N * K;
-        rec->record_gemm(id_c, step, gs);
-        rec->record_gradient(id_g, step, analysis::gradient_stats(m.a, ref, o->loss_scale));
+        rec->record_gemm(id_c, step, gemm_stats(m, M, N, K, gm, o->threads));
+        rec->record_gradient(id_g, step, analysis::gradient_stats(m.a, gm.ref, o->loss_scale));
         rec->end_step();
         ++steps_recorded;
       }
@@ -331,7 +251,7 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
         if (dump_sel.wants("A", step)) dumper->write(step, "A", {M, K}, av, A, m.a, "rne");
         if (dump_sel.wants("B", step)) dumper->write(step, "B", {K, N}, bv, B, m.b, "rne");
         if (dump_sel.wants("C", step))
-          dumper->write(step, "C", {M, N}, ref, r.codes, rf, to_string(m));
+          dumper->write(step, "C", {M, N}, gm.ref, r.codes, rf, to_string(m));
       }
       ++steps_done;
       const auto now = std::chrono::steady_clock::now();
@@ -372,9 +292,9 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
           "\"golden_mismatches\": {}}}\n",
           json_string(to_string(m)), r.kernel, M, N, K, steps_done, steps_recorded,
           json_number(sec), json_number(flops / sec / 1e9), json_number(max_rel),
-          json_number(n_err ? sum_rel / double(n_err) : 0), json_number(max_ulp),
-          json_number(n_err ? sum_ulp / double(n_err) : 0), nonfinite, r.counts.inexact,
-          r.counts.overflow, r.counts.underflow, r.counts.swamped, golden_checked, golden_bad);
+          json_number(mean_rel), json_number(max_ulp), json_number(mean_ulp), nonfinite,
+          r.counts.inexact, r.counts.overflow, r.counts.underflow, r.counts.swamped, golden_checked,
+          golden_bad);
       return;
     }
     fmt::print("MAC     {}\nkernel  {}   {}x{}x{}, {} threads\n", to_string(m), r.kernel, M, N, K,
@@ -387,10 +307,8 @@ void add_gemm_command(CLI::App& app, Context& ctx) {
     fmt::print("time    {:.4f} s   {:.2f} GFLOP/s   {:.3g} MAC/s\n", sec, flops / sec / 1e9,
                flops / 2 / sec);
     fmt::print("error vs fp64 reference ({} finite outputs, {} non-finite):\n", n_err, nonfinite);
-    fmt::print("  relative  max {:.4g}  mean {:.4g}\n", max_rel,
-               n_err ? sum_rel / double(n_err) : 0.0);
-    fmt::print("  ulps of {} max {:.4g}  mean {:.4g}\n", rf.name, max_ulp,
-               n_err ? sum_ulp / double(n_err) : 0.0);
+    fmt::print("  relative  max {:.4g}  mean {:.4g}\n", max_rel, mean_rel);
+    fmt::print("  ulps of {} max {:.4g}  mean {:.4g}\n", rf.name, max_ulp, mean_ulp);
     if (go.flags)
       fmt::print(
           "steps   {} roundings: {} inexact, {} underflow, {} overflow, {} swamped products\n",

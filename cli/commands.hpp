@@ -43,6 +43,8 @@ void add_bench_train_command(CLI::App& bench, Context& ctx);
 void add_dump_command(CLI::App& app, Context& ctx);
 void add_report_command(CLI::App& app, Context& ctx);
 void add_train_command(CLI::App& app, Context& ctx);
+/// `sweep` and `merge` (cli/cmd_sweep.cpp).
+void add_sweep_command(CLI::App& app, Context& ctx);
 
 /// The best wall time of `repeats` runs of f (benchmarks).
 template <class F>

@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
   add_dump_command(app, ctx);
   add_report_command(app, ctx);
   add_train_command(app, ctx);
+  add_sweep_command(app, ctx);
   add_vectors_command(app, ctx);
   add_bench_command(app, ctx);
   // Every failure ends here, as one line on stderr and status 2 (docs/cli-conventions.md);

@@ -8,7 +8,7 @@ FP8SIM_PACKAGES=(
   g++ meson ninja-build pkg-config clang-format
   libxtensor-dev libhdf5-dev libfmt-dev doctest-dev libboost-dev libcli11-dev
   libtomlplusplus-dev librandom123-dev libopenblas-dev
-  hdf5-tools python3-h5py python3-numpy python3-torch xz-utils util-linux
+  hdf5-tools python3-h5py python3-numpy python3-pandas python3-torch xz-utils util-linux
   zlib1g-dev dataset-fashion-mnist dict-freedict-eng-deu verilator
 )
 

@@ -371,10 +371,12 @@ void at(const std::string& place, std::string_view key, const std::function<void
   }
 }
 
+}  // namespace
+
 // toml++ nests one table per part of a dotted key without a limit (a key of 100000 parts
 // overflows the stack), so a line with more dots outside strings and comments than any
 // recipe needs is refused before parsing.
-void check_key_depth(std::string_view text, const std::string& source_name) {
+void check_toml_key_depth(std::string_view text, const std::string& source_name) {
   constexpr std::size_t kMaxDots = 256;
   enum class In { code, comment, basic, literal, ml_basic, ml_literal } in = In::code;
   const auto triple = [&](std::size_t i, char q) {
@@ -432,8 +434,10 @@ void check_key_depth(std::string_view text, const std::string& source_name) {
   }
 }
 
+namespace {
+
 Recipe from_toml_unchecked(std::string_view text, const std::string& source_name) {
-  check_key_depth(text, source_name);
+  check_toml_key_depth(text, source_name);
   toml::table doc;
   try {
     doc = toml::parse(text, source_name);

@@ -59,6 +59,12 @@ void recipe_set(Recipe& r, std::string_view assignment);
 /// format. Throws std::invalid_argument naming the key.
 void recipe_check_values(const Recipe& r);
 
+/// Refuses (std::invalid_argument "SOURCE:LINE:1: ...") a TOML text with a line of more
+/// than 256 dots outside strings and comments: toml++ nests a table per part of a dotted
+/// key without a limit, and a huge key would overflow the stack. For every TOML file the
+/// project reads (recipes, sweep experiments), before parsing.
+void check_toml_key_depth(std::string_view text, const std::string& source_name);
+
 /// The recipe of a command line: a preset name, else a TOML file (a name ending in .toml,
 /// holding a '/', or naming an existing file; at most 1 MiB), then each assignment in order
 /// (messages start "--set: "), then recipe_check() (its message with a hint to set a role's

@@ -1,0 +1,137 @@
+// cli/sweep_points.cpp — see sweep_points.hpp.
+#include "cli/sweep_points.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "analysis/analysis.hpp"
+#include "cli/gemm_measure.hpp"
+#include "cli/record_options.hpp"
+#include "cli/run_config.hpp"
+#include "rounding/rounding.hpp"
+
+namespace fp8sim::cli {
+
+namespace {
+
+double share(std::uint64_t part, std::uint64_t whole) {
+  return whole ? static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+}
+
+// The point's settings as the run's config (the `config` attribute of its record).
+std::string point_config(const SweepPlan& plan, const SweepPoint& p) {
+  std::vector<std::pair<std::string, ConfigValue>> s = p.settings;
+  s.emplace_back("point", static_cast<std::int64_t>(p.index));
+  s.emplace_back("experiment", plan.path);
+  return to_toml(plan.kind, s);
+}
+
+PointMetrics gemm_point_run(const SweepPlan& plan, const SweepPoint& p, int threads,
+                            const std::string& tmp) {
+  const GemmPointConfig g = gemm_point(p);
+  const Dist dist = parse_dist(g.dist);
+  const std::vector<double> av = random_values(g.m * g.k, dist, g.seed);
+  const std::vector<double> bv = random_values(g.k * g.n, dist, g.seed + 1);
+  analysis::TensorStats qa, qb;
+  const auto A = quantize_recorded(g.mac.a, av, threads, &qa);
+  const auto B = quantize_recorded(g.mac.b, bv, threads, &qb);
+  GemmOptions go;
+  go.threads = threads;
+  go.flags = g.flags;
+  go.seed = g.seed;
+  const GemmMeasure gm = measure_gemm(g.mac, g.m, g.n, g.k, A, B, go, threads);
+  {
+    analysis::Recorder rec(tmp, analysis::OpenMode::create,
+                           analysis::current_run("sweep", command_line(), point_config(plan, p)),
+                           1);
+    const int ia = rec.add_quantizer("A", "activation", g.mac.a, "rne");
+    const int ib = rec.add_quantizer("B", "weight", g.mac.b, "rne");
+    const int ic = rec.add_gemm("C", result_format(g.mac), to_string(g.mac), g.m, g.n, g.k);
+    rec.start();
+    rec.record_quantizer(ia, 0, qa);
+    rec.record_quantizer(ib, 0, qb);
+    rec.record_gemm(ic, 0, gemm_stats(g.mac, g.m, g.n, g.k, gm, threads));
+    rec.end_step();
+    rec.close();
+  }
+  const MacCounts& c = gm.r.counts;
+  const double macs =
+      static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
+  PointMetrics out;
+  out.kernel = gm.r.kernel;
+  out.values = {{"max_rel_error", gm.max_rel},
+                {"mean_rel_error", gm.mean_rel},
+                {"max_ulp_error", gm.max_ulp},
+                {"mean_ulp_error", gm.mean_ulp},
+                {"nonfinite", static_cast<double>(gm.nonfinite)},
+                {"inexact_steps", static_cast<double>(c.inexact)},
+                {"swamped", static_cast<double>(c.swamped)},
+                {"underflow_steps", static_cast<double>(c.underflow)},
+                {"overflow_steps", static_cast<double>(c.overflow)},
+                {"seconds", gm.seconds},
+                {"gmacs", gm.seconds > 0 ? macs / gm.seconds / 1e9 : 0.0}};
+  return out;
+}
+
+PointMetrics quantize_point_run(const SweepPlan& plan, const SweepPoint& p, int threads,
+                                const std::string& tmp) {
+  const QuantizePointConfig q = quantize_point(p);
+  const std::vector<double> x = random_values(q.count, parse_dist(q.dist), q.seed);
+  QuantizeOptions qo;
+  qo.round = q.rounding;
+  qo.key = RandomKey{q.seed, 0};
+  qo.threads = threads;
+  std::vector<double> vals(x.size());
+  const QuantizeCounters qc = quantize_values<double>(q.format, x, qo, std::span<double>(vals));
+  const analysis::TensorStats ts = analysis::tensor_stats(
+      qc, analysis::extra_counts<double>(q.format, x, std::span<const double>(vals), threads));
+  {
+    analysis::Recorder rec(tmp, analysis::OpenMode::create,
+                           analysis::current_run("sweep", command_line(), point_config(plan, p)),
+                           1);
+    const int id = rec.add_quantizer("x", "tensor", q.format, to_string(q.rounding));
+    rec.start();
+    rec.record_quantizer(id, 0, ts);
+    rec.end_step();
+    rec.close();
+  }
+  PointMetrics out;
+  out.values = {{"sqnr_db", ts.sqnr_db},
+                {"underflow_share", share(ts.underflow, ts.count)},
+                {"subnormal_share", share(ts.subnormal_out, ts.count)},
+                {"overflow_share", share(ts.overflow, ts.count)},
+                {"saturated_share", share(ts.saturated, ts.count)},
+                {"rel_error_mean", ts.rel_error_mean},
+                {"max_abs_error", ts.max_abs_error},
+                {"error_mean", ts.error_mean}};
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> metric_names(const std::string& kind) {
+  if (kind == "gemm")
+    return {"max_rel_error",  "mean_rel_error", "max_ulp_error", "mean_ulp_error",
+            "nonfinite",      "inexact_steps",  "swamped",       "underflow_steps",
+            "overflow_steps", "seconds",        "gmacs"};
+  return {"sqnr_db",         "underflow_share", "subnormal_share", "overflow_share",
+          "saturated_share", "rel_error_mean",  "max_abs_error",   "error_mean"};
+}
+
+PointMetrics run_point(const SweepPlan& plan, const SweepPoint& p, int threads,
+                       const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove(path, ec);  // a leftover of a killed run
+  try {
+    return plan.kind == "gemm" ? gemm_point_run(plan, p, threads, path)
+                               : quantize_point_run(plan, p, threads, path);
+  } catch (...) {
+    std::filesystem::remove(path, ec);
+    throw;
+  }
+}
+
+}  // namespace fp8sim::cli
