@@ -22,6 +22,7 @@
 #include "analysis/analysis.hpp"
 #include "cli/commands.hpp"
 #include "cli/cpu_info.hpp"
+#include "cli/files.hpp"
 #include "formats/formats.hpp"
 #include "rounding/rounding.hpp"
 
@@ -87,11 +88,10 @@ void add_bench_command(CLI::App& app, Context& ctx) {
   };
   auto o = std::make_shared<Opts>();
   add_integer(*q, "--log2n", o->log2n, 10, 28, "Array size 2^N");
-  q->add_option("--cpfloat", o->cpfloat,
-                "CPFloat baseline: the shared library scripts/build-cpfloat builds from a CPFloat "
-                "source tree (measured beside fp8sim on the same inputs; rne results must equal "
-                "fp8sim's bit for bit)")
-      ->check(CLI::ExistingFile);
+  add_text(*q, "--cpfloat", o->cpfloat, "FILE",
+           "CPFloat baseline: the shared library scripts/build-cpfloat builds from a CPFloat "
+           "source tree (measured beside fp8sim on the same inputs; rne results must equal "
+           "fp8sim's bit for bit)");
   add_integer(*q, "--repeats", o->repeats, 1, 100, "Timed repetitions (best is reported)");
   add_integer(*q, "--threads", o->threads, 0, 1024,
               "Threads for the parallel rows (0 = all cores)");
@@ -224,6 +224,7 @@ void add_bench_command(CLI::App& app, Context& ctx) {
     std::uint64_t cpfloat_mismatch = 0;
     std::string cpfloat_error;
     if (!o->cpfloat.empty()) {
+      check_input_file({"--cpfloat", o->cpfloat});
       using round_t = int (*)(float*, const float*, std::size_t, int, int, int, int, int);
       void* h = dlopen(o->cpfloat.c_str(), RTLD_NOW | RTLD_LOCAL);
       auto* fn = h ? reinterpret_cast<round_t>(dlsym(h, "fp8sim_cpfloat_round")) : nullptr;

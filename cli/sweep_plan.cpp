@@ -69,9 +69,9 @@ const std::vector<KeySpec>& quantize_keys() {
 // The MAC spec keys a "mac.KEY" setting may name (sim/mac_config.cpp's keys).
 const std::vector<std::string>& mac_spec_keys() {
   static const std::vector<std::string> k = {
-      "ab",         "a",      "b",        "acc",   "round",       "c",     "prod",
-      "prod_round", "struct", "chunk",    "outer", "outer_round", "out",   "out_round",
-      "ftz",        "ftz_in", "tininess", "align", "terms",       "carry", "interleave"};
+      "ab",         "a",      "b",        "acc",   "round",       "c",   "prod",
+      "prod_round", "struct", "chunk",    "outer", "outer_round", "out", "out_round",
+      "ftz",        "ftz_in", "tininess", "align", "interleave",  "nan"};
   return k;
 }
 
