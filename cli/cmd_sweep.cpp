@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -27,6 +28,7 @@
 #include "cli/resources.hpp"
 #include "cli/run_config.hpp"
 #include "cli/stop_signals.hpp"
+#include "cli/sweep_mpi.hpp"
 #include "cli/sweep_plan.hpp"
 #include "cli/sweep_points.hpp"
 
@@ -87,6 +89,34 @@ std::string human_count(double x) {
   return fmt::format("{:.0f}", x);
 }
 
+// Runs point p and writes its complete record file at `path` (a temporary name): the
+// record with its attributes, or, when the point fails, a file of attributes only (status
+// failed and the error). Returns the error ("" when the point ran).
+std::string produce_point(const SweepPlan& plan, const SweepPoint& p, const std::string& path) {
+  analysis::SweepPointRecord rec;
+  rec.index = static_cast<std::int64_t>(p.index);
+  for (const auto& [k, v] : p.settings) rec.settings.emplace_back(k, to_setting(v));
+  try {
+    const char* hook = std::getenv("FP8SIM_SWEEP_FAIL_POINT");  // tests: fail this point
+    if (hook && std::to_string(p.index) == hook)
+      throw std::runtime_error("failed on purpose (FP8SIM_SWEEP_FAIL_POINT)");
+    const PointMetrics m = run_point(plan, p, 1, path);
+    rec.kernel = m.kernel;
+    rec.metrics = m.values;
+    analysis::annotate_point_file(path, rec, false);
+    return "";
+  } catch (const std::exception& e) {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    rec.status = "failed";
+    rec.error = e.what();
+    rec.kernel.clear();
+    rec.metrics.clear();
+    analysis::annotate_point_file(path, rec, true);
+    return rec.error;
+  }
+}
+
 }  // namespace
 
 void add_sweep_command(CLI::App& app, Context& ctx) {
@@ -117,7 +147,7 @@ void add_sweep_command(CLI::App& app, Context& ctx) {
   add_text(*cmd, "--shard", o->shard, "I/N",
            "Run only points I, I+N, I+2N, ... (job arrays; join the files with fp8sim merge)");
   cmd->add_flag("-q,--quiet", o->quiet, "No progress lines on stderr");
-  cmd->footer(
+  cmd->footer(fmt::format(
       "An experiment file names a [base] (kind = \"gemm\" or \"quantize\" and settings named as\n"
       "the command's options, \"mac.KEY\" for one key of the MAC spec) and axes: [grid]\n"
       "(every combination), [zip] (lists in lock step), [[points]] (explicit settings).\n"
@@ -135,13 +165,44 @@ void add_sweep_command(CLI::App& app, Context& ctx) {
       "when all are done OUT gets /points/pNNNNNN and /summary, and the parts go. Exit status\n"
       "64 + the number of failed points (at most 127) when points failed; 130/143 when stopped\n"
       "(run again with --resume).\n"
+      "Under mpirun (this build: {}) rank 0 hands the points out to the other ranks, one at a\n"
+      "time, and writes OUT; --threads then has no effect.\n"
       "Examples:\n"
       "  fp8sim sweep workloads/experiments/swamping.toml --dry-run\n"
       "  fp8sim sweep workloads/experiments/swamping.toml --out swamping.h5 --threads 2\n"
       "  fp8sim sweep exp.toml --shard 0/4 --out part0.h5   (then: fp8sim merge all.h5 part*.h5)\n"
       "  python3 -c \"import h5py, pandas; print(pandas.DataFrame(h5py.File('swamping.h5')\n"
-      "    ['summary'][:]))\"");
+      "    ['summary'][:]))\"",
+      mpi_built() ? "with MPI" : "without MPI"));
   cmd->callback([o, &ctx] {
+    const MpiSession mpi;
+    // ranks > 0 of an MPI job: wait for rank 0's word, then run the points it hands out
+    if (mpi.rank() > 0) {
+      int status = 0;
+      mpi.broadcast(status);
+      if (status != 0) {  // rank 0 refused (and said why) or has nothing to run
+        ctx.exit_status = status > 0 ? status : 0;
+        return;
+      }
+      std::string text, name;
+      mpi.broadcast(text);
+      mpi.broadcast(name);
+      const SweepPlan plan = sweep_plan_from_text(text, name);
+      const StopSignals stop;
+      mpi_work(mpi, [&](std::size_t index, const std::string& path) {
+        return !produce_point(plan, plan.points[index], path).empty();
+      });
+      return;
+    }
+    bool released = false;  // the other ranks were told how to go on
+    auto release = [&](int status) {
+      if (!released) mpi.broadcast(status);
+      released = true;
+    };
+    struct Release {  // a refusal (an exception) releases them with status 2
+      std::function<void(int)> f;
+      ~Release() { f(2); }
+    } on_exit{release};
     check_input_file({"EXPERIMENT", o->experiment});
     const SweepPlan plan = read_sweep_plan(o->experiment);
     std::size_t shard_i = 0, shard_n = 1;
@@ -149,7 +210,10 @@ void add_sweep_command(CLI::App& app, Context& ctx) {
     std::vector<const SweepPoint*> mine;
     for (const auto& p : plan.points)
       if (p.index % shard_n == shard_i) mine.push_back(&p);
-    const int workers = std::max(1, o->threads > 0 ? o->threads : omp_get_max_threads());
+    // under MPI every rank but 0 runs one point at a time
+    const int workers = mpi.size() > 1
+                            ? mpi.size() - 1
+                            : std::max(1, o->threads > 0 ? o->threads : omp_get_max_threads());
     double work = 0;
     std::uint64_t peak = 0;
     for (const SweepPoint* p : mine) {
@@ -160,6 +224,7 @@ void add_sweep_command(CLI::App& app, Context& ctx) {
         peak, static_cast<std::uint64_t>(std::min<std::size_t>(
                   static_cast<std::size_t>(workers), std::max<std::size_t>(mine.size(), 1))));
     if (o->dry_run) {
+      release(-1);
       fmt::print(
           "{}: {} {} points{}, axes: {}\n", o->experiment, plan.points.size(), plan.kind,
           shard_n > 1 ? fmt::format(" ({} in shard {})", mine.size(), o->shard) : "",
@@ -175,8 +240,9 @@ void add_sweep_command(CLI::App& app, Context& ctx) {
                  std::min<std::size_t>(static_cast<std::size_t>(workers), mine.size()));
       return;
     }
-    require_memory(concurrent,
-                   fmt::format("sweep {} with {} points at once", o->experiment, workers));
+    if (mpi.size() == 1)
+      require_memory(concurrent,
+                     fmt::format("sweep {} with {} points at once", o->experiment, workers));
     const std::string out =
         !o->out.empty() ? o->out : fs::path(o->experiment).stem().string() + ".h5";
     const std::string parts = out + ".parts";
@@ -191,6 +257,7 @@ void add_sweep_command(CLI::App& app, Context& ctx) {
                 fmt::format("--resume: {} holds the results of another experiment "
                             "(its experiment text differs from {})",
                             shown(out), shown(o->experiment)));
+          release(-1);
           if (!o->quiet)
             fmt::print(stderr, "sweep: {} already holds every point; nothing to do\n", out);
           return;
@@ -231,60 +298,71 @@ void add_sweep_command(CLI::App& app, Context& ctx) {
       }
     const std::size_t already = mine.size() - todo.size();
     const StopSignals stop;
-    std::atomic<std::size_t> next{0}, done{0}, failed{0};
+    std::atomic<std::size_t> done{0}, failed{0};
     std::mutex io;
     const auto t0 = std::chrono::steady_clock::now();
     auto last = t0;
-    const char* fail_hook = std::getenv("FP8SIM_SWEEP_FAIL_POINT");  // tests: fail this point
-    auto worker = [&] {
-      while (!StopSignals::received()) {
-        const std::size_t t = next.fetch_add(1);
-        if (t >= todo.size()) return;
-        const SweepPoint& p = *todo[t];
-        analysis::SweepPointRecord rec;
-        rec.index = static_cast<std::int64_t>(p.index);
-        for (const auto& [k, v] : p.settings) rec.settings.emplace_back(k, to_setting(v));
-        const std::string tmp = point_file(parts, p.index, false) + ".tmp";
-        try {
-          if (fail_hook && std::to_string(p.index) == fail_hook)
-            throw std::runtime_error("failed on purpose (FP8SIM_SWEEP_FAIL_POINT)");
-          const PointMetrics m = run_point(plan, p, 1, tmp);
-          rec.kernel = m.kernel;
-          rec.metrics = m.values;
-          analysis::annotate_point_file(tmp, rec, false);
-          fs::rename(tmp, point_file(parts, p.index, false));
-        } catch (const std::exception& e) {
-          std::error_code ec2;
-          fs::remove(tmp, ec2);
-          rec.status = "failed";
-          rec.error = e.what();
-          rec.kernel.clear();
-          rec.metrics.clear();
-          const std::string ftmp = point_file(parts, p.index, true) + ".tmp";
-          fs::remove(ftmp, ec2);
-          analysis::annotate_point_file(ftmp, rec, true);
-          fs::rename(ftmp, point_file(parts, p.index, true), ec2);
-          ++failed;
-          std::lock_guard<std::mutex> lock(io);
-          fmt::print(stderr, "sweep: point {} failed: {}\n", p.index, e.what());
-        }
-        ++done;
-        std::lock_guard<std::mutex> lock(io);
-        const auto now = std::chrono::steady_clock::now();
-        if (!o->quiet &&
-            (std::chrono::duration<double>(now - last).count() >= 2.0 || done == todo.size())) {
-          const double el = std::chrono::duration<double>(now - t0).count();
-          const double rate = static_cast<double>(done) / std::max(el, 1e-9);
-          fmt::print(stderr, "sweep: {}/{} points done{}{}, {:.2f} points/s, ETA {:.0f} s\n",
-                     already + done, mine.size(),
-                     already ? fmt::format(" ({} before)", already) : "",
-                     failed ? fmt::format(", {} failed", failed.load()) : "", rate,
-                     static_cast<double>(todo.size() - done) / std::max(rate, 1e-9));
-          last = now;
-        }
+    // after each point: its failure, and progress every 2 s
+    auto report = [&](std::size_t index, const std::string& error) {
+      std::lock_guard<std::mutex> lock(io);
+      if (!error.empty()) {
+        ++failed;
+        fmt::print(stderr, "sweep: point {} failed: {}\n", index, error);
+      }
+      ++done;
+      const auto now = std::chrono::steady_clock::now();
+      if (!o->quiet &&
+          (std::chrono::duration<double>(now - last).count() >= 2.0 || done == todo.size())) {
+        const double el = std::chrono::duration<double>(now - t0).count();
+        const double rate = static_cast<double>(done) / std::max(el, 1e-9);
+        fmt::print(stderr, "sweep: {}/{} points done{}{}, {:.2f} points/s, ETA {:.0f} s\n",
+                   already + done, mine.size(), already ? fmt::format(" ({} before)", already) : "",
+                   failed ? fmt::format(", {} failed", failed.load()) : "", rate,
+                   static_cast<double>(todo.size() - done) / std::max(rate, 1e-9));
+        last = now;
       }
     };
-    {
+    if (mpi.size() > 1) {
+      release(0);
+      std::string text = plan.text, name = o->experiment;
+      mpi.broadcast(text);
+      mpi.broadcast(name);
+      std::vector<std::size_t> indices;
+      for (const SweepPoint* p : todo) indices.push_back(p->index);
+      // (the ranks wait on rank 0 from here: a failure must end the whole job)
+      try {
+        mpi_coordinate(
+            mpi, indices,
+            [&](std::size_t index, const std::string& bytes, bool bad) {
+              const std::string dst = point_file(parts, index, bad);
+              {
+                std::ofstream f(dst + ".tmp", std::ios::binary);
+                f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+                if (!f)
+                  throw analysis::IoError(fmt::format("cannot write {}", shown(dst + ".tmp")));
+              }
+              fs::rename(dst + ".tmp", dst);
+              report(index, bad ? analysis::read_point_record({dst, "/"}).error : std::string());
+            },
+            [] { return StopSignals::received() != 0; });
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "fp8sim: error: {}\n", e.what());
+        mpi.abort(2);
+      }
+    } else {
+      release(0);
+      std::atomic<std::size_t> next{0};
+      auto worker = [&] {
+        while (!StopSignals::received()) {
+          const std::size_t t = next.fetch_add(1);
+          if (t >= todo.size()) return;
+          const SweepPoint& p = *todo[t];
+          const std::string tmp = point_file(parts, p.index, false) + ".tmp";
+          const std::string error = produce_point(plan, p, tmp);
+          fs::rename(tmp, point_file(parts, p.index, !error.empty()));
+          report(p.index, error);
+        }
+      };
       std::vector<std::thread> pool;
       const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(workers),
                                                   std::max<std::size_t>(todo.size(), 1));
@@ -378,21 +456,8 @@ void add_sweep_command(CLI::App& app, Context& ctx) {
       }
     }
     // the settings' order and the metrics: from the experiment itself
-    const std::string tmp_toml = mo->out + ".experiment.toml";
-    {
-      std::ofstream f(tmp_toml, std::ios::binary);
-      f << first.experiment;
-    }
-    SweepPlan plan;
-    try {
-      plan = read_sweep_plan(tmp_toml);
-    } catch (...) {
-      std::error_code ec;
-      fs::remove(tmp_toml, ec);
-      throw;
-    }
-    std::error_code ec;
-    fs::remove(tmp_toml, ec);
+    const SweepPlan plan =
+        sweep_plan_from_text(first.experiment, mo->inputs[0] + ":/@sweep_experiment");
     if (!mo->partial && static_cast<std::int64_t>(sources.size()) != first.total_points)
       throw UsageError(
           fmt::format("the shards hold {} of the experiment's {} points (give every "

@@ -280,14 +280,16 @@ std::uint64_t SweepPlan::memory(const SweepPoint& p) const {
 }
 
 SweepPlan read_sweep_plan(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return sweep_plan_from_text(ss.str(), path);
+}
+
+SweepPlan sweep_plan_from_text(const std::string& text, const std::string& path) {
   SweepPlan plan;
   plan.path = path;
-  {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    plan.text = ss.str();
-  }
+  plan.text = text;
   toml::table doc;
   try {
     workloads::check_toml_key_depth(plan.text, path);

@@ -58,6 +58,8 @@ struct SweepPlan {
 /// Reads and checks `path`. Throws UsageError "FILE:LINE:COLUMN: ..." naming the bad key or
 /// value and what is allowed.
 [[nodiscard]] SweepPlan read_sweep_plan(const std::string& path);
+/// The same from the file's text (`path` names it in messages).
+[[nodiscard]] SweepPlan sweep_plan_from_text(const std::string& text, const std::string& path);
 
 [[nodiscard]] GemmPointConfig gemm_point(const SweepPoint& p);
 [[nodiscard]] QuantizePointConfig quantize_point(const SweepPoint& p);

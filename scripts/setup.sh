@@ -9,7 +9,7 @@ FP8SIM_PACKAGES=(
   libxtensor-dev libhdf5-dev libfmt-dev doctest-dev libboost-dev libcli11-dev
   libtomlplusplus-dev librandom123-dev libopenblas-dev
   hdf5-tools python3-h5py python3-numpy python3-pandas python3-torch xz-utils util-linux
-  zlib1g-dev dataset-fashion-mnist dict-freedict-eng-deu verilator
+  zlib1g-dev dataset-fashion-mnist dict-freedict-eng-deu verilator libopenmpi-dev openmpi-bin
 )
 
 fp8sim_install_packages() {

@@ -10,11 +10,14 @@
   - SIGKILLed while points are being written, then run again with --resume, the sweep ends
     with every point exactly once and the same results as an uninterrupted run;
   - shards (--shard i/N) joined by fp8sim merge equal the single run;
+  - under mpirun (-np 2 and 3, when the build has MPI) the same file; a refusal ends every
+    rank; the whole job SIGKILLed and resumed under MPI ends with the same file;
   - a failing point records its error, the others complete, the exit status is 64 + 1;
   - an existing results file is not replaced without --overwrite; --resume of a finished
     sweep does nothing; --resume refuses parts left by another experiment.
 The kill waits for a few point files by polling (no fixed sleeps)."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -235,6 +238,47 @@ def main():
     same_results(ref, merged, "merged shards vs single run")
     refused(["merge", merged] + shards, "exists")
     refused(["merge", os.path.join(tmp, "m2.h5"), shards[0], shards[0]], "is in")
+
+    # --- across MPI ranks (when the build has MPI and mpirun is here)
+    mpirun = shutil.which("mpirun")
+    if os.environ.get("FP8SIM_MPI") == "1" and mpirun:
+        mpi = [mpirun, "--oversubscribe", "--allow-run-as-root"]
+        for n in (2, 3):
+            out = os.path.join(tmp, f"mpi{n}.h5")
+            r = subprocess.run(mpi + ["-np", str(n), EXE, "sweep", big, "--out", out, "-q"],
+                               capture_output=True, text=True)
+            check(r.returncode == 0, f"mpirun -np {n}: exit {r.returncode}: {r.stderr[-500:]}")
+            same_results(ref, out, f"mpirun -np {n} vs one process")
+        # a refusal ends every rank, one message
+        r = subprocess.run(mpi + ["-np", "3", EXE, "sweep", big, "--out", ref, "-q"],
+                           capture_output=True, text=True)
+        check(r.returncode == 2 and r.stderr.count("exists (give --overwrite") == 1,
+              f"mpirun refusal: exit {r.returncode}: {r.stderr[-500:]}")
+        # killed (every rank), resumed under MPI
+        kout = os.path.join(tmp, "mpi-killed.h5")
+        p = subprocess.Popen(mpi + ["-np", "3", EXE, "sweep", big, "--out", kout, "-q"],
+                             start_new_session=True, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        kparts = kout + ".parts"
+        t0 = time.time()
+        while time.time() - t0 < 300:
+            n = len([x for x in os.listdir(kparts) if x.endswith(".h5")]) if os.path.isdir(kparts) else 0
+            if n >= 4 or p.poll() is not None:
+                break
+            time.sleep(0.01)
+        # every rank (OpenMPI puts its ranks in process groups of their own)
+        subprocess.run(["pkill", "-KILL", "-f", kout])
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        time.sleep(0.5)
+        kdone = len([x for x in os.listdir(kparts) if x.endswith(".h5")])
+        check(0 < kdone < 24, f"MPI run killed with {kdone} points done")
+        r = subprocess.run(mpi + ["-np", "3", EXE, "sweep", big, "--out", kout, "--resume"],
+                           capture_output=True, text=True)
+        check(r.returncode == 0, f"MPI resume: exit {r.returncode}: {r.stderr[-500:]}")
+        same_results(ref, kout, "MPI killed and resumed vs one process")
+    else:
+        print("note: no MPI in this build (or no mpirun): the MPI checks are skipped")
 
     # --- a failing point
     failing = os.path.join(tmp, "failing.h5")
