@@ -239,9 +239,8 @@ void add_bench_command(CLI::App& app, Context& ctx) {
         const bool sr = std::string(rname) == "sr:8";
         for (int t : thread_counts) {
           int status = 0;
-          const double cs = best_seconds(o->repeats, [&] {
-            status = fn(ycp.data(), x.data(), n, 3, -14, 15, sr ? 5 : 1, t);
-          });
+          const double cs = best_seconds(
+              o->repeats, [&] { status = fn(ycp.data(), x.data(), n, 3, -14, 15, sr ? 5 : 1, t); });
           if (status != 0 && cpfloat_error.empty())
             cpfloat_error = fmt::format("CPFloat returned status {}", status);
           QuantizeOptions qo;
@@ -292,10 +291,11 @@ void add_bench_command(CLI::App& app, Context& ctx) {
       }
       fmt::print("], \"cpfloat\": [");
       for (std::size_t i = 0; i < versus.size(); ++i)
-        fmt::print("{}{{\"round\": \"{}\", \"threads\": {}, \"cpfloat_elements_per_s\": {:.6g}, "
-                   "\"fp8sim_elements_per_s\": {:.6g}, \"ratio\": {:.4f}}}",
-                   i ? ", " : "", versus[i].mode, versus[i].threads, versus[i].cpfloat_eps,
-                   versus[i].fp8sim_eps, versus[i].fp8sim_eps / versus[i].cpfloat_eps);
+        fmt::print(
+            "{}{{\"round\": \"{}\", \"threads\": {}, \"cpfloat_elements_per_s\": {:.6g}, "
+            "\"fp8sim_elements_per_s\": {:.6g}, \"ratio\": {:.4f}}}",
+            i ? ", " : "", versus[i].mode, versus[i].threads, versus[i].cpfloat_eps,
+            versus[i].fp8sim_eps, versus[i].fp8sim_eps / versus[i].cpfloat_eps);
       fmt::print("], \"cpfloat_rne_mismatches\": {}}}\n", cpfloat_mismatch);
     } else {
       fmt::print("fp8sim bench quantize: 2^{} fp32 values ~ N(0,1), best of {}, ISA {}\nCPU: {}\n",
