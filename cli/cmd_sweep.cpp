@@ -122,8 +122,9 @@ std::string produce_point(const SweepPlan& plan, const SweepPoint& p, const std:
 void add_sweep_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
       "sweep",
-      "Run every point of an experiment file (gemm or quantize points over grids, zips and "
-      "explicit lists) into one HDF5 file with a summary table; resumable, threaded, shardable");
+      "Run every point of an experiment file (gemm, quantize or train points over grids, zips "
+      "and explicit lists) into one HDF5 file with a summary table; resumable, threaded, "
+      "shardable, MPI");
   struct Opts {
     std::string experiment, out, shard;
     int threads = 0;
@@ -148,8 +149,9 @@ void add_sweep_command(CLI::App& app, Context& ctx) {
            "Run only points I, I+N, I+2N, ... (job arrays; join the files with fp8sim merge)");
   cmd->add_flag("-q,--quiet", o->quiet, "No progress lines on stderr");
   cmd->footer(fmt::format(
-      "An experiment file names a [base] (kind = \"gemm\" or \"quantize\" and settings named as\n"
-      "the command's options, \"mac.KEY\" for one key of the MAC spec) and axes: [grid]\n"
+      "An experiment file names a [base] (kind = \"gemm\", \"quantize\" or \"train\" and settings\n"
+      "named as the command's options, \"mac.KEY\" for one key of the MAC spec, \"recipe.KEY\"\n"
+      "for a recipe field) and axes: [grid]\n"
       "(every combination), [zip] (lists in lock step), [[points]] (explicit settings).\n"
       "Points = each [[points]] entry (or the base alone) x grid x zip.\n"
       "  [base]\n"
@@ -235,8 +237,11 @@ void add_sweep_command(CLI::App& app, Context& ctx) {
         fmt::print("  p{:06d}  {}\n", p->index, fmt::join(kv, "  "));
       }
       fmt::print("work: {}{} in all; memory: {} MiB per point, {} MiB with {} at once\n",
-                 human_count(work), plan.kind == "gemm" ? "MAC" : " values", peak >> 20,
-                 concurrent >> 20,
+                 human_count(work),
+                 plan.kind == "gemm"    ? "MAC"
+                 : plan.kind == "train" ? " samples"
+                                        : " values",
+                 peak >> 20, concurrent >> 20,
                  std::min<std::size_t>(static_cast<std::size_t>(workers), mine.size()));
       return;
     }

@@ -2,6 +2,7 @@
 #include "cli/sweep_plan.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -29,7 +30,7 @@ constexpr std::int64_t kMaxIndexValue = std::numeric_limits<std::int64_t>::max()
 // The keys of a kind with their type and range (ints), in the order of the summary table.
 struct KeySpec {
   const char* name;
-  enum Type { integer, text, boolean } type;
+  enum Type { integer, text, boolean, real } type;
   std::int64_t lo = 0, hi = 0;
   ConfigValue fallback;
   const char* help;
@@ -62,6 +63,33 @@ const std::vector<KeySpec>& quantize_keys() {
       {"count", KeySpec::integer, 1, 1 << 28, std::int64_t{1 << 16}, "values to quantize"},
       {"seed", KeySpec::integer, 0, kMaxIndexValue, std::int64_t{1},
        "seed of the values and of stochastic rounding"},
+  };
+  return k;
+}
+
+const std::vector<KeySpec>& train_keys() {
+  static const std::vector<KeySpec> k = {
+      {"workload", KeySpec::text, 0, 0, std::string("mlp"), "mlp, resnet or transformer"},
+      {"recipe", KeySpec::text, 0, 0, std::string("mellempudi2019"),
+       "a recipe preset or a TOML recipe file"},
+      {"epochs", KeySpec::integer, 1, 10000, std::int64_t{1}, "passes over the training set"},
+      {"train_size", KeySpec::integer, 0, 1 << 24, std::int64_t{2000}, "training samples (0: all)"},
+      {"validation_size", KeySpec::integer, 0, 1 << 24, std::int64_t{200},
+       "validation samples (0: none)"},
+      {"test_size", KeySpec::integer, 0, 1 << 24, std::int64_t{500}, "test samples (0: all)"},
+      {"batch", KeySpec::integer, 1, 1 << 16, std::int64_t{64}, "samples per step"},
+      {"seed", KeySpec::integer, 0, kMaxIndexValue, std::int64_t{1},
+       "seed of the initialisation, the data order and stochastic rounding"},
+      {"optimizer", KeySpec::text, 0, 0, std::string("sgd"), "sgd or adamw"},
+      {"lr", KeySpec::real, 0, 0, 0.05, "learning rate"},
+      {"momentum", KeySpec::real, 0, 0, 0.9, "SGD momentum"},
+      {"weight_decay", KeySpec::real, 0, 0, 0.0, "weight decay"},
+      {"schedule", KeySpec::text, 0, 0, std::string("constant"), "learning-rate schedule"},
+      {"task", KeySpec::text, 0, 0, std::string("freedict"), "transformer: freedict or numbers"},
+      {"max_number", KeySpec::integer, 1, 999999999, std::int64_t{9999},
+       "transformer numbers task: the largest number"},
+      {"data_dir", KeySpec::text, 0, 0, std::string(),
+       "the data set's folder (empty: the Debian package's)"},
   };
   return k;
 }
@@ -99,7 +127,7 @@ const char* type_words(const toml::node& n) {
 }
 
 const std::vector<KeySpec>& keys_of(const std::string& kind) {
-  return kind == "gemm" ? gemm_keys() : quantize_keys();
+  return kind == "gemm" ? gemm_keys() : kind == "train" ? train_keys() : quantize_keys();
 }
 
 std::string allowed_keys(const std::string& kind) {
@@ -133,6 +161,14 @@ Setting read_setting(const std::string& kind, const std::string& key, const toml
     if (const auto* i = node.as_integer()) return {std::to_string(i->get()), place};
     throw bad(fmt::format("must be a string or an integer, not {}", type_words(node)));
   }
+  if (kind == "train" && key.rfind("recipe.", 0) == 0 && key.size() > 7) {
+    // a recipe field, checked with the rest of the recipe (check_point)
+    if (const auto* s = node.as_string()) return {s->get(), place};
+    if (const auto* i = node.as_integer()) return {std::to_string(i->get()), place};
+    if (const auto* f = node.as_floating_point()) return {fmt::format("{}", f->get()), place};
+    if (const auto* b = node.as_boolean()) return {std::string(b->get() ? "true" : "false"), place};
+    throw bad(fmt::format("must be a single value, not {}", type_words(node)));
+  }
   for (const auto& ks : keys_of(kind)) {
     if (key != ks.name) continue;
     switch (ks.type) {
@@ -153,6 +189,18 @@ Setting read_setting(const std::string& kind, const std::string& key, const toml
         const auto* b = node.as_boolean();
         if (!b) throw bad(fmt::format("must be true or false, not {}", type_words(node)));
         return {b->get(), place};
+      }
+      case KeySpec::real: {
+        double v = 0;
+        if (const auto* f = node.as_floating_point())
+          v = f->get();
+        else if (const auto* i = node.as_integer())
+          v = static_cast<double>(i->get());
+        else
+          throw bad(fmt::format("must be a number ({}), not {}", ks.help, type_words(node)));
+        if (!std::isfinite(v) || v < 0)
+          throw bad(fmt::format("{} is not allowed (a finite number >= 0)", v));
+        return {v, place};
       }
     }
   }
@@ -198,12 +246,18 @@ void check_point(const std::string& kind, const SweepPoint& p,
       throw UsageError(fmt::format("{}: point {}: {}: {}", place_of(key), p.index, key, e.what()));
     }
   };
-  rethrow("dist", [&] { (void)parse_dist(std::get<std::string>(p.at("dist"))); });
+  if (kind != "train")
+    rethrow("dist", [&] { (void)parse_dist(std::get<std::string>(p.at("dist"))); });
   if (kind == "gemm") {
     std::string mac_key = "mac";
     for (const auto& [k, v] : p.settings)
       if (k.rfind("mac.", 0) == 0) mac_key = k;
     rethrow(mac_key, [&] { (void)gemm_point(p); });
+  } else if (kind == "train") {
+    std::string recipe_key = "recipe";
+    for (const auto& [k, v] : p.settings)
+      if (k.rfind("recipe.", 0) == 0) recipe_key = k;
+    rethrow(recipe_key, [&] { (void)train_point(p); });
   } else {
     rethrow("format", [&] { (void)parse_format(std::get<std::string>(p.at("format"))); });
     rethrow("rounding", [&] { (void)quantize_point(p); });
@@ -243,6 +297,39 @@ GemmPointConfig gemm_point(const SweepPoint& p) {
   return g;
 }
 
+workloads::TrainOptions train_point(const SweepPoint& p) {
+  workloads::TrainOptions t;
+  auto i64 = [&](const char* k) { return std::get<std::int64_t>(p.at(k)); };
+  t.workload = std::get<std::string>(p.at("workload"));
+  const std::vector<std::string> wl = {"mlp", "resnet", "transformer"};
+  if (std::find(wl.begin(), wl.end(), t.workload) == wl.end())
+    throw UsageError(
+        fmt::format("unknown workload {} (allowed: mlp, resnet, transformer)", shown(t.workload)));
+  std::vector<std::string> sets;
+  for (const auto& [k, v] : p.settings)
+    if (k.rfind("recipe.", 0) == 0 && !std::get<std::string>(v).empty())
+      sets.push_back(k.substr(7) + "=" + std::get<std::string>(v));
+  t.recipe = workloads::resolve_recipe(std::get<std::string>(p.at("recipe")), sets);
+  t.epochs = static_cast<std::size_t>(i64("epochs"));
+  t.train_size = static_cast<std::size_t>(i64("train_size"));
+  t.validation_size = static_cast<std::size_t>(i64("validation_size"));
+  t.test_size = static_cast<std::size_t>(i64("test_size"));
+  t.batch = static_cast<std::size_t>(i64("batch"));
+  t.seed = static_cast<std::uint64_t>(i64("seed"));
+  t.optimizer = std::get<std::string>(p.at("optimizer"));
+  if (t.optimizer != "sgd" && t.optimizer != "adamw")
+    throw UsageError(fmt::format("unknown optimizer {} (allowed: sgd, adamw)", shown(t.optimizer)));
+  t.lr = std::get<double>(p.at("lr"));
+  t.momentum = std::get<double>(p.at("momentum"));
+  t.weight_decay = std::get<double>(p.at("weight_decay"));
+  t.schedule = std::get<std::string>(p.at("schedule"));
+  t.task = std::get<std::string>(p.at("task"));
+  t.max_number = static_cast<std::uint64_t>(i64("max_number"));
+  t.data_dir = std::get<std::string>(p.at("data_dir"));
+  t.stats_every = 0;
+  return t;
+}
+
 QuantizePointConfig quantize_point(const SweepPoint& p) {
   QuantizePointConfig q;
   q.format = parse_format(std::get<std::string>(p.at("format")));
@@ -264,6 +351,10 @@ QuantizePointConfig quantize_point(const SweepPoint& p) {
 }
 
 double SweepPlan::work(const SweepPoint& p) const {
+  if (kind == "train") {
+    const workloads::TrainOptions t = train_point(p);
+    return static_cast<double>(t.epochs) * static_cast<double>(t.train_size);
+  }
   if (kind == "gemm") {
     const GemmPointConfig g = gemm_point(p);
     return static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
@@ -272,6 +363,9 @@ double SweepPlan::work(const SweepPoint& p) const {
 }
 
 std::uint64_t SweepPlan::memory(const SweepPoint& p) const {
+  if (kind == "train")  // the data set and the model (bench train measured 582 MiB for resnet)
+    return std::get<std::string>(p.at("workload")) == "mlp" ? std::uint64_t{256} << 20
+                                                            : std::uint64_t{1} << 30;
   if (kind == "gemm") {  // inputs as doubles and codes, the kernel's copies, outputs
     const GemmPointConfig g = gemm_point(p);
     return 40 * (g.m * g.k + g.k * g.n) + 48 * g.m * g.n;
@@ -315,14 +409,12 @@ SweepPlan sweep_plan_from_text(const std::string& text, const std::string& path)
                     path));
   const toml::node* kind = base->get("kind");
   if (!kind || !kind->as_string())
-    throw UsageError(fmt::format("{}: [base] needs kind = \"gemm\" or \"quantize\"",
+    throw UsageError(fmt::format("{}: [base] needs kind = \"gemm\", \"quantize\" or \"train\"",
                                  kind ? where(path, kind->source()) : path));
   plan.kind = kind->as_string()->get();
-  if (plan.kind != "gemm" && plan.kind != "quantize")
-    throw UsageError(
-        fmt::format("{}: kind: unknown kind {} (allowed: gemm, quantize; train "
-                    "sweeps are not supported yet)",
-                    where(path, kind->source()), shown(plan.kind)));
+  if (plan.kind != "gemm" && plan.kind != "quantize" && plan.kind != "train")
+    throw UsageError(fmt::format("{}: kind: unknown kind {} (allowed: gemm, quantize, train)",
+                                 where(path, kind->source()), shown(plan.kind)));
   // base settings over the kind's defaults
   std::vector<std::pair<std::string, ConfigValue>> defaults;
   for (const auto& ks : keys_of(plan.kind)) defaults.emplace_back(ks.name, ks.fallback);

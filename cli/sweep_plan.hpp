@@ -1,6 +1,7 @@
 // cli/sweep_plan.hpp — a sweep's experiment file (TOML) read into its points: a base
-// configuration of one kind (a `gemm` or a `quantize` experiment, keys named as the
-// command's options, dotted for the MAC spec's keys: "mac.acc") and axes over any of those
+// configuration of one kind (a `gemm`, `quantize` or `train` experiment, keys named as the
+// command's options, dotted for the MAC spec's keys ("mac.acc") and the recipe's fields
+// ("recipe.master_weights")) and axes over any of those
 // keys: [grid] (every combination), [zip] (lists walked in lock step) and [[points]]
 // (explicit settings). The points are (each [[points]] entry, or the base alone) x grid x
 // zip, numbered in that order, the last grid key varying fastest. Every point is checked
@@ -16,6 +17,7 @@
 
 #include "cli/run_config.hpp"
 #include "sim/mac.hpp"
+#include "workloads/train.hpp"
 
 namespace fp8sim::cli {
 
@@ -50,7 +52,8 @@ struct SweepPlan {
   std::string kind;               ///< "gemm" or "quantize"
   std::vector<std::string> axes;  ///< the keys the axes set, in order of appearance
   std::vector<SweepPoint> points;
-  /// MACs (gemm) or elements (quantize) of point p, and the bytes it holds at its peak.
+  /// MACs (gemm), elements (quantize) or training samples (train) of point p, and the
+  /// bytes it holds at its peak (train: a rough bound).
   [[nodiscard]] double work(const SweepPoint& p) const;
   [[nodiscard]] std::uint64_t memory(const SweepPoint& p) const;
 };
@@ -62,6 +65,8 @@ struct SweepPlan {
 [[nodiscard]] SweepPlan sweep_plan_from_text(const std::string& text, const std::string& path);
 
 [[nodiscard]] GemmPointConfig gemm_point(const SweepPoint& p);
+/// A train point: a training run (its recipe a preset or file with "recipe.KEY" overrides).
+[[nodiscard]] workloads::TrainOptions train_point(const SweepPoint& p);
 [[nodiscard]] QuantizePointConfig quantize_point(const SweepPoint& p);
 
 /// A setting as text (strings as they are, numbers as TOML writes them).

@@ -1,6 +1,7 @@
 // cli/sweep_points.cpp — see sweep_points.hpp.
 #include "cli/sweep_points.hpp"
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include "cli/record_options.hpp"
 #include "cli/run_config.hpp"
 #include "rounding/rounding.hpp"
+#include "workloads/train.hpp"
 
 namespace fp8sim::cli {
 
@@ -110,9 +112,62 @@ PointMetrics quantize_point_run(const SweepPlan& plan, const SweepPoint& p, int 
   return out;
 }
 
+// A train point: the run's epochs as the series /train/epochs, its test, validation and
+// final figures as metrics. (A killed train point runs again from its start on --resume.)
+class EpochLog : public workloads::TrainObserver {
+ public:
+  std::vector<workloads::EpochReport> epochs;
+  void on_epoch(const workloads::EpochReport& e) override { epochs.push_back(e); }
+};
+
+PointMetrics train_point_run(const SweepPlan& plan, const SweepPoint& p, int threads,
+                             const std::string& tmp) {
+  workloads::TrainOptions t = train_point(p);
+  t.threads = threads;
+  EpochLog log;
+  const auto t0 = std::chrono::steady_clock::now();
+  const workloads::TrainResult r = workloads::train(t, log);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  {
+    analysis::Recorder rec(tmp, analysis::OpenMode::create,
+                           analysis::current_run("sweep", command_line(), point_config(plan, p)),
+                           1);
+    using T = analysis::SeriesColumn::Type;
+    const int id = rec.add_series(
+        "train/epochs", {{"epoch", T::i64, "", "epoch number, from 0"},
+                         {"train_loss", T::f64, "", "mean training loss of the epoch"},
+                         {"train_accuracy", T::f64, "", "training accuracy of the epoch"},
+                         {"validation_loss", T::f64, "", "validation loss after the epoch"},
+                         {"validation_accuracy", T::f64, "", "validation accuracy after it"},
+                         {"seconds", T::f64, "s", "wall time of the epoch"}});
+    rec.start();
+    for (const auto& e : log.epochs) {
+      rec.record_series(id, static_cast<std::int64_t>(e.step),
+                        {static_cast<double>(e.epoch), e.train_loss, e.train_accuracy,
+                         e.validation.loss, e.validation.accuracy, e.seconds});
+      rec.end_step();
+    }
+    rec.close();
+  }
+  PointMetrics out;
+  out.values = {{"test_accuracy", r.test.accuracy},
+                {"test_loss", r.test.loss},
+                {"validation_accuracy", r.validation.accuracy},
+                {"final_loss", r.final_loss},
+                {"steps", static_cast<double>(r.steps)},
+                {"skipped_steps", static_cast<double>(r.skipped_steps)},
+                {"final_scale", r.final_scale},
+                {"seconds", seconds}};
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::string> metric_names(const std::string& kind) {
+  if (kind == "train")
+    return {"test_accuracy", "test_loss",     "validation_accuracy", "final_loss",
+            "steps",         "skipped_steps", "final_scale",         "seconds"};
   if (kind == "gemm")
     return {"max_rel_error",  "mean_rel_error", "max_ulp_error", "mean_ulp_error",
             "nonfinite",      "inexact_steps",  "swamped",       "underflow_steps",
@@ -126,6 +181,7 @@ PointMetrics run_point(const SweepPlan& plan, const SweepPoint& p, int threads,
   std::error_code ec;
   std::filesystem::remove(path, ec);  // a leftover of a killed run
   try {
+    if (plan.kind == "train") return train_point_run(plan, p, threads, path);
     return plan.kind == "gemm" ? gemm_point_run(plan, p, threads, path)
                                : quantize_point_run(plan, p, threads, path);
   } catch (...) {

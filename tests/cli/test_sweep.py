@@ -12,6 +12,7 @@
   - shards (--shard i/N) joined by fp8sim merge equal the single run;
   - under mpirun (-np 2 and 3, when the build has MPI) the same file; a refusal ends every
     rank; the whole job SIGKILLed and resumed under MPI ends with the same file;
+  - train points on the bundled Fashion-MNIST subset, a bad recipe field refused up front;
   - a failing point records its error, the others complete, the exit status is 64 + 1;
   - an existing results file is not replaced without --overwrite; --resume of a finished
     sweep does nothing; --resume refuses parts left by another experiment.
@@ -140,7 +141,7 @@ def main():
         ('[base]\nkind = "gemm"\n[grid]\n"mac.acc" = ["fp16", "fp99"]\n', ["bad.toml:4:", "fp99"]),
         ('[base]\nkind = "gemm"\n[grid]\n"mac.accc" = ["fp16"]\n', ["bad.toml:4:", "unknown MAC spec key 'accc'"]),
         ('[base]\nkind = "gemm"\n[zip]\nm = [1, 2]\nn = [3]\n', ["[zip]", "lock step"]),
-        ('[base]\nkind = "train"\n', ["bad.toml:2:", "unknown kind 'train'"]),
+        ('[base]\nkind = "nn"\n', ["bad.toml:2:", "unknown kind 'nn'"]),
         ('[base]\nkind = "quantize"\n[grid]\nformat = ["e5m2", "fp99"]\n', ["bad.toml:4:", "fp99"]),
         ('[bse]\nkind = "gemm"\n', ["bad.toml:1:", "unknown table 'bse'"]),
         ('[base]\nkind = "gemm"\nm = [1, 2]\n', ["bad.toml:3:", "go in [grid] or [zip]"]),
@@ -306,6 +307,27 @@ def main():
         f16 = s[(s["format"] == b"fp16") & (s["rounding"] == b"rne")]["sqnr_db"][0]
         check(20 < e5 < 30 and f16 > e5 + 40, f"SQNR e5m2 {e5} dB, fp16 {f16} dB")
         check("quantizers/x/tensor" in f["points/p000000"], "quantize point record")
+
+    # --- a train sweep on the bundled Fashion-MNIST subset; recipe fields checked up front
+    data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "fashion-mnist")
+    texp = os.path.join(tmp, "t.toml")
+    train = (f'[base]\nkind = "train"\nworkload = "mlp"\ntrain_size = 300\nvalidation_size = 50\n'
+             f'test_size = 100\nbatch = 50\nepochs = 2\ndata_dir = "{data}"\n[grid]\n'
+             f'"recipe.loss_scaler" = ["none", "enhanced"]\n')
+    with open(texp, "w") as f:
+        f.write(train)
+    tout = os.path.join(tmp, "t.h5")
+    r = run(["sweep", texp, "--out", tout, "--threads", "2", "-q"])
+    check(r.returncode == 0, f"train sweep: {r.stderr}")
+    with h5py.File(tout, "r") as f:
+        s = f["summary"][:]
+        check(len(s) == 2 and all(x == b"ok" for x in s["status"]), "2 train points ok")
+        check(all(a > 0.3 for a in s["test_accuracy"]), f"test accuracy {s['test_accuracy']}")
+        check(s["final_scale"][0] == 1 and s["final_scale"][1] > 1, f"scales {s['final_scale']}")
+        check(len(f["points/p000001/train/epochs/train_loss"]) == 2, "2 epochs recorded")
+    with open(bad, "w") as f:
+        f.write(train.replace('"enhanced"', '"bogus"'))
+    refused(["sweep", bad, "--dry-run"], "bad.toml:11:", "point 1: recipe.loss_scaler", "bogus")
 
     if failures:
         print(f"{failures} checks failed; files in {tmp}", file=sys.stderr)
