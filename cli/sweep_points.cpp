@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -13,6 +15,7 @@
 #include "cli/record_options.hpp"
 #include "cli/run_config.hpp"
 #include "rounding/rounding.hpp"
+#include "workloads/checkpoint.hpp"
 #include "workloads/train.hpp"
 
 namespace fp8sim::cli {
@@ -113,22 +116,73 @@ PointMetrics quantize_point_run(const SweepPlan& plan, const SweepPoint& p, int 
 }
 
 // A train point: the run's epochs as the series /train/epochs, its test, validation and
-// final figures as metrics. (A killed train point runs again from its start on --resume.)
+// final figures as metrics. It checkpoints every 50 steps beside its record (NAME.ckpt.h5,
+// with the epochs reported so far): run again after a kill, it resumes from there, bit for
+// bit, and removes the checkpoint once its record is complete.
 class EpochLog : public workloads::TrainObserver {
  public:
+  EpochLog(workloads::CheckpointFile& ck, analysis::RunInfo info)
+      : ck_(ck), info_(std::move(info)) {}
   std::vector<workloads::EpochReport> epochs;
   void on_epoch(const workloads::EpochReport& e) override { epochs.push_back(e); }
+  void on_checkpoint(const workloads::TrainState& state) override {
+    ck_.save(state, info_, {{"sweep_epochs", text()}});
+  }
+  // the epochs as text: step,epoch,train_loss,train_accuracy,validation loss,accuracy,count,
+  // seconds; one per ';'
+  [[nodiscard]] std::string text() const {
+    std::string t;
+    for (const auto& e : epochs)
+      t += fmt::format("{},{},{:.17g},{:.17g},{:.17g},{:.17g},{},{:.17g};", e.step, e.epoch,
+                       e.train_loss, e.train_accuracy, e.validation.loss, e.validation.accuracy,
+                       e.validation.count, e.seconds);
+    return t;
+  }
+  void read(const std::string& t) {
+    std::stringstream ss(t);
+    std::string item;
+    while (std::getline(ss, item, ';')) {
+      if (item.empty()) continue;
+      workloads::EpochReport e;
+      unsigned long long step = 0, epoch = 0, count = 0;
+      if (std::sscanf(item.c_str(), "%llu,%llu,%lg,%lg,%lg,%lg,%llu,%lg", &step, &epoch,
+                      &e.train_loss, &e.train_accuracy, &e.validation.loss, &e.validation.accuracy,
+                      &count, &e.seconds) != 8)
+        throw std::runtime_error("a sweep point's checkpoint holds malformed epoch reports");
+      e.step = step;
+      e.epoch = epoch;
+      e.validation.count = count;
+      epochs.push_back(e);
+    }
+  }
+
+ private:
+  workloads::CheckpointFile& ck_;
+  analysis::RunInfo info_;
 };
 
 PointMetrics train_point_run(const SweepPlan& plan, const SweepPoint& p, int threads,
                              const std::string& tmp) {
   workloads::TrainOptions t = train_point(p);
   t.threads = threads;
-  EpochLog log;
+  t.checkpoint_every = 50;
+  std::string ck_path = tmp;  // NAME.h5[.tmp] -> NAME.ckpt.h5
+  if (ck_path.size() > 4 && ck_path.ends_with(".tmp")) ck_path.resize(ck_path.size() - 4);
+  if (ck_path.ends_with(".h5")) ck_path.resize(ck_path.size() - 3);
+  ck_path += ".ckpt.h5";
+  workloads::CheckpointFile ck(ck_path);
+  EpochLog log(ck, analysis::current_run("sweep", command_line(), point_config(plan, p)));
+  std::optional<workloads::TrainState> resume;
+  if (std::filesystem::exists(ck_path)) {
+    ck.lock_existing();
+    resume = workloads::load_checkpoint(ck_path);
+    if (const std::string* e = workloads::config_value(*resume, "sweep_epochs")) log.read(*e);
+  }
   const auto t0 = std::chrono::steady_clock::now();
-  const workloads::TrainResult r = workloads::train(t, log);
+  const workloads::TrainResult r = workloads::train(t, log, resume ? &*resume : nullptr);
   const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() +
+      (resume ? resume->seconds : 0.0);
   {
     analysis::Recorder rec(tmp, analysis::OpenMode::create,
                            analysis::current_run("sweep", command_line(), point_config(plan, p)),
@@ -150,6 +204,8 @@ PointMetrics train_point_run(const SweepPlan& plan, const SweepPoint& p, int thr
     }
     rec.close();
   }
+  std::error_code ec;
+  std::filesystem::remove(ck_path, ec);  // the record is complete
   PointMetrics out;
   out.values = {{"test_accuracy", r.test.accuracy},
                 {"test_loss", r.test.loss},

@@ -13,6 +13,7 @@
   - under mpirun (-np 2 and 3, when the build has MPI) the same file; a refusal ends every
     rank; the whole job SIGKILLed and resumed under MPI ends with the same file;
   - train points on the bundled Fashion-MNIST subset, a bad recipe field refused up front;
+    a train point SIGKILLed after its first checkpoint resumes from it to the same results;
   - a failing point records its error, the others complete, the exit status is 64 + 1;
   - an existing results file is not replaced without --overwrite; --resume of a finished
     sweep does nothing; --resume refuses parts left by another experiment.
@@ -325,6 +326,28 @@ def main():
         check(all(a > 0.3 for a in s["test_accuracy"]), f"test accuracy {s['test_accuracy']}")
         check(s["final_scale"][0] == 1 and s["final_scale"][1] > 1, f"scales {s['final_scale']}")
         check(len(f["points/p000001/train/epochs/train_loss"]) == 2, "2 epochs recorded")
+    # a train point killed after its first checkpoint resumes from it, bit for bit
+    long = train.replace("train_size = 300", "train_size = 900").replace("batch = 50", "batch = 10").replace(
+        '"recipe.loss_scaler" = ["none", "enhanced"]', 'seed = [4]')
+    lexp = os.path.join(tmp, "long.toml")
+    with open(lexp, "w") as f:
+        f.write(long)
+    lref, lkill = os.path.join(tmp, "long-ref.h5"), os.path.join(tmp, "long-kill.h5")
+    r = run(["sweep", lexp, "--out", lref, "-q"])
+    check(r.returncode == 0, f"long train point: {r.stderr}")
+    p = subprocess.Popen([EXE, "sweep", lexp, "--out", lkill, "-q"])
+    ck = os.path.join(lkill + ".parts", "p000000.ckpt.h5")
+    t0 = time.time()
+    while time.time() - t0 < 300 and not os.path.exists(ck) and p.poll() is None:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    check(os.path.exists(ck), "the train point left a checkpoint when killed")
+    r = run(["sweep", lexp, "--out", lkill, "--resume", "-q"])
+    check(r.returncode == 0, f"train point resumed: {r.stderr}")
+    check(not os.path.exists(lkill + ".parts"), "parts left after the resumed train point")
+    same_results(lref, lkill, "train point killed and resumed vs uninterrupted")
+
     with open(bad, "w") as f:
         f.write(train.replace('"enhanced"', '"bogus"'))
     refused(["sweep", bad, "--dry-run"], "bad.toml:11:", "point 1: recipe.loss_scaler", "bogus")
