@@ -11,6 +11,9 @@
 #include <cstring>
 #include <type_traits>
 #include "rounding/simd_mask.hpp"
+#if defined(__AVX512F__)
+#include "rounding/philox_avx512.hpp"
+#endif
 
 #ifndef FP8SIM_ISA
 #error "compile with -DFP8SIM_ISA=v4|v3|v1"
@@ -342,7 +345,6 @@ template <RoundingMode M, bool kValues>
                                                       std::uint32_t* out) {
 #if defined(__AVX512F__)
   const std::uint64_t base = group << 4;
-  const __m512i m0 = _mm512_set1_epi64(0xD2511F53u), m1 = _mm512_set1_epi64(0xCD9E8D57u);
   __m512i x0[2], x1[2], x2[2], x3[2];
   for (int h = 0; h < 2; ++h) {
     const auto lo = static_cast<std::int64_t>(static_cast<std::uint32_t>(base) | (8u * h));
@@ -351,20 +353,8 @@ template <RoundingMode M, bool kValues>
     x2[h] = _mm512_set1_epi64(static_cast<std::uint32_t>(key.stream));
     x3[h] = _mm512_set1_epi64(static_cast<std::uint32_t>(key.stream >> 32));
   }
-  auto a = static_cast<std::uint32_t>(key.seed), b = static_cast<std::uint32_t>(key.seed >> 32);
-  for (int round = 0; round < 10; ++round) {
-    const __m512i ka = _mm512_set1_epi64(a), kb = _mm512_set1_epi64(b);
-    for (int h = 0; h < 2; ++h) {
-      const __m512i p0 = _mm512_mul_epu32(x0[h], m0);
-      const __m512i p1 = _mm512_mul_epu32(x2[h], m1);
-      x0[h] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x1[h], ka, 0x96);
-      x2[h] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3[h], kb, 0x96);
-      x1[h] = p1;
-      x3[h] = p0;
-    }
-    a += 0x9E3779B9u;
-    b += 0xBB67AE85u;
-  }
+  philox_rounds_epi64<2>(x0, x1, x2, x3, static_cast<std::uint32_t>(key.seed),
+                         static_cast<std::uint32_t>(key.seed >> 32));
   for (int h = 0; h < 2; ++h) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8 * h), _mm512_cvtepi64_epi32(x0[h]));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16 + 8 * h), _mm512_cvtepi64_epi32(x1[h]));

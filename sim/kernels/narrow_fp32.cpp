@@ -15,6 +15,9 @@
 #include <vector>
 
 #include "rounding/simd_mask.hpp"
+#if defined(__AVX512F__)
+#include "rounding/philox_avx512.hpp"
+#endif
 
 // Everything here is internal to one ISA build of this file: no vector crosses an ABI.
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -372,22 +375,7 @@ template <int H>
                                                        __m512i* x3, std::uint32_t a,
                                                        std::uint32_t b, int first,
                                                        std::uint32_t (*const* buf)[16]) {
-  const __m512i m0 = _mm512_set1_epi64(0xD2511F53u);
-  const __m512i m1 = _mm512_set1_epi64(0xCD9E8D57u);
-  for (int round = first; round < 10; ++round) {
-    const __m512i ka = _mm512_set1_epi64(a), kb = _mm512_set1_epi64(b);
-#pragma GCC unroll 8
-    for (int h = 0; h < H; ++h) {
-      const __m512i p0 = _mm512_mul_epu32(x0[h], m0);
-      const __m512i p1 = _mm512_mul_epu32(x2[h], m1);
-      x0[h] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x1[h], ka, 0x96);
-      x2[h] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3[h], kb, 0x96);
-      x1[h] = p1;
-      x3[h] = p0;
-    }
-    a += 0x9E3779B9u;
-    b += 0xBB67AE85u;
-  }
+  philox_rounds_epi64<H>(x0, x1, x2, x3, a, b, first);
   for (int h = 0; h < H; ++h) {
     std::uint32_t(*o)[16] = buf[h / 2];
     const int off = 8 * (h % 2);
