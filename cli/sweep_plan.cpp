@@ -20,6 +20,7 @@
 #include "formats/formats.hpp"
 #include "rounding/rounding.hpp"
 #include "workloads/nn/recipe_text.hpp"
+#include "workloads/nn/toml_words.hpp"
 
 namespace fp8sim::cli {
 
@@ -104,26 +105,11 @@ const std::vector<std::string>& mac_spec_keys() {
 }
 
 std::string where(const std::string& file, const toml::source_region& s) {
-  return fmt::format("{}:{}:{}", file, s.begin.line, s.begin.column);
+  return workloads::toml_where(file, s);
 }
 
 const char* type_words(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a real number";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::table:
-      return "a table";
-    default:
-      return "a date or time";
-  }
+  return workloads::toml_type_words(n);
 }
 
 const std::vector<KeySpec>& keys_of(const std::string& kind) {

@@ -91,7 +91,8 @@ def datasets(f, root):
 
 
 def attrs(obj):
-    return {k: obj.attrs[k] for k in obj.attrs if k not in RUN_ATTRS and not k.startswith("metric:" + "seconds") and k != "metric:gmacs"}
+    return {k: obj.attrs[k] for k in obj.attrs
+            if k not in RUN_ATTRS and k not in ("metric:seconds", "metric:gmacs")}
 
 
 def same_results(a, b, what):
@@ -116,7 +117,12 @@ def same_results(a, b, what):
                 x, y = da[k], db[k]
                 eq = np.array_equal(x, y, equal_nan=True) if getattr(x, "dtype", None) is not None and x.dtype.kind == "f" else np.array_equal(x, y)
                 check(eq, f"{what}: {p}/{k} differs")
-            check(attrs(fa["points/" + p]) .keys() == attrs(fb["points/" + p]).keys(), f"{what}: {p} attributes differ")
+            xa, xb = attrs(fa["points/" + p]), attrs(fb["points/" + p])
+            check(xa.keys() == xb.keys(), f"{what}: {p} has other attributes")
+            for k in xa.keys() & xb.keys():
+                x, y = xa[k], xb[k]
+                same = (x == y) or (isinstance(x, float) and np.isnan(x) and np.isnan(y))
+                check(bool(np.all(same)), f"{what}: {p} attribute {k}: {x!r} vs {y!r}")
 
 
 def refused(args, *needles, cwd=None):

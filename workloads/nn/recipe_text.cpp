@@ -13,6 +13,8 @@
 #include <fmt/ranges.h>
 #include <toml++/toml.h>
 
+#include "workloads/nn/toml_words.hpp"
+
 #include "workloads/train.hpp"  // parse_loss_scaler
 
 namespace fp8sim::workloads {
@@ -85,32 +87,6 @@ bool utf8_valid(std::string_view s) {
   return true;
 }
 
-const char* type_words(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a floating-point number";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
-
 /// One value to assign: a TOML node, or the text of a --set assignment.
 class Value {
  public:
@@ -120,14 +96,14 @@ class Value {
   [[nodiscard]] std::string string() const {
     if (!node_) return std::string(text_);
     if (const auto* s = node_->as_string()) return s->get();
-    throw ValueError(fmt::format("want a string, not {}", type_words(*node_)));
+    throw ValueError(fmt::format("want a string, not {}", toml_type_words(*node_)));
   }
   [[nodiscard]] std::int64_t integer(std::int64_t lo, std::int64_t hi) const {
     std::int64_t v = 0;
     std::string seen;
     if (node_) {
       const auto* i = node_->as_integer();
-      if (!i) throw ValueError(fmt::format("want an integer, not {}", type_words(*node_)));
+      if (!i) throw ValueError(fmt::format("want an integer, not {}", toml_type_words(*node_)));
       v = i->get();
       seen = std::to_string(v);
     } else {
@@ -147,7 +123,8 @@ class Value {
   [[nodiscard]] bool boolean() const {
     if (node_) {
       if (const auto* b = node_->as_boolean()) return b->get();
-      throw ValueError(fmt::format("want a boolean (true or false), not {}", type_words(*node_)));
+      throw ValueError(
+          fmt::format("want a boolean (true or false), not {}", toml_type_words(*node_)));
     }
     if (text_ == "true" || text_ == "1") return true;
     if (text_ == "false" || text_ == "0") return false;
@@ -158,12 +135,13 @@ class Value {
     std::vector<std::string> items;
     if (node_) {
       const auto* a = node_->as_array();
-      if (!a) throw ValueError(fmt::format("want an array of strings, not {}", type_words(*node_)));
+      if (!a)
+        throw ValueError(fmt::format("want an array of strings, not {}", toml_type_words(*node_)));
       for (const auto& e : *a) {
         const auto* s = e.as_string();
         if (!s)
           throw ValueError(
-              fmt::format("want an array of strings, not one holding {}", type_words(e)));
+              fmt::format("want an array of strings, not one holding {}", toml_type_words(e)));
         items.push_back(s->get());
       }
     } else if (!text_.empty()) {
@@ -359,7 +337,7 @@ std::string round_lines(const RoundSpec& s) {
 }
 
 std::string where(const std::string& source_name, const toml::source_region& s) {
-  return fmt::format("{}:{}:{}", source_name, s.begin.line, s.begin.column);
+  return toml_where(source_name, s);
 }
 
 /// Runs `f`, giving a bad value's message its place and key.
@@ -476,7 +454,7 @@ Recipe from_toml_unchecked(std::string_view text, const std::string& source_name
     if (!t)
       throw std::invalid_argument(fmt::format("{}: {}: want a table ([{}]), not {}",
                                               where(source_name, node.source()), k, k,
-                                              type_words(node)));
+                                              toml_type_words(node)));
     for (auto&& [key2, node2] : *t) {
       const std::string_view k2 = key2.str();
       bool known = false;
